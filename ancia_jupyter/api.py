@@ -1,0 +1,301 @@
+"""The Python API: ``ancia.chat``, ``ancia.stop``, ``ancia.chats``, ``ancia.models``, ``ancia.settings``.
+
+Thin: each call finds the kernel's app and asks the store, the model manager or the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from . import events as ev
+from .app import close_app, get_app
+from .engine import ChatRequest, EventStream
+from .errors import InvalidValueError
+from .response import Response
+
+PARAM_OPTIONS = ("temperature", "top_p", "top_k", "max_tokens", "context_window")
+
+
+def _title_from(prompt: str) -> str:
+    words = " ".join(prompt.split())
+    return (words[:60] + "…") if len(words) > 60 else (words or "New chat")
+
+
+def _images(images: Iterable[Any] | None) -> list[dict]:
+    out = []
+    for image in images or ():
+        if isinstance(image, (bytes, bytearray)):
+            out.append({"data": bytes(image), "mime": "image/png"})
+        elif isinstance(image, dict):
+            out.append(image)
+        else:
+            out.append({"path": str(image)})
+    return out
+
+
+def chat(prompt: str, *, chat: int | None = None, model: str | None = None, system: str | None = None,
+         temperature: float | None = None, top_p: float | None = None, top_k: int | None = None,
+         max_tokens: int | None = None, tools: list[str] | bool | None = None, stream: bool = False,
+         images: Iterable[Any] | None = None, context: list[str] | None = None,
+         approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | EventStream:
+    """Ask a question. Without ``chat=`` it starts a new chat; ``stream=True`` returns the events as they
+    come instead of waiting for the whole answer. Per-call options override the model's stored params
+    for this call only."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidValueError("The prompt is empty: ask something.")
+    app = get_app()
+    if chat is None:
+        chat = app.store.create_chat(_title_from(prompt), model_id=model and app.models.spec(model).id)["id"]
+    params = {k: v for k, v in dict(temperature=temperature, top_p=top_p, top_k=top_k,
+                                     max_tokens=max_tokens).items() if v is not None}
+    request = ChatRequest(chat_id=app.store.get_chat(chat)["id"], prompt=prompt, model=model, system=system,
+                          params=params, tools=tools, images=_images(images),
+                          context=_context_text(context), approve=approve)
+    events = app.engine.submit(request)
+    return events if stream else events.response()
+
+
+def _context_text(names: list[str] | None) -> str | None:
+    if not names:
+        return None
+    from .tools.kernel_context import describe_variables
+
+    return describe_variables(names)
+
+
+def stop(chat: int | None = None) -> int:
+    """Stop the answer in progress (or only that chat's); returns how many answers were stopped."""
+    return get_app().engine.stop(chat)
+
+
+def export_chat(chat_id: int, format: str = "md") -> str:
+    """A chat as Markdown (``md``) or JSON (``json``)."""
+    store = get_app().store
+    info = store.get_chat(chat_id)
+    history = store.history(info["id"])
+    if format == "json":
+        for m in history:
+            for a in m["attachments"]:
+                if a.get("data") is not None:
+                    import base64
+
+                    a["data"] = base64.b64encode(a["data"]).decode()
+        return json.dumps({"chat": info, "messages": history}, indent=2, ensure_ascii=False)
+    if format not in ("md", "markdown"):
+        raise InvalidValueError(f"Export format must be 'md' or 'json' (got {format!r}).")
+    lines = [f"# {info['title']}", ""]
+    for m in history:
+        if m["role"] == "tool":
+            lines += [f"**tool {m['tool_name'] or ''}**", "", "```", m["content"], "```", ""]
+            continue
+        lines += [f"**{m['role']}**" + (f" ({m['status']})" if m["status"] != "complete" else ""), ""]
+        for call in m.get("tool_calls") or []:
+            lines += [f"> calls `{call['name']}({json.dumps(call['arguments'], ensure_ascii=False)})`", ""]
+        lines += [m["content"], ""]
+    return "\n".join(lines)
+
+
+class Chat:
+    """A handle on one chat: the chat verbs plus ``send`` and ``regenerate``."""
+
+    def __init__(self, chat_id: int) -> None:
+        self.id = get_app().store.get_chat(chat_id)["id"]
+
+    def __repr__(self) -> str:
+        info = self.info()
+        return f"<Chat {self.id}: {info['title']!r}, {info['message_count']} messages>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chat) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def info(self) -> dict:
+        return get_app().store.get_chat(self.id)
+
+    @property
+    def title(self) -> str:
+        return self.info()["title"]
+
+    def send(self, prompt: str, **options: Any) -> Response | EventStream:
+        return chat(prompt, chat=self.id, **options)
+
+    def regenerate(self, *, stream: bool = False, **options: Any) -> Response | EventStream:
+        """Drop the last answer (everything after the last user message) and answer again."""
+        app = get_app()
+        history = app.store.history(self.id)
+        users = [m for m in history if m["role"] == "user"]
+        if not users:
+            raise InvalidValueError("This chat has no question to answer again.")
+        after = [m for m in history if m["id"] > users[-1]["id"]]
+        if after:
+            app.store.delete_messages_from(self.id, after[0]["id"])
+        params = {k: options.pop(k) for k in list(options) if k in PARAM_OPTIONS}
+        events = app.engine.submit(ChatRequest(chat_id=self.id, prompt=None, params=params, **options))
+        return events if stream else events.response()
+
+    def rename(self, title: str) -> "Chat":
+        get_app().store.update_chat(self.id, title=title)
+        return self
+
+    def delete(self) -> None:
+        get_app().store.delete_chat(self.id)
+
+    def duplicate(self) -> "Chat":
+        return Chat(get_app().store.duplicate_chat(self.id)["id"])
+
+    def history(self) -> list[dict]:
+        return get_app().store.history(self.id)
+
+    def clear(self) -> int:
+        return get_app().store.clear_messages(self.id)
+
+    def edit_message(self, message_id: int, content: str) -> dict:
+        return get_app().store.edit_message(self.id, message_id, content)
+
+    def delete_message(self, message_id: int) -> None:
+        get_app().store.delete_message(self.id, message_id)
+
+    def set_mood(self, mood: str) -> None:
+        get_app().store.update_chat(self.id, mood=mood)
+
+    def export(self, format: str = "md") -> str:
+        return export_chat(self.id, format)
+
+
+class Chats:
+    """``ancia.chats``: every chat in the store."""
+
+    def create(self, title: str = "New chat", *, model: str | None = None, system: str | None = None) -> Chat:
+        app = get_app()
+        model_id = app.models.spec(model).id if model else None
+        return Chat(app.store.create_chat(title, model_id=model_id, system_prompt=system)["id"])
+
+    def list(self) -> list[dict]:
+        return get_app().store.list_chats()
+
+    def get(self, chat_id: int) -> Chat:
+        return Chat(chat_id)
+
+    def rename(self, chat_id: int, title: str) -> Chat:
+        return Chat(chat_id).rename(title)
+
+    def delete(self, chat_id: int) -> None:
+        get_app().store.delete_chat(chat_id)
+
+    def duplicate(self, chat_id: int) -> Chat:
+        return Chat(chat_id).duplicate()
+
+    def history(self, chat_id: int) -> list[dict]:
+        return get_app().store.history(chat_id)
+
+    def clear(self, chat_id: int) -> int:
+        return get_app().store.clear_messages(chat_id)
+
+    def edit_message(self, chat_id: int, message_id: int, content: str) -> dict:
+        return get_app().store.edit_message(chat_id, message_id, content)
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        get_app().store.delete_message(chat_id, message_id)
+
+    def search(self, query: str, limit: int = 20) -> list[dict]:
+        return get_app().store.search(query, limit)
+
+    def export(self, chat_id: int, format: str = "md") -> str:
+        return export_chat(chat_id, format)
+
+
+class Models:
+    """``ancia.models``: the catalog, what is downloaded and loaded, and per-model params."""
+
+    def list(self) -> list[dict]:
+        return get_app().models.list()
+
+    def info(self, model_id: str) -> dict:
+        return get_app().models.info(model_id)
+
+    def select(self, model_id: str) -> str:
+        return get_app().models.select(model_id)
+
+    def selected(self) -> str:
+        return get_app().models.selected()
+
+    def load(self, model_id: str | None = None, *, force: bool = False) -> dict:
+        app = get_app()
+        app.models.load(model_id, force=force)
+        app.engine._schedule_idle_unload()
+        return app.models.info(app.models.loaded_id)
+
+    def unload(self) -> bool:
+        app = get_app()
+        app.engine.caches.drop()
+        return app.models.unload()
+
+    def pull(self, model_id: str | None = None) -> str:
+        return str(get_app().models.pull(model_id))
+
+    def delete_cache(self, model_id: str) -> bool:
+        app = get_app()
+        app.engine.caches.drop(model_id=model_id)
+        return app.models.delete_cache(model_id)
+
+    def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False) -> dict:
+        return get_app().models.register(model_id, path, title=title, vision=vision)
+
+    def unregister(self, model_id: str) -> None:
+        get_app().models.unregister(model_id)
+
+    def params(self, model_id: str | None = None) -> dict:
+        return get_app().models.params(model_id)
+
+    def set_params(self, model_id: str | None = None, **params: Any) -> dict:
+        return get_app().models.set_params(model_id, **params)
+
+    def reset_params(self, model_id: str | None = None) -> dict:
+        return get_app().models.reset_params(model_id)
+
+
+class Settings:
+    """``ancia.settings``: stored settings, with environment overrides applied."""
+
+    def get(self) -> dict:
+        return get_app().settings()
+
+    def update(self, **changes: Any) -> dict:
+        return get_app().update_settings(**changes)
+
+
+def app_state() -> dict:
+    """Everything a view needs to draw itself: model state, settings, chats, version."""
+    from . import __version__
+
+    app = get_app()
+    return {
+        "version": __version__,
+        "data_dir": str(app.data_dir),
+        "database": str(app.store.path),
+        "selected_model": app.models.selected(),
+        "loaded_model": app.models.loaded_id,
+        "model_state": "generating" if app.engine.busy else app.models.state,
+        "settings": app.settings(),
+        "chats": len(app.store.list_chats()),
+    }
+
+
+def reset(*, confirm: bool = False) -> None:
+    """Delete every chat, message, setting and parameter. Pass ``confirm=True``: this cannot be undone."""
+    if confirm is not True:
+        raise InvalidValueError("reset() deletes every chat, setting and parameter; call reset(confirm=True).")
+    app = get_app()
+    app.engine.stop()
+    app.models.unload()
+    app.store.wipe()
+
+
+chats = Chats()
+models = Models()
+settings = Settings()
+
+__all__ = ["chat", "stop", "Chat", "chats", "models", "settings", "app_state", "reset", "close_app"]

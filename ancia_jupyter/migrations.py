@@ -1,0 +1,96 @@
+"""Schema changes, append-only: each migration runs once per database, in order, recorded by name.
+
+Never edit a migration that has shipped; add a new one. Each runs in a transaction with the record of
+it having run, so a failure leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("ancia")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    # Chats own their messages: ON DELETE CASCADE removes them with the chat.
+    db.execute(
+        """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            model_id TEXT,
+            system_prompt TEXT,
+            mood TEXT,
+            options TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'complete'
+                CHECK (status IN ('complete', 'partial', 'stopped', 'error')),
+            model_id TEXT,
+            params TEXT,
+            tool_calls TEXT,
+            tool_call_id TEXT,
+            tool_name TEXT,
+            error TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            timings TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX messages_by_chat ON messages(chat_id, id)")
+    db.execute(
+        """
+        CREATE TABLE attachments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            mime TEXT,
+            path TEXT,
+            data BLOB
+        )"""
+    )
+    db.execute("CREATE INDEX attachments_by_message ON attachments(message_id)")
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("CREATE TABLE model_params (model_id TEXT PRIMARY KEY, params TEXT NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE local_models (
+            id TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL CHECK (format IN ('mlx', 'gguf')),
+            title TEXT,
+            vision INTEGER NOT NULL DEFAULT 0,
+            added_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE TABLE tool_state (name TEXT PRIMARY KEY, enabled INTEGER NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE plugins (
+            id TEXT PRIMARY KEY,
+            version TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            path TEXT,
+            sha256 TEXT,
+            error TEXT,
+            installed_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+
+
+@migrations()
+def m002_message_search(db: Database) -> None:
+    # Full-text search over message content, kept in sync by triggers on insert, update and delete.
+    db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize="porter")

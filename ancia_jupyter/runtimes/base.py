@@ -1,0 +1,76 @@
+"""What the engine needs from a model runtime, and nothing more.
+
+A runtime turns chat messages into prompt tokens with the model's chat template and streams an answer
+for them. Prompt caches are plain values the engine keeps per chat; a runtime only knows how to reuse
+one. MLX text (mlx-lm) and vision (mlx-vlm) runtimes implement this; an HTTP or llama.cpp runtime can
+join without touching the engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+
+@dataclass
+class ToolCallRequest:
+    """A call the model asked for; ``error`` is set when its text could not be parsed."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    raw: str = ""
+
+
+@dataclass
+class Chunk:
+    """One step of a runtime's stream: visible text, or the tool calls that ended a turn."""
+
+    text: str = ""
+    tool_calls: list[ToolCallRequest] = field(default_factory=list)
+    finish_reason: str | None = None  # "stop", "length", "stopped", "tool_calls"
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generation_tokens: int = 0
+    prompt_tps: float = 0.0
+    generation_tps: float = 0.0
+
+
+@dataclass
+class PromptCache:
+    """The KV state of one conversation and the exact tokens it holds."""
+
+    tokens: list[int] = field(default_factory=list)
+    state: Any = None
+    nbytes: int = 0
+
+
+class Runtime(ABC):
+    name: str = "runtime"
+    vision: bool = False
+
+    @abstractmethod
+    def load(self, path: Path) -> None: ...
+
+    @abstractmethod
+    def unload(self) -> None: ...
+
+    @abstractmethod
+    def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """The tokens of ``messages`` rendered with the chat template, ready for an assistant turn."""
+
+    def count_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> int:
+        return len(self.prompt_tokens(messages, tools))
+
+    @abstractmethod
+    def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
+               tools: list[dict] | None = None, images: list[Any] | None = None,
+               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
+        """Stream an answer; the last chunk has ``finish_reason`` and the usage figures."""
+
+    @property
+    def supports_tools(self) -> bool:
+        return False

@@ -1,0 +1,173 @@
+"""Text models on MLX through mlx-lm: chat templates, sampling, prompt-cache reuse, tool-call parsing."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import ModelError
+from .base import Chunk, PromptCache, Runtime, ToolCallRequest
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _merge_system(messages: list[dict]) -> list[dict]:
+    """For templates that reject a system role: fold it into the first user message."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    for m in rest:
+        if m["role"] == "user" and system:
+            m["content"] = f"{system}\n\n{m['content']}"
+            break
+    return rest
+
+
+class MLXTextRuntime(Runtime):
+    name = "mlx_lm"
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.logits_processors: list[Callable] | None = None  # extra processors (tests script output)
+
+    def load(self, path: Path) -> None:
+        from mlx_lm import load
+
+        try:
+            self.model, self.tokenizer = load(str(path))
+        except Exception as exc:
+            raise ModelError(f"Could not load the MLX model in {path}: {exc}") from exc
+
+    def unload(self) -> None:
+        self.model = self.tokenizer = None
+        import gc
+
+        import mlx.core as mx
+
+        gc.collect()
+        mx.clear_cache()
+
+    @property
+    def supports_tools(self) -> bool:
+        return bool(self.tokenizer is not None and self.tokenizer.has_tool_calling)
+
+    def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        kwargs: dict[str, Any] = {"add_generation_prompt": True, "tokenize": True}
+        if tools and self.supports_tools:
+            kwargs["tools"] = tools
+        try:
+            tokens = self.tokenizer.apply_chat_template(messages, **kwargs)
+        except Exception as exc:
+            if "system" not in str(exc).lower():
+                raise ModelError(f"The model's chat template failed: {exc}") from exc
+            tokens = self.tokenizer.apply_chat_template(_merge_system(messages), **kwargs)
+        if isinstance(tokens, dict):  # some tokenizers return a BatchEncoding
+            tokens = tokens["input_ids"]
+        return list(tokens)
+
+    def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
+               tools: list[dict] | None = None, images: list[Any] | None = None,
+               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
+        import mlx.core as mx
+        from mlx_lm.generate import make_text_state_machine, stream_generate
+        from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
+        from mlx_lm.sample_utils import make_sampler
+
+        if images:
+            raise ModelError("This model has no vision support; select a vision model to send images.")
+        cache = cache if cache is not None else PromptCache()
+        reused = common_prefix(cache.tokens, prompt)
+        reused = min(reused, len(prompt) - 1)  # the model must see at least one new token
+        if cache.state is None or (reused < len(cache.tokens) and not can_trim_prompt_cache(cache.state)):
+            cache.state, cache.tokens, reused = make_prompt_cache(self.model), [], 0
+        elif reused < len(cache.tokens):
+            trim_prompt_cache(cache.state, len(cache.tokens) - reused)
+        cache.tokens = list(prompt[:reused])
+
+        temperature = float(params.get("temperature", 0.0))
+        sampler = make_sampler(temp=temperature, top_p=float(params.get("top_p", 1.0)) if temperature else 1.0,
+                               top_k=int(params.get("top_k", 0)) if temperature else 0)
+        use_tools = bool(tools) and self.supports_tools
+        machine = make_text_state_machine(self.tokenizer) if use_tools else None
+        state = machine.make_state() if machine else None
+        tool_texts: list[str] = []
+        current_tool = ""
+        generated: list[int] = []
+        last = None
+        finish = None
+        for response in stream_generate(self.model, self.tokenizer, prompt[reused:],
+                                        max_tokens=int(params.get("max_tokens", 256)), sampler=sampler,
+                                        prompt_cache=cache.state, logits_processors=self.logits_processors):
+            last = response
+            generated.append(response.token)
+            text = response.text
+            if machine is not None:
+                state, segments = machine.split(state, text)
+                text = ""
+                for segment_state, segment in segments:
+                    if segment_state == "tool":
+                        current_tool += segment
+                    else:
+                        if current_tool:
+                            tool_texts.append(current_tool)
+                            current_tool = ""
+                        text += segment
+            if text:
+                yield Chunk(text=text)
+            if should_stop():
+                finish = "stopped"
+                break
+        if machine is not None and state is not None and finish is None:
+            state, rest, _ = machine.flush(state)
+            if current_tool or state[0] == "tool":
+                current_tool += rest
+            elif rest:
+                yield Chunk(text=rest)
+            if current_tool.strip():
+                tool_texts.append(current_tool)
+        offset = cache.state[0].offset if cache.state and hasattr(cache.state[0], "offset") else 0
+        cache.tokens = (list(prompt) + generated)[:offset]
+        cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state)
+        calls = [call for text in tool_texts for call in self._parse_tool_calls(text, tools)]
+        if finish is None:
+            finish = "tool_calls" if calls else (last.finish_reason if last else "stop")
+        mx.clear_cache()
+        yield Chunk(
+            tool_calls=calls, finish_reason=finish, prompt_tokens=len(prompt), cached_tokens=reused,
+            generation_tokens=len(generated), prompt_tps=last.prompt_tps if last else 0.0,
+            generation_tps=last.generation_tps if last else 0.0,
+        )
+
+    def _parse_tool_calls(self, text: str, tools: list[dict] | None) -> list[ToolCallRequest]:
+        try:
+            parsed = self.tokenizer.tool_parser(text, tools)
+        except Exception as exc:
+            return [ToolCallRequest(id=uuid.uuid4().hex[:12], name="", raw=text,
+                                    error=f"The tool call could not be parsed ({exc}).")]
+        calls = []
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                calls.append(ToolCallRequest(id=uuid.uuid4().hex[:12], name="", raw=text,
+                                             error="The tool call has no function name."))
+                continue
+            arguments = item.get("arguments") or {}
+            if isinstance(arguments, str):
+                import json
+
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError as exc:
+                    calls.append(ToolCallRequest(id=uuid.uuid4().hex[:12], name=item["name"], raw=text,
+                                                 error=f"The tool call's arguments are not valid JSON ({exc})."))
+                    continue
+            calls.append(ToolCallRequest(id=str(item.get("id") or uuid.uuid4().hex[:12]), name=item["name"],
+                                         arguments=arguments if isinstance(arguments, dict) else {}, raw=text))
+        return calls

