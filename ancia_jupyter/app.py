@@ -9,9 +9,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import settings as settings_mod
+from . import config
 from .engine import Engine
-from .models import ModelManager
+from .model_manager import ModelManager
 from .paths import data_dir
 from .store import Store
 from .worker import Worker
@@ -27,10 +27,10 @@ class App:
         self.engine = Engine(self.store, self.models, self.settings, self.tools)
 
     def settings(self) -> dict[str, Any]:
-        return settings_mod.resolve(self.store.get_settings())
+        return config.resolve(self.store.get_settings())
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
-        settings_mod.validate(changes)
+        config.validate(changes)
         if "selected_model" in changes:
             self.models.spec(changes["selected_model"])
         self.store.set_settings(changes)
@@ -78,4 +78,4 @@ def close_app() -> None:
 
 
 def eager_load_requested() -> bool:
-    return settings_mod.env_flag("ANCIA_ENABLE_MODEL_EAGER_LOAD")
+    return config.env_flag("ANCIA_ENABLE_MODEL_EAGER_LOAD")

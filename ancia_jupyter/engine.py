@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from . import events as ev
 from .errors import AnciaError, InvalidValueError
-from .models import ModelManager, check_params
+from .model_manager import ModelManager, check_params
 from .runtimes import PromptCache, Runtime, ToolCallRequest
 from .store import Store
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .settings import env_flag
+from .config import env_flag
 
 
 def load(ipython: Any) -> None:

@@ -1,0 +1,77 @@
+"""User settings: defaults, validation, and the environment variables that override them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .catalog import DEFAULT_MODEL_ID
+from .errors import InvalidValueError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Ancia, a helpful assistant inside a Jupyter notebook. Answer concisely and use Markdown; "
+    "put code in fenced code blocks."
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    check: Callable[[Any], bool]
+    allowed: str
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+SETTINGS: dict[str, Setting] = {
+    "selected_model": Setting(DEFAULT_MODEL_ID, lambda v: isinstance(v, str) and bool(v), "a model id"),
+    "offline": Setting(False, _is_bool, "True or False"),
+    "keep_alive": Setting(
+        300, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= -1,
+        "seconds of no use before the model is unloaded: an integer ≥ 0, or -1 to keep it loaded",
+    ),
+    "allow_private_network": Setting(False, _is_bool, "True or False"),
+    "kernel_context": Setting(False, _is_bool, "True or False"),
+    "plugin_registry_url": Setting(None, lambda v: v is None or (_is_text(v) and bool(v)),
+                                   "an http(s) URL or a file path, or None for the default"),
+    "system_prompt": Setting(DEFAULT_SYSTEM_PROMPT, _is_text, "a string"),
+    "tool_timeout": Setting(
+        30.0, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 600,
+        "seconds, a number in (0, 600]",
+    ),
+    "max_tool_rounds": Setting(
+        5, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 20, "an integer in [0, 20]",
+    ),
+}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def validate(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check every change before any is stored, so a bad value changes nothing."""
+    for key, value in changes.items():
+        if key not in SETTINGS:
+            raise InvalidValueError(f"Unknown setting {key!r}. Settings are: {', '.join(SETTINGS)}.")
+        if not SETTINGS[key].check(value):
+            raise InvalidValueError(f"Setting {key!r} must be {SETTINGS[key].allowed} (got {value!r}).")
+    return changes
+
+
+def resolve(stored: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then what the user stored, then the environment (``ANCIA_OFFLINE``, registry URL)."""
+    values = {key: setting.default for key, setting in SETTINGS.items()}
+    values.update({k: v for k, v in stored.items() if k in SETTINGS})
+    if env_flag("ANCIA_OFFLINE"):
+        values["offline"] = True
+    if values["plugin_registry_url"] is None and os.environ.get("ANCIA_PLUGIN_REGISTRY_URL"):
+        values["plugin_registry_url"] = os.environ["ANCIA_PLUGIN_REGISTRY_URL"]
+    return values
