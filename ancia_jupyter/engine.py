@@ -200,6 +200,7 @@ class Engine:
         timings: dict[str, float] = {}
         status = "complete"
         try:
+            message_id = self._start_message(request, stream, model_id, params, user_id)
             if request.stop.is_set():
                 raise _Stopped()
             if self.models.loaded_id != model_id:
@@ -208,10 +209,8 @@ class Engine:
             tools = self._tool_schemas(request, runtime)
             rounds = 0
             while True:
-                message = self.store.add_message(request.chat_id, "assistant", "", status="partial",
-                                                 model_id=model_id, params=params)
-                message_id = message["id"]
-                self._emit(stream, ev.MessageStarted(request.chat_id, message_id, user_id, model_id))
+                if rounds:
+                    message_id = self._start_message(request, stream, model_id, params, user_id)
                 calls, finish = self._generate(request, stream, runtime, model_id, params, tools, message_id,
                                                totals, timings, started)
                 if finish == "stopped":
@@ -250,6 +249,13 @@ class Engine:
         self.models.last_used = time.monotonic()
         self._schedule_idle_unload()
         self._emit(stream, ev.Done(request.chat_id, message_id or 0, status, usage, timings))
+
+    def _start_message(self, request: ChatRequest, stream: EventStream, model_id: str, params: dict,
+                       user_id: int | None) -> int:
+        message_id = self.store.add_message(request.chat_id, "assistant", "", status="partial",
+                                            model_id=model_id, params=params)["id"]
+        self._emit(stream, ev.MessageStarted(request.chat_id, message_id, user_id, model_id))
+        return message_id
 
     def _tool_schemas(self, request: ChatRequest, runtime: Runtime) -> list[dict] | None:
         if request.tools is False or self.tools is None or not runtime.supports_tools:

@@ -1,0 +1,240 @@
+"""The chat engine on the real MLX runtime (tiny random model): events, persistence, stop, caches, context."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import ancia_jupyter as ancia
+from ancia_jupyter import events as ev
+from ancia_jupyter.app import get_app
+from ancia_jupyter.errors import InvalidValueError, NotFoundError
+
+
+def slow(seconds: float):
+    """A logits processor that takes ``seconds`` per token and never lets the answer end by itself."""
+
+    def processor(tokens, logits):
+        time.sleep(seconds)
+        eos = sorted(get_app().models.runtime.tokenizer.eos_token_ids)
+        logits[..., eos] = -1e9
+        return logits
+
+    return processor
+
+
+def test_a_stream_is_typed_json_events_in_protocol_order(tiny):
+    events = list(ancia.chat("hello", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "message_started" and kinds[-1] == "done"
+    assert set(kinds[1:-1]) <= {"token", "notice"} and "token" in kinds
+    for event in events:
+        data = json.loads(json.dumps(ev.to_dict(event)))
+        assert ev.from_dict(data) == event
+    done = events[-1]
+    assert done.status == "complete" and done.usage["completion_tokens"] > 0
+    assert done.timings["time_to_first_token"] > 0 and done.timings["total"] >= done.timings["time_to_first_token"]
+
+
+def test_answer_is_stored_with_model_params_usage_and_timings(tiny):
+    response = ancia.chat("What is the capital of France?")
+    history = ancia.chats.history(response.chat_id)
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    user, answer = history
+    assert user["content"] == "What is the capital of France?"
+    assert answer["id"] == response.message_id and answer["content"] == response.text
+    assert answer["status"] == "complete" and answer["model_id"] == "tiny"
+    assert answer["params"]["temperature"] == 0.0
+    assert answer["completion_tokens"] == response.usage["completion_tokens"]
+    assert answer["timings"]["total"] > 0
+    assert ancia.chats.get(response.chat_id).title == "What is the capital of France?"
+
+
+def test_user_message_is_stored_before_generation_starts(tiny):
+    seen = []
+    store = get_app().store
+    for event in ancia.chat("first things first", stream=True):
+        if isinstance(event, ev.MessageStarted):
+            seen = [m["role"] for m in store.history(event.chat_id)]
+    assert seen[0] == "user"
+
+
+def test_a_growing_answer_is_saved_as_partial_while_streaming(tiny):
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [slow(0.02)]
+    ancia.models.set_params("tiny", max_tokens=200)
+    store = get_app().store
+    snapshots = []
+    for event in ancia.chat("tell me a long story", stream=True):
+        if isinstance(event, ev.MessageStarted):
+            t0 = time.monotonic()
+        if isinstance(event, ev.Token) and time.monotonic() - t0 > 1.2 and not snapshots:
+            snapshots.append(store.get_message(event.message_id))
+            ancia.stop()
+    assert snapshots and snapshots[0]["status"] == "partial" and snapshots[0]["content"]
+
+
+def test_stop_leaves_a_stopped_message_with_the_text_so_far(tiny):
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [slow(0.01)]
+    ancia.models.set_params("tiny", max_tokens=500)
+    text = ""
+    stream = ancia.chat("go on and on", stream=True)
+    for event in stream:
+        if isinstance(event, ev.Token):
+            text += event.text
+            if len(text) > 5:
+                threading.Thread(target=ancia.stop).start()
+    done = stream.events[-1]
+    assert done.status == "stopped" and done.usage["completion_tokens"] < 500
+    stored = get_app().store.get_message(done.message_id)
+    assert stored["status"] == "stopped" and stored["content"] == text
+
+
+def test_ctrl_c_in_the_cell_stops_generation_cleanly(tiny):
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [slow(0.01)]
+    ancia.models.set_params("tiny", max_tokens=1000)
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    response = ancia.chat("a very long answer please")
+    assert response.status == "stopped" and response.usage["completion_tokens"] < 1000
+    assert get_app().store.get_message(response.message_id)["status"] == "stopped"
+    assert ancia.chat("still works?", chat=response.chat_id, max_tokens=3).status == "complete"
+
+
+def test_second_turn_reuses_the_prompt_cache(tiny):
+    first = ancia.chat("one")
+    second = ancia.chat("two", chat=first.chat_id)
+    assert first.usage["cached_tokens"] == 0
+    assert second.usage["cached_tokens"] >= first.usage["prompt_tokens"]
+    third = ancia.chat("three", chat=first.chat_id)
+    assert third.usage["cached_tokens"] >= second.usage["prompt_tokens"]
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "params", "model"])
+def test_prompt_cache_is_dropped_when_history_params_or_model_change(tiny, tiny_model_dir, change):
+    first = ancia.chat("one")
+    history = ancia.chats.history(first.chat_id)
+    if change == "edit":
+        ancia.chats.edit_message(first.chat_id, history[0]["id"], "one, edited")
+    elif change == "delete":
+        ancia.chats.delete_message(first.chat_id, history[1]["id"])
+    elif change == "params":
+        ancia.models.set_params("tiny", top_k=5)
+    else:
+        ancia.models.register("tiny-b", str(tiny_model_dir))
+    second = ancia.chat("two", chat=first.chat_id, model="tiny-b" if change == "model" else None)
+    assert second.usage["cached_tokens"] == 0
+
+
+def test_prompt_caches_are_bounded(tiny, monkeypatch):
+    from ancia_jupyter import engine
+
+    monkeypatch.setattr(engine, "CACHE_MAX_CHATS", 2)
+    chats = [ancia.chat(f"chat {i}").chat_id for i in range(3)]
+    caches = get_app().engine.caches
+    assert chats[0] not in caches and chats[1] in caches and chats[2] in caches
+
+
+def test_old_turns_are_dropped_to_fit_the_context_window_never_the_system_prompt(tiny):
+    ancia.models.set_params("tiny", context_window=256, max_tokens=8)
+    chat = ancia.chats.create("long", system="SYSTEM-RULES")
+    for i in range(6):
+        get_app().store.add_message(chat.id, "user", f"question {i} " + "word " * 30)
+        get_app().store.add_message(chat.id, "assistant", f"answer {i} " + "word " * 30)
+    events = list(chat.send("the latest question", stream=True))
+    notices = [e for e in events if isinstance(e, ev.Notice) and e.code == "context_trimmed"]
+    assert len(notices) == 1 and "oldest message(s)" in notices[0].text
+    done = events[-1]
+    assert done.status == "complete" and done.usage["prompt_tokens"] + 8 <= 256
+    runtime = get_app().models.runtime
+    kept = runtime.tokenizer.decode(get_app().engine.caches.take(chat.id, ("tiny", id(runtime))).tokens)
+    assert "SYSTEM-RULES" in kept and "the latest question" in kept and "question 0" not in kept
+
+
+def test_a_prompt_longer_than_the_context_window_is_a_clear_error(tiny):
+    ancia.models.set_params("tiny", context_window=256, max_tokens=8)
+    response = ancia.chat("word " * 400)
+    assert response.status == "error" and "context window is 256" in response.error
+    history = ancia.chats.history(response.chat_id)
+    assert [(m["role"], m["status"]) for m in history] == [("user", "complete"), ("assistant", "error")]
+
+
+def test_bad_input_raises_and_stores_nothing(tiny):
+    chat = ancia.chats.create("empty")
+    with pytest.raises(InvalidValueError, match="prompt is empty"):
+        ancia.chat("   ", chat=chat.id)
+    with pytest.raises(NotFoundError, match="No chat with id 4242"):
+        ancia.chat("hello", chat=4242)
+    with pytest.raises(ValueError, match="temperature must be in"):
+        ancia.chat("hello", chat=chat.id, temperature=9)
+    with pytest.raises(NotFoundError, match="Unknown model"):
+        ancia.chat("hello", chat=chat.id, model="nope")
+    assert chat.history() == [] and len(ancia.chats.list()) == 1
+
+
+def test_per_call_options_apply_to_that_call_only(tiny):
+    before = ancia.models.params("tiny")
+    response = ancia.chat("short please", max_tokens=2, temperature=0.5, top_k=3)
+    assert response.usage["completion_tokens"] <= 2
+    stored = ancia.chats.history(response.chat_id)[-1]["params"]
+    assert stored["max_tokens"] == 2 and stored["temperature"] == 0.5 and stored["top_k"] == 3
+    assert ancia.models.params("tiny") == before
+
+
+def test_regenerate_replaces_the_last_answer(tiny):
+    chat = ancia.chats.create("regen")
+    chat.send("hello")
+    old = chat.history()[-1]["id"]
+    again = chat.regenerate()
+    history = chat.history()
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[-1]["id"] == again.message_id != old
+
+
+def test_every_answer_reaches_the_engine_listeners(tiny):
+    seen = []
+    get_app().engine.listeners.append(seen.append)
+    ancia.chat("broadcast")
+    assert seen[0].type == "message_started" and seen[-1].type == "done"
+
+
+def test_search_and_export(tiny):
+    response = ancia.chat("Where is the Eiffel tower?")
+    hits = ancia.chats.search("Eiffel")
+    assert [(h["chat_id"], h["role"]) for h in hits] == [(response.chat_id, "user")]
+    markdown = ancia.chats.export(response.chat_id, "md")
+    assert markdown.startswith("# Where is the Eiffel tower?") and "**user**" in markdown
+    data = json.loads(ancia.chats.export(response.chat_id, "json"))
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    with pytest.raises(ValueError, match="'md' or 'json'"):
+        ancia.chats.export(response.chat_id, "pdf")
+
+
+def test_keep_alive_zero_unloads_after_each_answer(tiny):
+    ancia.settings.update(keep_alive=0)
+    ancia.chat("hi")
+    assert ancia.app_state()["loaded_model"] is None
+    assert ancia.chat("and again").status == "complete"  # reloads on demand
+
+
+def test_idle_model_is_unloaded_after_keep_alive(tiny):
+    ancia.settings.update(keep_alive=1)
+    ancia.chat("hi")
+    assert ancia.app_state()["loaded_model"] == "tiny"
+    deadline = time.monotonic() + 5
+    while ancia.app_state()["loaded_model"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ancia.app_state()["loaded_model"] is None
+
+
+def test_keep_alive_minus_one_keeps_the_model(tiny):
+    ancia.settings.update(keep_alive=-1)
+    ancia.chat("hi")
+    time.sleep(1.2)
+    assert ancia.app_state()["loaded_model"] == "tiny"
