@@ -1,0 +1,423 @@
+"""``%ancia`` and ``%%ancia``: ask the local model from a cell, and manage models and chats by name.
+
+A thin view over ``ancia_jupyter.api``: every subcommand is one API call and a line or table of output.
+The only state kept here is the kernel's current chat, so that questions asked one cell after another
+read as one conversation.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from . import api
+from .display import (
+    MarkdownStream,
+    TextStream,
+    first_code_block,
+    first_json,
+    show_markdown,
+    show_stream,
+    show_text,
+    table,
+)
+from .errors import AnciaError
+from .interpolate import CellErrors, interpolate
+
+# name: (arguments, what it does, example, the most words it takes: more and the line is a question)
+COMMANDS: dict[str, tuple[str, str, str, int]] = {
+    "panel": ("", "the chat panel, below the cell", "%ancia panel", 0),
+    "models": ("", "the models: status, size, memory, whether they fit", "%ancia models", 0),
+    "select": ("MODEL", "the model new answers use", "%ancia select smollm2-135m-instruct", 1),
+    "load": ("[MODEL]", "load a model now (the selected one by default)", "%ancia load", 1),
+    "unload": ("", "free the loaded model's memory", "%ancia unload", 0),
+    "params": ("[MODEL] [NAME=VALUE …] | [MODEL] reset", "show, set or reset generation parameters",
+               "%ancia params temperature=0.3 top_k=40", 99),
+    "chats": ("", "the chats, newest first (* is the current one)", "%ancia chats", 0),
+    "new": ("[TITLE]", "start a chat and make it current", "%ancia new Data cleaning", 99),
+    "use": ("CHAT", "make a chat current, by id or title", "%ancia use 3", 1),
+    "history": ("[CHAT]", "a chat's messages (the current chat by default)", "%ancia history", 1),
+    "tools": ("", "the tools the model may call", "%ancia tools", 0),
+    "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
+                "installed plugins, the registry, and managing them", "%ancia plugins install ID", 2),
+    "offline": ("[on | off]", "show or switch offline mode (no network at all)", "%ancia offline on", 1),
+    "stop": ("", "stop the answers in progress", "%ancia stop", 0),
+    "fix": ("[N]", "explain the last error (or cell N's) and insert a fixed cell below", "%ancia fix", 1),
+    "help": ("[COMMAND]", "this list", "%ancia help params", 1),
+}
+FORMATS = ("markdown", "code", "text", "json")
+PLUGIN_ACTIONS = ("registry", "install", "enable", "disable", "update", "uninstall")
+FIX_PROMPT = """This notebook cell raised an error.
+
+```python
+{code}
+```
+
+```text
+{error}
+```
+
+Explain the cause in two or three sentences, then write the whole corrected cell in one ```python
+code block."""
+
+HELP_FOOTER = (
+    "`%ancia QUESTION` asks in the current chat; `%%ancia [options]` asks the cell's text. Options: --new, "
+    "--chat CHAT, --model MODEL, --temperature T, --top-p P, --top-k K, --max-tokens N, --system TEXT, "
+    "--context NAME …, --no-tools, --format markdown|code|text|json, --no-interpolate. `{name}`, `{In[3]}`, "
+    "`{Out[3]}` and `{Err[3]}` bring variables and earlier cells into the prompt; a line starting with `--` "
+    "is always a question."
+)
+TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
+
+
+def split_options(line: str, parser: Any) -> tuple[str, str]:
+    """``--model x --context a b -- the question`` → (options, question), the question kept verbatim.
+
+    An option taking several values (``--context``) runs until ``--`` or the next option."""
+    nargs = {s: a.nargs for a in parser._actions for s in a.option_strings}
+    tokens = list(TOKEN.finditer(line))
+    i = 0
+    while i < len(tokens):
+        token = tokens[i][0]
+        if token == "--":
+            return line[: tokens[i].start()], line[tokens[i].end():].strip()
+        if not token.startswith("--"):
+            break
+        i += 1
+        name = token.split("=", 1)[0]
+        if "=" in token or name not in nargs:  # a value attached, or an unknown option argparse will name
+            continue
+        if nargs[name] == "+":
+            while i < len(tokens) and not tokens[i][0].startswith("--"):
+                i += 1
+        elif nargs[name] != 0:
+            i += 1
+    start = tokens[i].start() if i < len(tokens) else len(line)
+    return line[:start], line[start:].strip()
+
+
+def _unquote(text: str | None) -> str | None:
+    if text and len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _words(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:  # an apostrophe in a question
+        return text.split()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """An error the user can act on is one line (``UsageError``), never a traceback."""
+    try:
+        yield
+    except AnciaError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@magics_class
+class AnciaMagics(Magics):
+    """``%ancia QUESTION``, ``%ancia SUBCOMMAND …`` and ``%%ancia [options]``."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self.chat_id: int | None = None
+        self.cells = CellErrors.install(shell)
+
+    @no_var_expand
+    @magic_arguments()
+    @argument("--new", action="store_true", help="start a new chat (it becomes the current one)")
+    @argument("--chat", metavar="CHAT", help="ask in this chat (id or title) instead of the current one")
+    @argument("--model", metavar="MODEL", help="answer with this model")
+    @argument("--temperature", type=float, help="sampling temperature for this answer")
+    @argument("--top-p", type=float, help="nucleus sampling for this answer")
+    @argument("--top-k", type=int, help="top-k sampling for this answer")
+    @argument("--max-tokens", type=int, help="the longest answer, in tokens")
+    @argument("--system", metavar="TEXT", help="a system prompt for this answer")
+    @argument("--context", nargs="+", metavar="NAME", help="describe these variables to the model")
+    @argument("--no-tools", action="store_true", help="let the model call no tools")
+    @argument("--format", choices=FORMATS, default="markdown",
+              help="markdown (streamed), code (insert a new cell), text (printed) or json")
+    @argument("--no-interpolate", action="store_true",
+              help="send {name}, {In[3]}, {Out[3]}, {Err[3]} as written")
+    @line_cell_magic
+    def ancia(self, line: str, cell: str | None = None) -> None:
+        """Ask the local model (the answer streams below), or run a subcommand: ``%ancia help`` lists them.
+
+        ``%ancia QUESTION`` asks in the current chat; ``%%ancia [options]`` asks the cell's text. In both,
+        ``{name}`` is a variable's value, ``{In[3]}``/``{Out[3]}``/``{Err[3]}`` an earlier cell's input,
+        output or error. Start a line with ``--`` to ask a question that begins with a subcommand's name.
+        """
+        if cell is not None:
+            self._ask(cell, self._parse(line))
+            return
+        stripped = line.strip()
+        if not stripped:
+            self._help([])
+            return
+        if stripped.startswith("-"):
+            options, question = split_options(stripped, self.ancia.parser)
+            self._ask(question, self._parse(options))
+            return
+        name, _, rest = stripped.partition(" ")
+        words = _words(rest)
+        if name == "new":
+            self._new(rest.strip())
+        elif name in COMMANDS and self._is_command(name, words):
+            getattr(self, f"_{name}")(words)
+        else:
+            self._ask(stripped, self._parse(""))
+
+    # -- asking -------------------------------------------------------------------------------------
+
+    def _is_command(self, name: str, words: list[str]) -> bool:
+        if len(words) > COMMANDS[name][3]:
+            return False
+        if name == "fix":
+            return not words or words[0].isdigit()
+        if name == "help":
+            return not words or words[0] in COMMANDS
+        return True
+
+    def _parse(self, options: str) -> Any:
+        args = parse_argstring(self.ancia, options)
+        for key in ("chat", "model", "system"):
+            setattr(args, key, _unquote(getattr(args, key)))
+        if args.new and args.chat:
+            raise UsageError("Use either --new or --chat, not both.")
+        return args
+
+    def _ask(self, prompt: str, args: Any) -> MarkdownStream | TextStream:
+        if not args.no_interpolate:
+            history = self.shell.history_manager
+            prompt = interpolate(prompt, self.shell.user_ns, history.input_hist_raw, history.output_hist,
+                                 self.cells.errors)
+        chat = self._resolve_chat(args.chat) if args.chat else None if args.new else self._current_chat()
+        with user_errors():
+            try:
+                events = api.chat(prompt, chat=chat, model=args.model, system=args.system,
+                                  temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                                  max_tokens=args.max_tokens, tools=False if args.no_tools else None,
+                                  context=args.context, stream=True)
+            except ImportError as exc:
+                if not args.context:
+                    raise
+                raise UsageError(f"--context is not available in this install ({exc}).") from None
+        if not args.chat:
+            self.chat_id = events.request.chat_id
+        view = show_text(events) if args.format == "text" else show_stream(events)
+        if args.format == "code":
+            self._insert(view, first_code_block(view.text) or view.text)
+        elif args.format == "json" and view.done is not None and view.done.status == "complete":
+            try:
+                data = first_json(view.text)
+            except ValueError as exc:
+                print(f"The answer is not valid JSON ({exc}).", file=sys.stderr)
+            else:
+                text = json.dumps(data, indent=2, ensure_ascii=False)
+                display({"application/json": data, "text/plain": text}, raw=True)
+        return view
+
+    def _insert(self, view: MarkdownStream | TextStream, code: str | None) -> None:
+        """Put code in a new cell below this one; never run it."""
+        if view.done is None or view.done.status != "complete":
+            print("The answer did not finish: no cell inserted.", file=sys.stderr)
+        elif not code or not code.strip():
+            print("The answer has no code: no cell inserted.", file=sys.stderr)
+        else:
+            self.shell.set_next_input(code.strip("\n"), replace=False)
+            print("Inserted the code in a new cell below.")
+
+    def _current_chat(self) -> int | None:
+        if self.chat_id is None:
+            return None
+        try:
+            return api.Chat(self.chat_id).id
+        except AnciaError:  # deleted elsewhere: the next question starts a new chat
+            self.chat_id = None
+            return None
+
+    def _resolve_chat(self, text: str) -> int:
+        if text.isdigit():
+            with user_errors():
+                return api.Chat(int(text)).id
+        for chat in api.chats.list():
+            if chat["title"].casefold() == text.casefold():
+                return chat["id"]
+        raise UsageError(f"No chat with id or title {text!r}; `%ancia chats` lists them.")
+
+    # -- subcommands --------------------------------------------------------------------------------
+
+    def _panel(self, words: list[str]) -> None:
+        try:
+            from .widget import panel
+        except ImportError:
+            raise UsageError("The chat panel is not available in this install (ancia_jupyter.widget is "
+                             "missing); ask with %ancia QUESTION instead.") from None
+        with user_errors():
+            widget = panel()
+        if widget is not None:
+            display(widget)
+
+    def _models(self, words: list[str]) -> None:
+        rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
+                 "fits": "yes" if m["fits"] else "no"} for m in api.models.list()]
+        show_markdown(table(rows, [("selected", ""), ("id", "model"), ("title", "title"),
+                                   ("status", "status"), ("size", "size"), ("memory", "memory"),
+                                   ("fits", "fits")]))
+
+    def _select(self, words: list[str]) -> None:
+        if not words:
+            raise UsageError("Name the model: %ancia select MODEL (`%ancia models` lists them).")
+        with user_errors():
+            model = api.models.select(words[0])
+        print(f"Selected {model}: new answers use it.")
+
+    def _load(self, words: list[str]) -> None:
+        with user_errors():
+            info = api.models.load(words[0] if words else None)
+        print(f"Loaded {info['id']}.")
+
+    def _unload(self, words: list[str]) -> None:
+        loaded = api.app_state()["loaded_model"]
+        print(f"Unloaded {loaded}." if api.models.unload() else "No model is loaded.")
+
+    def _params(self, words: list[str]) -> None:
+        model = words.pop(0) if words and "=" not in words[0] and words[0] != "reset" else None
+        with user_errors():
+            if words == ["reset"]:
+                params = api.models.reset_params(model)
+            elif words:
+                if not all("=" in w for w in words):
+                    raise UsageError("Write parameters as NAME=VALUE, e.g. %ancia params temperature=0.3.")
+                changes = {k.replace("-", "_"): _value(v) for k, v in (w.split("=", 1) for w in words)}
+                params = api.models.set_params(model, **changes)
+            else:
+                params = api.models.params(model)
+            model = model or api.models.selected()
+        print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
+
+    def _chats(self, words: list[str]) -> None:
+        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in api.chats.list()]
+        if not rows:
+            print("No chats yet: ask a question, or start one with %ancia new.")
+            return
+        show_markdown(table(rows, [("current", ""), ("id", "id"), ("title", "title"),
+                                   ("message_count", "messages"), ("model_id", "model")]))
+
+    def _new(self, title: str) -> None:
+        with user_errors():
+            chat = api.chats.create(_unquote(title) or "New chat")
+        self.chat_id = chat.id
+        print(f"Chat {chat.id} ({chat.title}) is now current.")
+
+    def _use(self, words: list[str]) -> None:
+        if not words:
+            raise UsageError("Name the chat: %ancia use CHAT (`%ancia chats` lists them).")
+        self.chat_id = self._resolve_chat(words[0])
+        print(f"Chat {self.chat_id} ({api.Chat(self.chat_id).title}) is now current.")
+
+    def _history(self, words: list[str]) -> None:
+        chat = self._resolve_chat(words[0]) if words else self._current_chat()
+        if chat is None:
+            print("No current chat: ask a question, or start one with %ancia new.")
+            return
+        show_markdown(api.export_chat(chat, "md"))
+
+    def _tools(self, words: list[str]) -> None:
+        tools = _optional("tools", "tools", "Tools")
+        with user_errors():
+            rows = [_as_dict(t) for t in tools.list()]
+        show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does")]))
+
+    def _plugins(self, words: list[str]) -> None:
+        plugins = _optional("plugins", "plugins", "Plugins")
+        action, target = (words + [None, None])[:2]
+        if action is not None and action not in PLUGIN_ACTIONS:
+            raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
+        columns = [("id", "plugin"), ("version", "version"), ("enabled", "on"),
+                   ("description", "what it does")]
+        with user_errors():
+            if action is None or action == "registry":
+                rows = plugins.list() if action is None else plugins.registry()
+                show_markdown(table([_as_dict(p) for p in rows], columns))
+                return
+            if target is None and action != "update":
+                raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
+            method: Callable[..., Any] = getattr(plugins, action)
+            if target is None:
+                method()
+            else:
+                method(target)
+        print(f"{action.capitalize()}: {target or 'every plugin'}, done.")
+
+    def _offline(self, words: list[str]) -> None:
+        if words and words[0] not in ("on", "off"):
+            raise UsageError("Write %ancia offline on, or %ancia offline off.")
+        with user_errors():
+            settings = api.settings.update(offline=words[0] == "on") if words else api.settings.get()
+        print("Offline mode is on: nothing uses the network." if settings["offline"]
+              else "Offline mode is off.")
+
+    def _stop(self, words: list[str]) -> None:
+        stopped = api.stop()
+        print(f"Stopped {stopped} answer(s)." if stopped else "No answer is in progress.")
+
+    def _fix(self, words: list[str]) -> None:
+        number = int(words[0]) if words else self.cells.last()
+        if number is None:
+            print("No cell has raised an error since %load_ext ancia_jupyter: nothing to fix.")
+            return
+        if number not in self.cells.errors:
+            raise UsageError(f"Cell {number} raised no error.")
+        prompt = FIX_PROMPT.format(code=self.cells.code[number].strip(), error=self.cells.errors[number])
+        view = self._ask(prompt, self._parse("--no-interpolate"))
+        self._insert(view, first_code_block(view.text))
+
+    def _help(self, words: list[str]) -> None:
+        names = words or list(COMMANDS)
+        lines = ["| command | what it does | example |", "|---|---|---|"]
+        for n in names:
+            usage = f"%ancia {n} {COMMANDS[n][0]}".strip().replace("|", "\\|")
+            lines.append(f"| `{usage}` | {COMMANDS[n][1]} | `{COMMANDS[n][2]}` |")
+        if not words:
+            lines += ["", HELP_FOOTER]
+        show_markdown("\n".join(lines))
+
+
+def _value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _as_dict(item: Any) -> dict:
+    if isinstance(item, dict):
+        return item
+    return dict(vars(item)) if hasattr(item, "__dict__") else {"name": item}
+
+
+def _optional(module: str, name: str, what: str) -> Any:
+    """A part of ancia that ships separately from the magics: a clear line when it is missing."""
+    from importlib import import_module
+
+    try:
+        return getattr(import_module(f"ancia_jupyter.{module}"), name)
+    except (ImportError, AttributeError):
+        raise UsageError(f"{what} are not available in this install "
+                         f"(ancia_jupyter.{module} is missing).") from None
