@@ -1,0 +1,2 @@
+import '../../ancia_jupyter/static/chat.css';
+import './base.css';
