@@ -1,0 +1,425 @@
+"""The kernel end of the chat UI: one ``PanelSession`` per panel (widget) or sidebar (comm).
+
+It answers the UI's requests by calling the Python API and the app (it holds no chat logic of its own),
+and pushes what happens elsewhere in the kernel: the engine's events, batched so that a long answer costs
+a few dozen messages instead of one per token, and a fresh snapshot when the store, the settings or the
+model state change. The wire format is ``docs/panel-protocol.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+from typing import Any, Callable
+
+from . import api
+from . import events as ev
+from .app import App, get_app
+from .catalog import PARAM_BOUNDS
+from .engine import ChatRequest
+from .errors import AnciaError, InvalidValueError, NotFoundError
+
+FLUSH_INTERVAL = 0.04  # seconds between two pushes: at most 25 messages a second
+APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it is denied
+MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
+
+Send = Callable[[dict], None]
+
+
+class RequestError(AnciaError):
+    """A request the UI made wrong (missing or mistyped argument); its message goes back as the error."""
+
+
+class PanelSession:
+    """One view's conversation with the kernel; several can share the app at once."""
+
+    def __init__(self, send: Send, *, chat_id: int | None = None) -> None:
+        self._send_raw = send
+        self.app: App = get_app()
+        self.current_chat: int | None = None
+        self._send_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._events: list[dict] = []
+        self._dirty = False
+        self._closed = False
+        self._last_flush = 0.0
+        self._wake = threading.Event()
+        self._approvals: dict[str, dict] = {}
+        if chat_id is not None:
+            self.current_chat = self.app.store.get_chat(chat_id)["id"]
+        self.app.engine.listeners.append(self._on_event)
+        self.app.models.listeners.append(self._on_model_state)
+        self._unsubscribe = self.app.store.subscribe(self._on_store)
+        self._flusher = threading.Thread(target=self._flush_loop, name="ancia-panel-flush", daemon=True)
+        self._flusher.start()
+
+    # -- the UI's requests ------------------------------------------------------------------------------
+
+    def handle(self, msg: dict) -> None:
+        """Answer one request with exactly one reply; slow ones (loading a model) answer from a thread."""
+        if not isinstance(msg, dict) or msg.get("type") != "request":
+            return
+        request_id = msg.get("id")
+        action = msg.get("action")
+        method = getattr(self, f"_do_{action}", None) if isinstance(action, str) else None
+        if method is None:
+            self._reply(request_id, error=f"Unknown action {action!r}.")
+            return
+        if action == "load_model":
+            threading.Thread(target=self._run, args=(request_id, method, msg), daemon=True).start()
+        else:
+            self._run(request_id, method, msg)
+
+    def _run(self, request_id: Any, method: Callable[[dict], Any], msg: dict) -> None:
+        try:
+            data = method(msg)
+        except (AnciaError, KeyError, ValueError, TypeError) as exc:
+            text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+            self._reply(request_id, error=_one_line(text) or type(exc).__name__)
+        except Exception as exc:  # a bug must still answer the UI, in one line
+            self._reply(request_id, error=_one_line(f"{type(exc).__name__}: {exc}"))
+        else:
+            self._reply(request_id, data=data)
+
+    def _reply(self, request_id: Any, *, data: Any = None, error: str | None = None) -> None:
+        if error is None:
+            self._send({"type": "reply", "id": request_id, "ok": True, "data": data})
+        else:
+            self._send({"type": "reply", "id": request_id, "ok": False, "error": error})
+
+    def _do_state(self, msg: dict) -> dict:
+        return self._fresh_snapshot()
+
+    def _do_select_chat(self, msg: dict) -> dict:
+        self.current_chat = self.app.store.get_chat(_arg(msg, "chat_id", int))["id"]
+        return self._fresh_snapshot()
+
+    def _do_new_chat(self, msg: dict) -> dict:
+        title = _arg(msg, "title", str, required=False) or "New chat"
+        self.current_chat = api.chats.create(title).id
+        return self._fresh_snapshot()
+
+    def _do_rename_chat(self, msg: dict) -> dict:
+        api.chats.rename(_arg(msg, "chat_id", int), _arg(msg, "title", str))
+        return self._fresh_snapshot()
+
+    def _do_delete_chat(self, msg: dict) -> dict:
+        chat_id = _arg(msg, "chat_id", int)
+        api.chats.delete(chat_id)
+        if self.current_chat == chat_id:
+            self.current_chat = None
+        return self._fresh_snapshot()
+
+    def _do_duplicate_chat(self, msg: dict) -> dict:
+        self.current_chat = api.chats.duplicate(_arg(msg, "chat_id", int)).id
+        return self._fresh_snapshot()
+
+    def _do_send(self, msg: dict) -> dict:
+        text = _arg(msg, "text", str)
+        if not text.strip():
+            raise InvalidValueError("The message is empty: type a question first.")
+        images = [_image(i) for i in _arg(msg, "images", list, required=False) or []]
+        chat_id = self._chat_or_none()
+        if chat_id is not None:
+            info = self.app.store.get_chat(chat_id)
+            if info["message_count"] == 0 and info["title"] == "New chat":
+                self.app.store.update_chat(chat_id, title=api._title_from(text))
+        holder: dict[str, threading.Event] = {}
+        stream = api.chat(text, chat=chat_id, model=self.app.models.selected(), images=images, stream=True,
+                          approve=lambda call: self._approve(call, holder))
+        holder["stop"] = stream.request.stop
+        self.current_chat = stream.request.chat_id
+        users = [m for m in self.app.store.history(self.current_chat) if m["role"] == "user"]
+        return {"chat_id": self.current_chat, "message_id": users[-1]["id"] if users else None}
+
+    def _do_stop(self, msg: dict) -> dict:
+        return {"stopped": api.stop(_arg(msg, "chat_id", int, required=False))}
+
+    def _do_regenerate(self, msg: dict) -> dict:
+        chat_id = self._chat()
+        message_id = _arg(msg, "message_id", int, required=False)
+        history = self.app.store.history(chat_id)
+        if message_id is not None and not any(m["id"] == message_id for m in history):
+            raise NotFoundError(f"Message {message_id} is not in this chat.")
+        users = [m for m in history if m["role"] == "user" and (message_id is None or m["id"] <= message_id)]
+        if not users:
+            raise InvalidValueError("This chat has no question to answer again.")
+        return self._answer_again(chat_id, users[-1]["id"])
+
+    def _do_edit_message(self, msg: dict) -> dict:
+        chat_id = self._chat()
+        message_id = _arg(msg, "message_id", int)
+        content = _arg(msg, "content", str)
+        if not content.strip():
+            raise InvalidValueError("A message cannot be empty: delete it instead.")
+        api.chats.edit_message(chat_id, message_id, content)
+        if _arg(msg, "regenerate", bool, required=False):
+            self._answer_again(chat_id, message_id)
+        return self._fresh_snapshot()
+
+    def _do_delete_message(self, msg: dict) -> dict:
+        api.chats.delete_message(self._chat(), _arg(msg, "message_id", int))
+        return self._fresh_snapshot()
+
+    def _do_select_model(self, msg: dict) -> dict:
+        api.models.select(_arg(msg, "model_id", str))
+        return self._fresh_snapshot()
+
+    def _do_load_model(self, msg: dict) -> dict:
+        api.models.load(_arg(msg, "model_id", str, required=False))
+        return self._fresh_snapshot()
+
+    def _do_unload_model(self, msg: dict) -> dict:
+        api.models.unload()
+        return self._fresh_snapshot()
+
+    def _do_set_params(self, msg: dict) -> dict:
+        api.models.set_params(_arg(msg, "model_id", str, required=False), **_arg(msg, "params", dict))
+        return self._fresh_snapshot()
+
+    def _do_update_settings(self, msg: dict) -> dict:
+        self.app.update_settings(**_arg(msg, "settings", dict))
+        return self._fresh_snapshot()
+
+    def _do_approve_tool(self, msg: dict) -> dict:
+        call_id = _arg(msg, "call_id", str)
+        approved = _arg(msg, "approved", bool)
+        with self._lock:
+            pending = self._approvals.get(call_id)
+        if pending is None:
+            raise NotFoundError(f"No tool call {call_id!r} is waiting for approval (it may have timed out).")
+        pending["approved"] = approved
+        pending["event"].set()
+        return {"call_id": call_id, "approved": approved}
+
+    def _do_set_tool_enabled(self, msg: dict) -> dict:
+        name, enabled = _arg(msg, "name", str), _arg(msg, "enabled", bool)
+        if self.app.tools is None:
+            raise InvalidValueError("No tools are available in this installation.")
+        if not any(t["name"] == name for t in self._tools()):
+            raise NotFoundError(f"No tool named {name!r}.")
+        self.app.tools.set_enabled(name, enabled)
+        return self._fresh_snapshot()
+
+    # -- helpers of the actions -------------------------------------------------------------------------
+
+    def _chat(self) -> int:
+        chat_id = self._chat_or_none()
+        if chat_id is None:
+            raise InvalidValueError("No chat is open: start a new chat first.")
+        return chat_id
+
+    def _chat_or_none(self) -> int | None:
+        """The current chat, or the most recent one when none was picked or it was deleted elsewhere."""
+        if self.current_chat is not None:
+            try:
+                return self.app.store.get_chat(self.current_chat)["id"]
+            except NotFoundError:
+                self.current_chat = None
+        chats = self.app.store.list_chats()
+        self.current_chat = chats[0]["id"] if chats else None
+        return self.current_chat
+
+    def _answer_again(self, chat_id: int, user_message_id: int) -> dict:
+        """Drop what follows ``user_message_id`` and answer the history as it is, with the selected model."""
+        history = self.app.store.history(chat_id)
+        after = [m for m in history if m["id"] > user_message_id]
+        if after:
+            self.app.store.delete_messages_from(chat_id, after[0]["id"])
+        holder: dict[str, threading.Event] = {}
+        request = ChatRequest(chat_id=chat_id, prompt=None, model=self.app.models.selected(),
+                              approve=lambda call: self._approve(call, holder))
+        holder["stop"] = request.stop
+        self.app.engine.submit(request)
+        return {"chat_id": chat_id}
+
+    def _approve(self, call: ev.ToolCall, holder: dict[str, threading.Event]) -> bool:
+        """Runs on the model worker: ask the UI and wait for its answer, a stop, a close or the timeout."""
+        pending = {"event": threading.Event(), "approved": False,
+                   "call": {"id": call.id, "name": call.name, "arguments": call.arguments}}
+        with self._lock:
+            self._approvals[call.id] = pending
+        self.flush()  # the tool_call event must reach the UI before the question about it
+        self._send({"type": "approval", "call": pending["call"]})
+        deadline = time.monotonic() + APPROVAL_TIMEOUT
+        try:
+            while not pending["event"].wait(0.1):
+                stop = holder.get("stop")
+                if self._closed or (stop is not None and stop.is_set()) or time.monotonic() > deadline:
+                    return False
+            return bool(pending["approved"])
+        finally:
+            with self._lock:
+                self._approvals.pop(call.id, None)
+
+    def _tools(self) -> list[dict]:
+        if self.app.tools is None:
+            return []
+        return [dict(t) for t in self.app.tools.list()]
+
+    # -- the snapshot -----------------------------------------------------------------------------------
+
+    def _fresh_snapshot(self) -> dict:
+        """A snapshot for a reply; the pending push is dropped since the reply carries the same state."""
+        with self._lock:
+            self._dirty = False
+        return self.snapshot()
+
+    def snapshot(self) -> dict:
+        app = self.app
+        chat_id = self._chat_or_none()
+        selected = app.models.selected()
+        spec = app.models.spec(selected)
+        bounds = {name: {"type": kind.__name__, "min": low, "max": spec.context_length
+                         if name == "context_window" else high} for name, (kind, low, high) in PARAM_BOUNDS.items()}
+        chat = app.store.get_chat(chat_id) if chat_id is not None else None
+        with self._lock:
+            approvals = [p["call"] for p in self._approvals.values()]
+        return {
+            "version": _version(), "chats": [_chat_row(c) for c in app.store.list_chats()],
+            "current_chat": chat_id,
+            "messages": [_message_row(m) for m in app.store.history(chat_id)] if chat_id is not None else [],
+            "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
+            "model_state": "generating" if app.engine.busy else app.models.state,
+            "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),
+            "tools": self._tools(), "mood": chat["mood"] if chat else None, "approvals": approvals,
+        }
+
+    # -- pushes -------------------------------------------------------------------------------------------
+
+    def _on_event(self, event: ev.Event) -> None:
+        with self._lock:
+            self._events.append(ev.to_dict(event))
+        self._wake.set()
+
+    def _on_store(self, kind: str, data: dict) -> None:
+        self._mark_dirty()
+
+    def _on_model_state(self, state: str) -> None:
+        self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        with self._lock:
+            self._dirty = True
+        self._wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._closed:
+                return
+            delay = self._last_flush + FLUSH_INTERVAL - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a closed app or comm must not kill the loop of a live panel
+                pass
+
+    def flush(self) -> None:
+        """Send what is pending now: one ``events`` message, then a ``state`` if anything changed."""
+        with self._flush_lock:  # one flush at a time keeps the pushes in the order things happened
+            with self._lock:
+                events, self._events = self._events, []
+                dirty, self._dirty = self._dirty, False
+            if events:
+                self._send({"type": "events", "events": merge_tokens(events)})
+            if dirty and not self._closed:
+                self._send({"type": "state", "state": self.snapshot()})
+            if events or dirty:
+                self._last_flush = time.monotonic()
+
+    def _send(self, msg: dict) -> None:
+        if self._closed:
+            return
+        with self._send_lock:
+            self._send_raw(msg)
+
+    def close(self) -> None:
+        """Stop listening and pushing; tool calls still waiting for this view are denied."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._on_event in self.app.engine.listeners:
+            self.app.engine.listeners.remove(self._on_event)
+        if self._on_model_state in self.app.models.listeners:
+            self.app.models.listeners.remove(self._on_model_state)
+        self._unsubscribe()
+        with self._lock:
+            for pending in self._approvals.values():
+                pending["event"].set()
+
+
+def merge_tokens(events: list[dict]) -> list[dict]:
+    """Join runs of token deltas of the same message, so a batch carries one token event per message."""
+    out: list[dict] = []
+    for event in events:
+        last = out[-1] if out else None
+        if (event["type"] == "token" and last is not None and last["type"] == "token"
+                and last["message_id"] == event["message_id"]):
+            out[-1] = {**last, "text": last["text"] + event["text"]}
+        else:
+            out.append(event)
+    return out
+
+
+def _arg(msg: dict, name: str, kind: type, *, required: bool = True) -> Any:
+    value = msg.get(name)
+    if value is None:
+        if required:
+            raise RequestError(f"Missing {name!r} for {msg.get('action')}.")
+        return None
+    if kind is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise RequestError(f"{name!r} must be {_KIND_NAMES[kind]} (got {value!r}).")
+    return value
+
+
+_KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: "a list", dict: "an object"}
+
+
+def _image(item: Any) -> dict:
+    if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+        raise RequestError("Each image must be {data: base64, mime}.")
+    mime = item.get("mime") or "image/png"
+    if not isinstance(mime, str) or not mime.startswith("image/"):
+        raise RequestError(f"Only images can be attached (got {mime!r}).")
+    try:
+        data = base64.b64decode(item["data"].split(",", 1)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("An attached image is not valid base64.") from None
+    return {"data": data, "mime": mime}
+
+
+def _chat_row(chat: dict) -> dict:
+    return {k: chat.get(k) for k in ("id", "title", "model_id", "mood", "message_count", "created_at",
+                                     "updated_at")}
+
+
+def _message_row(m: dict) -> dict:
+    row = {k: m.get(k) for k in ("id", "chat_id", "role", "content", "status", "model_id", "tool_calls",
+                                 "tool_call_id", "tool_name", "error", "created_at", "completion_tokens",
+                                 "timings")}
+    row["attachments"] = [
+        {"mime": a.get("mime"), "path": a.get("path"),
+         "data": base64.b64encode(a["data"]).decode() if a.get("data") and len(a["data"]) <= MAX_INLINE_IMAGE
+         else None}
+        for a in m.get("attachments") or []
+    ]
+    return row
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,194 @@
+// The chat UI, shared by the notebook panel (anywidget) and the JupyterLab sidebar (kernel comm).
+//
+// It is a thin view over the kernel's PanelSession (docs/panel-protocol.md): every action is a request,
+// the kernel's snapshot is the truth, and the engine's batched events make answers stream in. No
+// framework and no dependency on anywidget or JupyterLab: the host hands over a `channel`.
+
+import { copyText, h } from "./chat-dom.js";
+import { createAvatar } from "./chat-avatar.js";
+import { createChatHeader, createChatList } from "./chat-list.js";
+import { createComposer } from "./chat-composer.js";
+import { MessageList } from "./chat-messages.js";
+import { createModelBar } from "./chat-models.js";
+import { approvalBar } from "./chat-tools.js";
+
+const NARROW_PX = 620;
+
+function createRpc(channel) {
+  let next = 1;
+  const pending = new Map();
+  return {
+    request(action, args = {}) {
+      const id = next++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject, action });
+        channel.send({ type: "request", id, action, ...args });
+      });
+    },
+    // true when `msg` was a reply and was handled here.
+    receive(msg) {
+      if (msg.type !== "reply") return false;
+      const waiter = pending.get(msg.id);
+      if (!waiter) return true;
+      pending.delete(msg.id);
+      if (msg.ok) waiter.resolve(msg.data);
+      else waiter.reject(new Error(msg.error || `${waiter.action} failed`));
+      return true;
+    },
+    cancel() {
+      pending.forEach((w) => w.reject(new Error("The chat view was closed.")));
+      pending.clear();
+    },
+  };
+}
+
+// mountChat(element, channel, { height }) -> cleanup
+export function mountChat(element, channel, options = {}) {
+  const rpc = createRpc(channel);
+  const alerts = h("div", { class: "ancia-alerts" });
+  const timers = new Set();
+  let snapshot = null;
+  let approvals = [];
+  let listOpen = false;
+  let closed = false;
+
+  function alert(text, kind = "error") {
+    const item = h("div", { class: `ancia-alert ancia-alert-${kind}`, role: kind === "error" ? "alert" : "status" },
+      h("span", {}, text),
+      h("button", { type: "button", class: "ancia-alert-close", "aria-label": "Dismiss", onclick: () => item.remove() }, "×"));
+    alerts.append(item);
+    while (alerts.children.length > 3) alerts.firstChild.remove();
+    const timer = setTimeout(() => { item.remove(); timers.delete(timer); }, kind === "error" ? 10000 : 5000);
+    timers.add(timer);
+  }
+
+  // Every request goes through here: a snapshot in the reply is applied, an error is shown in one line.
+  function request(action, args) {
+    return rpc.request(action, args).then((data) => {
+      if (data && data.chats && data.messages) apply(data);
+      return data;
+    }, (err) => {
+      if (!closed) alert(err.message);
+      throw err;
+    });
+  }
+
+  const list = createChatList({
+    onSelect: (id) => { setList(false); request("select_chat", { chat_id: id }).catch(() => {}); },
+    onNew: () => { setList(false); request("new_chat").then(() => composer.focus(), () => {}); },
+  });
+  const header = createChatHeader({
+    onRename: (title) => request("rename_chat", { chat_id: snapshot.current_chat, title }).catch(() => render()),
+    onDuplicate: () => request("duplicate_chat", { chat_id: snapshot.current_chat }).catch(() => {}),
+    onDelete: () => request("delete_chat", { chat_id: snapshot.current_chat }).catch(() => {}),
+    onToggleList: () => setList(!listOpen),
+  });
+  const models = createModelBar({ request });
+  const welcomeFace = createAvatar(56);
+  const welcome = h("div", { class: "ancia-welcome" }, welcomeFace.el,
+    h("p", {}, "Ask anything. Your chats stay on this machine, in this kernel's store."));
+  const messages = new MessageList({
+    emptyView: welcome,
+    onAction: (kind, message, extra) => {
+      if (kind === "copy" || kind === "copy-code") {
+        copyText(extra.content).then((ok) => {
+          if (extra.button) { extra.button.textContent = ok ? "Copied" : "Copy failed"; setTimeout(() => { extra.button.textContent = "Copy"; }, 1500); }
+          else alert(ok ? "Copied to the clipboard." : "Could not copy.", ok ? "info" : "error");
+        });
+      } else if (kind === "edit") {
+        request("edit_message", { message_id: message.id, content: extra.content, regenerate: Boolean(extra.regenerate) })
+          .catch(() => {});
+      } else if (kind === "delete") {
+        request("delete_message", { message_id: message.id }).catch(() => {});
+      } else if (kind === "regenerate") {
+        request("regenerate", { message_id: message.id }).catch(() => {});
+      }
+    },
+    onApprove: (callId, approved) => decide(callId, approved),
+  });
+  const approvalsEl = h("div", { class: "ancia-approvals" });
+  const composer = createComposer({
+    onSend: (text, images) => request("send", { text, images }),
+    onStop: () => request("stop").catch(() => {}),
+    alert,
+  });
+
+  const main = h("div", { class: "ancia-main" },
+    h("header", { class: "ancia-header" }, header.el, models.bar),
+    models.drawer, alerts, messages.el, approvalsEl, composer.el);
+  const root = h("div", { class: "ancia-chat", "aria-label": "Ancia chat" }, list.el, main);
+  if (options.height) root.style.height = options.height;
+  element.append(root);
+
+  function setList(open) {
+    listOpen = open;
+    root.classList.toggle("ancia-list-open", open);
+    render();
+  }
+
+  function decide(callId, approved) {
+    approvals = approvals.filter((c) => c.id !== callId);
+    render();
+    request("approve_tool", { call_id: callId, approved }).catch(() => {});
+  }
+
+  function generating() {
+    return messages.generating || (snapshot && snapshot.model_state === "generating");
+  }
+
+  function render() {
+    if (!snapshot) return;
+    const chat = snapshot.chats.find((c) => c.id === snapshot.current_chat) || null;
+    const busy = generating();
+    list.update(snapshot.chats, snapshot.current_chat);
+    header.update(chat, snapshot.mood, busy, listOpen);
+    welcomeFace.update(snapshot.mood, false);
+    models.render(busy && snapshot.model_state !== "loading" ? { ...snapshot, model_state: "generating" } : snapshot);
+    const model = (snapshot.models || []).find((m) => m.id === snapshot.selected_model);
+    composer.update({ canSee: model && model.vision, generating: busy });
+    messages.setApprovals(approvals.map((c) => c.id));
+    approvalsEl.replaceChildren(...approvalBar(approvals.filter((c) => !messages.hasCall(c.id)), decide));
+  }
+
+  function apply(state) {
+    snapshot = state;
+    approvals = state.approvals || approvals;
+    messages.setMessages(state.current_chat, state.messages);
+    render();
+  }
+
+  function onMessage(msg) {
+    if (closed || !msg || typeof msg !== "object" || rpc.receive(msg)) return;
+    if (msg.type === "state") apply(msg.state);
+    else if (msg.type === "approval") {
+      approvals = [...approvals.filter((c) => c.id !== msg.call.id), msg.call];
+      render();
+    } else if (msg.type === "events") {
+      const before = generating();
+      for (const event of msg.events) {
+        messages.onEvent(event);
+        if (event.type === "notice") alert(event.text, "info");
+        if (event.type === "done") approvals = approvals.filter(() => messages.generating);
+      }
+      if (before !== generating() || msg.events.some((e) => e.type !== "token")) render();
+    }
+  }
+
+  const resize = new ResizeObserver(([entry]) => {
+    root.classList.toggle("ancia-narrow", entry.contentRect.width < NARROW_PX);
+  });
+  resize.observe(root);
+  const unsubscribe = channel.onMessage(onMessage);
+  request("state").catch(() => {});
+
+  return () => {
+    closed = true;
+    resize.disconnect();
+    if (typeof unsubscribe === "function") unsubscribe();
+    rpc.cancel();
+    timers.forEach(clearTimeout);
+    messages.destroy();
+    header.destroy();
+    root.remove();
+  };
+}
