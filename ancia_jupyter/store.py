@@ -39,7 +39,10 @@ def _encode(row: dict) -> dict:
 
 
 def _decode(row: dict) -> dict:
-    return {k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v for k, v in row.items()}
+    for k in JSON_COLUMNS:
+        if isinstance(row.get(k), str):
+            row[k] = json.loads(row[k])
+    return row
 
 
 def _title(title: object) -> str:
@@ -91,7 +94,9 @@ class Store:
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
         with self._lock:
-            return [_decode(dict(r)) for r in self.db.query(sql, list(params))]
+            cursor = self.db.conn.execute(sql, list(params))
+            names = [d[0] for d in cursor.description]
+            return [_decode(dict(zip(names, row))) for row in cursor.fetchall()]
 
     # -- chats ------------------------------------------------------------------------------------
 
@@ -213,18 +218,18 @@ class Store:
 
     def history(self, chat_id: int) -> list[dict]:
         chat = self.get_chat(chat_id)
-        return self._with_attachments(self._query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id",
-                                                  [chat["id"]]))
+        messages = self._query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", [chat["id"]])
+        return self._with_attachments(messages, "JOIN messages m ON m.id = a.message_id WHERE m.chat_id = ?",
+                                      [chat["id"]])
 
-    def _with_attachments(self, messages: list[dict]) -> list[dict]:
+    def _with_attachments(self, messages: list[dict], where: str | None = None, params: list | None = None) -> list[dict]:
         by_id = {m["id"]: m for m in messages}
         for m in messages:
             m["attachments"] = []
+        if where is None:
+            where, params = f"WHERE a.message_id IN ({','.join('?' * len(by_id))})", list(by_id)
         if by_id:
-            ids = list(by_id)
-            for a in self._query(
-                f"SELECT * FROM attachments WHERE message_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids
-            ):
+            for a in self._query(f"SELECT a.* FROM attachments a {where} ORDER BY a.id", params or []):
                 by_id[a["message_id"]]["attachments"].append({"mime": a["mime"], "path": a["path"],
                                                               "data": a["data"]})
         return messages
