@@ -136,7 +136,9 @@ class TextStream:
             self._at_line_start = text.endswith("\n")
 
     def _line(self, text: str, file: Any = None) -> None:
-        self._write(("" if self._at_line_start else "\n") + text + "\n", file)
+        if not self._at_line_start:
+            self._write("\n")
+        self._write(text + "\n", file)
 
     def feed(self, event: ev.Event) -> None:
         if isinstance(event, ev.MessageStarted):

@@ -21,7 +21,6 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from . import api
 from .display import (
     MarkdownStream,
     TextStream,
@@ -78,6 +77,7 @@ HELP_FOOTER = (
     "`{Out[3]}` and `{Err[3]}` bring variables and earlier cells into the prompt; a line starting with `--` "
     "is always a question."
 )
+QUESTION_LINE = re.compile(r"^(\s*)%ancia\s+(.*\?)\s*$")
 TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
 
 
@@ -105,6 +105,18 @@ def split_options(line: str, parser: Any) -> tuple[str, str]:
             i += 1
     start = tokens[i].start() if i < len(tokens) else len(line)
     return line[:start], line[start:].strip()
+
+
+def question_lines(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in ``?`` as a request for help on its last word, and questions end that
+    way: turn ``%ancia … ?`` into the magic call IPython would otherwise have made (an input transformer)."""
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    out = []
+    for line in lines:
+        match = QUESTION_LINE.match(line)
+        out.append(f"{match[1]}get_ipython().run_line_magic('ancia', {match[2]!r})\n" if match else line)
+    return out
 
 
 def _unquote(text: str | None) -> str | None:
@@ -137,6 +149,15 @@ class AnciaMagics(Magics):
         super().__init__(shell)
         self.chat_id: int | None = None
         self.cells = CellErrors.install(shell)
+        if question_lines not in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.append(question_lines)
+
+    @property
+    def api(self) -> Any:
+        """``ancia_jupyter.api``, imported on first use so that ``%load_ext`` stays instant."""
+        from . import api
+
+        return api
 
     @no_var_expand
     @magic_arguments()
@@ -202,6 +223,7 @@ class AnciaMagics(Magics):
         return args
 
     def _ask(self, prompt: str, args: Any) -> MarkdownStream | TextStream:
+        prompt = prompt.strip()
         if not args.no_interpolate:
             history = self.shell.history_manager
             prompt = interpolate(prompt, self.shell.user_ns, history.input_hist_raw, history.output_hist,
@@ -209,7 +231,7 @@ class AnciaMagics(Magics):
         chat = self._resolve_chat(args.chat) if args.chat else None if args.new else self._current_chat()
         with user_errors():
             try:
-                events = api.chat(prompt, chat=chat, model=args.model, system=args.system,
+                events = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
                                   temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                                   max_tokens=args.max_tokens, tools=False if args.no_tools else None,
                                   context=args.context, stream=True)
@@ -219,7 +241,8 @@ class AnciaMagics(Magics):
                 raise UsageError(f"--context is not available in this install ({exc}).") from None
         if not args.chat:
             self.chat_id = events.request.chat_id
-        view = show_text(events) if args.format == "text" else show_stream(events)
+        as_text = args.format == "text" or getattr(self.shell, "kernel", None) is None  # a terminal
+        view = show_text(events) if as_text else show_stream(events)
         if args.format == "code":
             self._insert(view, first_code_block(view.text) or view.text)
         elif args.format == "json" and view.done is not None and view.done.status == "complete":
@@ -246,7 +269,7 @@ class AnciaMagics(Magics):
         if self.chat_id is None:
             return None
         try:
-            return api.Chat(self.chat_id).id
+            return self.api.Chat(self.chat_id).id
         except AnciaError:  # deleted elsewhere: the next question starts a new chat
             self.chat_id = None
             return None
@@ -254,8 +277,8 @@ class AnciaMagics(Magics):
     def _resolve_chat(self, text: str) -> int:
         if text.isdigit():
             with user_errors():
-                return api.Chat(int(text)).id
-        for chat in api.chats.list():
+                return self.api.Chat(int(text)).id
+        for chat in self.api.chats.list():
             if chat["title"].casefold() == text.casefold():
                 return chat["id"]
         raise UsageError(f"No chat with id or title {text!r}; `%ancia chats` lists them.")
@@ -275,7 +298,7 @@ class AnciaMagics(Magics):
 
     def _models(self, words: list[str]) -> None:
         rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
-                 "fits": "yes" if m["fits"] else "no"} for m in api.models.list()]
+                 "fits": "yes" if m["fits"] else "no"} for m in self.api.models.list()]
         show_markdown(table(rows, [("selected", ""), ("id", "model"), ("title", "title"),
                                    ("status", "status"), ("size", "size"), ("memory", "memory"),
                                    ("fits", "fits")]))
@@ -284,35 +307,35 @@ class AnciaMagics(Magics):
         if not words:
             raise UsageError("Name the model: %ancia select MODEL (`%ancia models` lists them).")
         with user_errors():
-            model = api.models.select(words[0])
+            model = self.api.models.select(words[0])
         print(f"Selected {model}: new answers use it.")
 
     def _load(self, words: list[str]) -> None:
         with user_errors():
-            info = api.models.load(words[0] if words else None)
+            info = self.api.models.load(words[0] if words else None)
         print(f"Loaded {info['id']}.")
 
     def _unload(self, words: list[str]) -> None:
-        loaded = api.app_state()["loaded_model"]
-        print(f"Unloaded {loaded}." if api.models.unload() else "No model is loaded.")
+        loaded = self.api.app_state()["loaded_model"]
+        print(f"Unloaded {loaded}." if self.api.models.unload() else "No model is loaded.")
 
     def _params(self, words: list[str]) -> None:
         model = words.pop(0) if words and "=" not in words[0] and words[0] != "reset" else None
         with user_errors():
             if words == ["reset"]:
-                params = api.models.reset_params(model)
+                params = self.api.models.reset_params(model)
             elif words:
                 if not all("=" in w for w in words):
                     raise UsageError("Write parameters as NAME=VALUE, e.g. %ancia params temperature=0.3.")
                 changes = {k.replace("-", "_"): _value(v) for k, v in (w.split("=", 1) for w in words)}
-                params = api.models.set_params(model, **changes)
+                params = self.api.models.set_params(model, **changes)
             else:
-                params = api.models.params(model)
-            model = model or api.models.selected()
+                params = self.api.models.params(model)
+            model = model or self.api.models.selected()
         print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
 
     def _chats(self, words: list[str]) -> None:
-        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in api.chats.list()]
+        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in self.api.chats.list()]
         if not rows:
             print("No chats yet: ask a question, or start one with %ancia new.")
             return
@@ -321,7 +344,7 @@ class AnciaMagics(Magics):
 
     def _new(self, title: str) -> None:
         with user_errors():
-            chat = api.chats.create(_unquote(title) or "New chat")
+            chat = self.api.chats.create(_unquote(title) or "New chat")
         self.chat_id = chat.id
         print(f"Chat {chat.id} ({chat.title}) is now current.")
 
@@ -329,14 +352,14 @@ class AnciaMagics(Magics):
         if not words:
             raise UsageError("Name the chat: %ancia use CHAT (`%ancia chats` lists them).")
         self.chat_id = self._resolve_chat(words[0])
-        print(f"Chat {self.chat_id} ({api.Chat(self.chat_id).title}) is now current.")
+        print(f"Chat {self.chat_id} ({self.api.Chat(self.chat_id).title}) is now current.")
 
     def _history(self, words: list[str]) -> None:
         chat = self._resolve_chat(words[0]) if words else self._current_chat()
         if chat is None:
             print("No current chat: ask a question, or start one with %ancia new.")
             return
-        show_markdown(api.export_chat(chat, "md"))
+        show_markdown(self.api.export_chat(chat, "md"))
 
     def _tools(self, words: list[str]) -> None:
         tools = _optional("tools", "tools", "Tools")
@@ -345,10 +368,10 @@ class AnciaMagics(Magics):
         show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does")]))
 
     def _plugins(self, words: list[str]) -> None:
-        plugins = _optional("plugins", "plugins", "Plugins")
         action, target = (words + [None, None])[:2]
         if action is not None and action not in PLUGIN_ACTIONS:
             raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
+        plugins = _optional("plugins", "plugins", "Plugins")
         columns = [("id", "plugin"), ("version", "version"), ("enabled", "on"),
                    ("description", "what it does")]
         with user_errors():
@@ -369,12 +392,12 @@ class AnciaMagics(Magics):
         if words and words[0] not in ("on", "off"):
             raise UsageError("Write %ancia offline on, or %ancia offline off.")
         with user_errors():
-            settings = api.settings.update(offline=words[0] == "on") if words else api.settings.get()
+            settings = self.api.settings.update(offline=words[0] == "on") if words else self.api.settings.get()
         print("Offline mode is on: nothing uses the network." if settings["offline"]
               else "Offline mode is off.")
 
     def _stop(self, words: list[str]) -> None:
-        stopped = api.stop()
+        stopped = self.api.stop()
         print(f"Stopped {stopped} answer(s)." if stopped else "No answer is in progress.")
 
     def _fix(self, words: list[str]) -> None:

@@ -1,0 +1,503 @@
+"""``%ancia`` / ``%%ancia`` in a real kernel: what a notebook user sees, message by message.
+
+One kernel serves the module (each start costs seconds). It gets its own data directory, the tiny random
+model, and a helper ``_script(text)`` that makes the next answer say exactly ``text`` (through the real
+runtime's logits processors), so answers that must hold code or JSON are deterministic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import time
+from dataclasses import dataclass
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+HELPERS = '''
+import mlx.core as mx
+from ancia_jupyter.app import get_app
+
+def _script(text=None, endless=False):
+    """The next answer says exactly `text` then stops; with endless=True it never stops by itself."""
+    runtime = get_app().models.load()
+    eos = list(runtime.tokenizer.eos_token_ids)
+    ids = [] if endless else runtime.tokenizer.encode(text, add_special_tokens=False) + eos[:1]
+    step = {"n": 0}
+
+    def processor(tokens, logits):
+        mask = mx.zeros_like(logits)
+        if endless:
+            mask[..., mx.array(eos)] = -1e9
+            return logits + mask
+        i = min(step["n"], len(ids) - 1)
+        step["n"] += 1
+        if step["n"] >= len(ids):
+            runtime.logits_processors = None
+        mask = mask - 1e9
+        mask[..., ids[i]] = 0.0
+        return logits + mask
+
+    runtime.logits_processors = [processor]
+
+def _unscript():
+    get_app().models.load().logits_processors = None
+
+def _last(chat=None, role="assistant"):
+    """The last message of `role` in `chat` (default: the magics' current chat)."""
+    chat = chat or get_ipython().magics_manager.registry["AnciaMagics"].chat_id
+    return [m for m in ancia.chats.history(chat) if m["role"] == role][-1]
+'''
+
+
+@dataclass
+class Run:
+    """The iopub messages and the reply of one execute request."""
+
+    messages: list[dict]
+    reply: dict
+
+    def stream(self, name: str) -> str:
+        return "".join(m["content"]["text"] for m in self.messages
+                       if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+    @property
+    def stdout(self) -> str:
+        return self.stream("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self.stream("stderr")
+
+    def of_type(self, *types: str) -> list[dict]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    def data(self, mime: str) -> list:
+        """Every value of ``mime`` shown (display, update or result), in order."""
+        return [m["content"]["data"][mime] for m in self.of_type("display_data", "update_display_data",
+                                                                  "execute_result")
+                if mime in m["content"]["data"]]
+
+    @property
+    def markdown(self) -> str:
+        """The final state of the first Markdown output (after its in-place updates)."""
+        shown = self.data("text/markdown")
+        return shown[-1] if shown else ""
+
+    @property
+    def next_input(self) -> list[dict]:
+        return [p for p in self.reply.get("payload", []) if p.get("source") == "set_next_input"]
+
+    def ok(self) -> Run:
+        assert self.reply["status"] == "ok", (self.reply, self.stderr, self.of_type("error"))
+        assert not self.of_type("error") and "Traceback" not in self.stderr, self.messages
+        return self
+
+    def one_line_error(self) -> str:
+        """A mistake shows as one line (UsageError), never a traceback."""
+        assert not any("Traceback" in "".join(m["content"].get("traceback", [])) or
+                       len(m["content"].get("traceback", [])) > 1 for m in self.of_type("error")), self.messages
+        text = (self.stderr + "".join(m["content"]["evalue"] for m in self.of_type("error"))).strip()
+        assert text and "Traceback" not in text, self.messages
+        line = self.stderr.strip() or f"UsageError: {self.of_type('error')[0]['content']['evalue']}"
+        assert "\n" not in line.strip(), line
+        return line
+
+
+class Kernel:
+    def __init__(self, env: dict[str, str], cwd: str) -> None:
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env=env, cwd=cwd)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=120)
+
+    def run(self, code: str, timeout: float = 120, interrupt_after_updates: int = 0) -> Run:
+        msg_id = self.client.execute(code)
+        messages: list[dict] = []
+        deadline = time.monotonic() + timeout
+        interrupted = False
+        while True:
+            try:
+                msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no idle after {timeout}s; got {messages}") from None
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"]["execution_state"] == "idle":
+                    break
+                continue
+            messages.append(msg)
+            updates = sum(m["msg_type"] == "update_display_data" for m in messages)
+            if interrupt_after_updates and not interrupted and updates >= interrupt_after_updates:
+                self.manager.interrupt_kernel()
+                interrupted = True
+        while True:
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return Run(messages, reply["content"])
+
+    def value(self, expression: str):
+        """A JSON-able value computed in the kernel."""
+        run = self.run(f"import json as _json; print(_json.dumps({expression}))").ok()
+        return json.loads(run.stdout)
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory, tiny_model_dir):
+    home = tmp_path_factory.mktemp("kernel")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
+    env.update(ANCIA_DATA_DIR=str(home / "data"), ANCIA_MODELS_DIR=str(home / "models"))
+    k = Kernel(env, str(home))
+    try:
+        k.run("%load_ext ancia_jupyter").ok()
+        k.run(f"import ancia_jupyter as ancia\nancia.models.register('tiny', {str(tiny_model_dir)!r})").ok()
+        k.run(HELPERS).ok()
+        yield k
+    finally:
+        k.close()
+
+
+# -- in process: the pieces the magics are made of ---------------------------------------------------------
+
+
+def test_line_options_split_from_the_question_verbatim():
+    from ancia_jupyter.magics import AnciaMagics, split_options
+
+    parser = AnciaMagics.ancia.parser
+    assert split_options("--new --max-tokens 5 What's {x}?  ok", parser) == ("--new --max-tokens 5 ", "What's {x}?  ok")
+    assert split_options('--system "Be brief" --context df s -- Sum it', parser) == (
+        '--system "Be brief" --context df s ', "Sum it")
+    assert split_options("--format=code Plot it", parser) == ("--format=code ", "Plot it")
+    assert split_options("--bogus hi", parser) == ("--bogus ", "hi")
+
+
+def test_question_lines_keep_ipython_from_reading_a_question_as_help():
+    from ancia_jupyter.magics import question_lines
+
+    lines = ["x = 1\n", "  %ancia What's a generator?\n", "%ancia?\n", "%ancia models\n"]
+    assert question_lines(lines) == ["x = 1\n", "  get_ipython().run_line_magic('ancia', \"What's a generator?\")\n",
+                                     "%ancia?\n", "%ancia models\n"]
+    assert question_lines(["%%ancia\n", "%ancia is it?\n"]) == ["%%ancia\n", "%ancia is it?\n"]
+
+
+def test_answers_code_and_json_are_found():
+    from ancia_jupyter.display import first_code_block, first_json
+
+    answer = "Try:\n```python\nprint(1)\n```\nor\n```json\n{\"a\": 1}\n```"
+    assert first_code_block(answer) == "print(1)\n"
+    assert first_code_block("```py\nunclosed = True") == "unclosed = True"
+    assert first_code_block("no code") is None
+    assert first_json(answer) == {"a": 1}
+    assert first_json('Here it is: [1, {"b": null}] as asked') == [1, {"b": None}]
+    with pytest.raises(ValueError, match="Expecting value"):
+        first_json("nothing")
+
+
+def _events(*events):
+    from ancia_jupyter import events as ev
+
+    return [ev.MessageStarted(1, 2, 1, "tiny"), *events, ev.Done(1, 3, "complete")]
+
+
+def test_markdown_shows_tool_calls_as_compact_blocks_in_order(capsys):
+    from ancia_jupyter import events as ev
+    from ancia_jupyter.display import show_stream
+
+    view = show_stream(_events(ev.Notice("Loading tiny…", "loading"), ev.Token("Let me check.", 2),
+                               ev.ToolCall("c1", "add", {"a": 1, "b": 2}, 2),
+                               ev.ToolResult("c1", "add", "3", None, 0.1, 4), ev.MessageStarted(1, 3, 1, "tiny"),
+                               ev.Token("It is 3.", 3), ev.ToolCall("c2", "fail", {}, 3),
+                               ev.ToolResult("c2", "fail", None, "boom\nbad", 0.1, 5)))
+    assert view.markdown() == ('Let me check.\n\n> 🔧 **add**(`{"a": 1, "b": 2}`) → 3\n\nIt is 3.\n\n'
+                               '> 🔧 **fail**(`{}`) → error: boom bad\n\n')
+    assert view.text == "It is 3." and view.done.status == "complete"
+
+
+def test_text_streams_print_words_tools_and_errors(capsys):
+    from ancia_jupyter import events as ev
+    from ancia_jupyter.display import show_text
+
+    show_text(_events(ev.Token("Hi", 2), ev.ToolCall("c1", "add", {"a": 1}, 2),
+                      ev.ToolResult("c1", "add", "2", None, 0.1, 4), ev.Token("done", 2),
+                      ev.Error("The model failed.")))
+    out = capsys.readouterr()
+    assert out.out == 'Hi\n[tool add({"a": 1})]\n[→ 2]\ndone\n'
+    assert out.err == "Error: The model failed.\n"
+
+
+# -- setup and models ----------------------------------------------------------------------------------
+
+
+def test_fix_with_no_error_recorded_says_so(kernel):
+    run = kernel.run("%ancia fix").ok()
+    assert run.stdout.strip() == "No cell has raised an error since %load_ext ancia_jupyter: nothing to fix."
+    assert not run.next_input
+
+
+def test_select_and_params(kernel):
+    assert kernel.run("%ancia select tiny").ok().stdout == "Selected tiny: new answers use it.\n"
+    out = kernel.run("%ancia params tiny temperature=0 max_tokens=8").ok().stdout
+    assert out.startswith("tiny: ") and "temperature=0.0" in out and "max_tokens=8" in out
+    assert "max_tokens=8" in kernel.run("%ancia params").ok().stdout
+    assert kernel.value("ancia.models.params('tiny')['max_tokens']") == 8
+    line = kernel.run("%ancia params tiny temperature=9").one_line_error()
+    assert "temperature must be in [0.0, 2.0] (got 9)" in line
+    assert "NAME=VALUE" in kernel.run("%ancia params tiny temperature").one_line_error()
+    assert kernel.value("ancia.models.params('tiny')['temperature']") == 0.0
+
+
+def test_models_lists_the_catalog_and_marks_the_selected_one(kernel):
+    run = kernel.run("%ancia models").ok()
+    rows = run.markdown.splitlines()
+    assert rows[0].startswith("|  | model | title | status |")
+    assert any(r.startswith("| ✓ | tiny |") for r in rows)
+    assert any("| smollm2-135m-instruct |" in r for r in rows)
+
+
+def test_load_and_unload(kernel):
+    assert kernel.run("%ancia load").ok().stdout == "Loaded tiny.\n"
+    assert kernel.value("ancia.app_state()['loaded_model']") == "tiny"
+    assert kernel.run("%ancia unload").ok().stdout == "Unloaded tiny.\n"
+    assert kernel.run("%ancia unload").ok().stdout == "No model is loaded.\n"
+    assert "Unknown model 'nope'" in kernel.run("%ancia load nope").one_line_error()
+    assert "Unknown model 'nope'" in kernel.run("%ancia select nope").one_line_error()
+
+
+# -- asking ----------------------------------------------------------------------------------------------
+
+
+def test_question_streams_markdown_updated_in_place(kernel):
+    run = kernel.run("%ancia What does a Python generator do?").ok()
+    shown = run.of_type("display_data")
+    assert len(shown) == 1 and "text/markdown" in shown[0]["content"]["data"]
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    updates = run.of_type("update_display_data")
+    assert updates and all(u["content"]["transient"]["display_id"] == display_id for u in updates)
+    answer = kernel.value("_last()")
+    assert answer["status"] == "complete" and answer["content"]
+    assert run.markdown == answer["content"]
+    user = kernel.value("_last(role='user')")
+    assert user["content"] == "What does a Python generator do?"
+
+
+def test_questions_go_to_the_current_chat(kernel):
+    before = kernel.value("len(ancia.chats.list())")
+    kernel.run("%ancia one more question").ok()
+    assert kernel.value("len(ancia.chats.list())") == before  # the same chat as the previous test
+    out = kernel.run("%ancia new Data cleaning").ok().stdout
+    chat = kernel.value("ancia.chats.list()[0]")
+    assert chat["title"] == "Data cleaning" and out == f"Chat {chat['id']} (Data cleaning) is now current.\n"
+    kernel.run("%ancia first in the new chat").ok()
+    assert kernel.value(f"_last({chat['id']}, 'user')['content']") == "first in the new chat"
+    out = kernel.run("%ancia use 1").ok().stdout
+    assert out.startswith("Chat 1 (What does a Python generator do?) is now current.")
+    kernel.run("%ancia back in chat one").ok()
+    assert kernel.value("_last(1, 'user')['content']") == "back in chat one"
+    assert kernel.run("%ancia use 'data cleaning'").ok().stdout.startswith(f"Chat {chat['id']} ")
+    assert "No chat with id or title 'nope'" in kernel.run("%ancia use nope").one_line_error()
+    assert "No chat with id 999" in kernel.run("%ancia use 999").one_line_error()
+    kernel.run("%ancia use 1").ok()
+
+
+def test_chats_and_history(kernel):
+    table = kernel.run("%ancia chats").ok().markdown.splitlines()
+    assert table[0] == "|  | id | title | messages | model |"
+    assert any(r.startswith("| * | 1 | What does a Python generator do? |") for r in table)
+    assert any("| Data cleaning |" in r for r in table)
+    history = kernel.run("%ancia history").ok().markdown
+    assert history.startswith("# What does a Python generator do?") and "back in chat one" in history
+    assert kernel.run("%ancia history 'Data cleaning'").ok().markdown.startswith("# Data cleaning")
+
+
+def test_cell_magic_options(kernel):
+    chats = kernel.value("len(ancia.chats.list())")
+    run = kernel.run('%%ancia --new --model tiny --temperature 0.2 --top-p 0.5 --top-k 3 --max-tokens 3 '
+                     '--system "Answer in French." --no-tools\nSay hello.').ok()
+    assert run.markdown
+    assert kernel.value("len(ancia.chats.list())") == chats + 1
+    answer = kernel.value("_last()")
+    assert answer["params"]["temperature"] == 0.2 and answer["params"]["top_k"] == 3
+    assert answer["params"]["max_tokens"] == 3
+    # the new chat became current
+    kernel.run("%ancia and again").ok()
+    assert kernel.value("_last(role='user')['content']") == "and again"
+    kernel.run("%ancia use 1").ok()
+    run = kernel.run(f"%%ancia --chat {chats + 1} --format text\nOne-off in another chat").ok()
+    assert kernel.value(f"_last({chats + 1}, 'user')['content']") == "One-off in another chat"
+    assert kernel.value("_last(1, 'user')['content']") == "back in chat one"  # current chat unchanged
+
+
+def test_line_options_then_question(kernel):
+    kernel.run("%ancia --max-tokens 2 --context -- help me with pandas").one_line_error()
+    run = kernel.run("%ancia --max-tokens 2 --format text -- help me with pandas").ok()
+    assert kernel.value("_last(role='user')['content']") == "help me with pandas"
+    assert kernel.value("_last()['completion_tokens']") <= 2
+    assert run.stdout and not run.of_type("display_data")
+    kernel.run("%ancia help me write a loop").ok()  # more words than `help` takes: a question
+    assert kernel.value("_last(role='user')['content']") == "help me write a loop"
+
+
+def test_format_text_prints_the_answer(kernel):
+    kernel.run("_script('Plain words.')").ok()
+    run = kernel.run("%%ancia --format text --max-tokens 200\nAnything").ok()
+    assert run.stdout == "Plain words.\n"
+    assert not run.of_type("display_data", "update_display_data")
+
+
+def test_format_code_inserts_a_new_cell_and_never_runs_it(kernel):
+    kernel.run("_script('Here:\\n```python\\nprint(6 * 7)\\n```\\nDone.')").ok()
+    run = kernel.run("%%ancia --format code --max-tokens 200\nPrint six times seven").ok()
+    assert run.next_input == [{"source": "set_next_input", "text": "print(6 * 7)", "replace": False}]
+    assert "Inserted the code in a new cell below." in run.stdout and "42" not in run.stdout
+    kernel.run("_script('x = 1  # no fence')").ok()
+    run = kernel.run("%%ancia --format code --max-tokens 200\nNo fence").ok()
+    assert run.next_input[0]["text"] == "x = 1  # no fence"
+
+
+def test_format_json(kernel):
+    kernel.run("_script('Sure:\\n```json\\n{\"a\": [1, 2]}\\n```')").ok()
+    run = kernel.run("%%ancia --format json --max-tokens 200\nGive JSON").ok()
+    assert run.data("application/json") == [{"a": [1, 2]}]
+    kernel.run("_script('not json at all')").ok()
+    run = kernel.run("%%ancia --format json --max-tokens 200\nGive JSON").ok()
+    assert run.stderr == "The answer is not valid JSON (Expecting value: line 1 column 1 (char 0)).\n"
+    assert not run.data("application/json")
+
+
+def test_interpolation(kernel):
+    kernel.run("x = 41\nimport numpy as np\narr = np.arange(6).reshape(2, 3)").ok()
+    kernel.run('%%ancia --format text\nWhat is {x}? Keep {"a": 1} and {} and {{x}}. {arr}').ok()
+    content = kernel.value("_last(role='user')['content']")
+    assert content.startswith('What is 41? Keep {"a": 1} and {} and {x}. ndarray with shape (2, 3) and dtype')
+    count = kernel.run("6 * 7").ok().reply["execution_count"]
+    kernel.run(f"%%ancia --format text\nIn: {{In[{count}]}} Out: {{Out[{count}]}}").ok()
+    assert kernel.value("_last(role='user')['content']") == "In: 6 * 7 Out: 42"
+    kernel.run("%%ancia --format text --no-interpolate\nKeep {x} and {nope}").ok()
+    assert kernel.value("_last(role='user')['content']") == "Keep {x} and {nope}"
+    line = kernel.run("%%ancia\nWhat is {nope}?").one_line_error()
+    assert "{nope}: there is no variable 'nope' in the notebook" in line
+    assert "cell 9999 has no output" in kernel.run("%ancia show {Out[9999]}").one_line_error()
+
+
+def test_errors_and_fix(kernel):
+    failing = kernel.run("def half(n):\n    return n / 0\nhalf(4)")
+    assert failing.reply["status"] == "error"
+    count = failing.reply["execution_count"]
+    kernel.run(f"%%ancia --format text\nWhy? {{Err[{count}]}}").ok()
+    content = kernel.value("_last(role='user')['content']")
+    assert "ZeroDivisionError: division by zero" in content and "\x1b[" not in content
+    assert "no error" in kernel.run("%ancia show {Err[1]}").one_line_error()
+
+    kernel.run("%ancia params tiny max_tokens=200").ok()
+    kernel.run("_script('Dividing by zero fails.\\n```python\\ndef half(n):\\n    return n / 2\\nhalf(4)\\n```')").ok()
+    run = kernel.run("%ancia fix").ok()
+    assert run.markdown.startswith("Dividing by zero fails.")
+    assert run.next_input == [{"source": "set_next_input", "text": "def half(n):\n    return n / 2\nhalf(4)",
+                               "replace": False}]
+    prompt = kernel.value("_last(role='user')['content']")
+    assert "return n / 0" in prompt and "ZeroDivisionError" in prompt and "corrected cell" in prompt
+    kernel.run("%ancia select nope").one_line_error()  # a UsageError is not an error to fix
+    kernel.run("_script('No code here.')").ok()
+    run = kernel.run("%ancia fix").ok()
+    assert kernel.value("_last(role='user')['content']") == prompt  # still the ZeroDivisionError cell
+    assert run.stderr == "The answer has no code: no cell inserted.\n" and not run.next_input
+    assert "Cell 1 raised no error." in kernel.run("%ancia fix 1").one_line_error()
+    kernel.run("%ancia params tiny max_tokens=8").ok()
+
+
+def test_usage_errors_are_one_line(kernel):
+    assert "The prompt is empty" in kernel.run("%%ancia\n   \n").one_line_error()
+    assert "unrecognized arguments: --bogus" in kernel.run("%%ancia --bogus\nhi").one_line_error()
+    assert "either --new or --chat" in kernel.run("%%ancia --new --chat 1\nhi").one_line_error()
+    assert "invalid choice: 'yaml'" in kernel.run("%%ancia --format yaml\nhi").one_line_error()
+    assert "Unknown model 'nope'" in kernel.run("%%ancia --model nope\nhi").one_line_error()
+    assert "top_k must be" in kernel.run("%%ancia --top-k -3\nhi").one_line_error()
+    assert "No chat with id 999" in kernel.run("%%ancia --chat 999\nhi").one_line_error()
+    assert "offline on" in kernel.run("%ancia offline maybe").one_line_error()
+    assert "Name the model" in kernel.run("%ancia select").one_line_error()
+
+
+# -- settings, stop, help, and the parts built elsewhere ------------------------------------------------------
+
+
+def test_offline_stop_and_help(kernel):
+    assert kernel.run("%ancia offline on").ok().stdout == "Offline mode is on: nothing uses the network.\n"
+    assert kernel.value("ancia.settings.get()['offline']") is True
+    assert kernel.run("%ancia offline").ok().stdout.startswith("Offline mode is on")
+    assert kernel.run("%ancia offline off").ok().stdout == "Offline mode is off.\n"
+    assert kernel.value("ancia.settings.get()['offline']") is False
+    assert kernel.run("%ancia stop").ok().stdout == "No answer is in progress.\n"
+    help_text = kernel.run("%ancia help").ok().markdown
+    for name in ("panel", "models", "select", "load", "unload", "params", "chats", "new", "use", "history",
+                 "tools", "plugins", "offline", "stop", "fix", "help"):
+        assert f"| `%ancia {name}" in help_text
+    assert "--format markdown|code|text|json" in help_text
+    one = kernel.run("%ancia help params").ok().markdown
+    assert "params" in one and "select" not in one
+    assert kernel.run("%ancia").ok().markdown == help_text
+
+
+def _module_present(kernel, module: str, attribute: str) -> bool:
+    return kernel.value(f"__import__('importlib').util.find_spec('ancia_jupyter.{module}') is not None and "
+                        f"hasattr(__import__('ancia_jupyter.{module}', fromlist=['x']), '{attribute}')")
+
+
+def test_panel(kernel):
+    if _module_present(kernel, "widget", "panel"):
+        run = kernel.run("%ancia panel").ok()
+        assert run.data("application/vnd.jupyter.widget-view+json")
+    else:
+        assert "The chat panel is not available" in kernel.run("%ancia panel").one_line_error()
+
+
+def test_tools(kernel):
+    if _module_present(kernel, "tools", "tools"):
+        rows = kernel.run("%ancia tools").ok().markdown.splitlines()
+        assert rows[0] == "| on | tool | what it does |" and len(rows) > 2
+    else:
+        assert "Tools are not available" in kernel.run("%ancia tools").one_line_error()
+
+
+def test_plugins(kernel):
+    assert "Unknown plugins action 'frobnicate'" in kernel.run("%ancia plugins frobnicate").one_line_error()
+    if _module_present(kernel, "plugins", "plugins"):
+        rows = kernel.run("%ancia plugins").ok().markdown.splitlines()
+        assert rows[0] == "| plugin | version | on | what it does |"
+        assert "Name the plugin" in kernel.run("%ancia plugins install").one_line_error()
+    else:
+        assert "Plugins are not available" in kernel.run("%ancia plugins").one_line_error()
+
+
+def test_context_describes_variables(kernel):
+    kernel.run("numbers = [3, 1, 4]").ok()
+    kernel.run("%%ancia --format text --context numbers\nWhat is in numbers?").ok()
+    content = kernel.value("_last(role='user')['content']")
+    assert content.startswith("What is in numbers?") and "numbers" in content[20:] and "[3, 1, 4]" in content
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------------------
+
+
+def test_interrupt_stops_the_answer_cleanly(kernel):
+    kernel.run("_script(endless=True)").ok()
+    started = time.monotonic()
+    run = kernel.run("%ancia --max-tokens 3000 -- Tell me a long story", interrupt_after_updates=2)
+    kernel.run("_unscript()").ok()
+    run.ok()
+    shown = run.data("text/markdown")
+    assert len(shown) >= 4 and shown[-1].endswith("\n\n*(stopped)*")
+    for before, after in itertools.pairwise(shown[1:]):  # one output growing in place, word by word
+        assert after.startswith(before) and len(after) > len(before)
+    answer = kernel.value("_last()")
+    assert answer["status"] == "stopped" and 0 < answer["completion_tokens"] < 3000
+    assert time.monotonic() - started < 60
