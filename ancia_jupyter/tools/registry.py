@@ -1,0 +1,400 @@
+"""The tool registry: which tools exist, which are on, what the model sees, and how a call is run.
+
+Built-ins, plugins and the user's own ``@ancia.tool`` functions all come in through ``register``. A call
+never raises into the engine: every failure (unknown tool, bad arguments, a crash, a hang, offline mode,
+a refusal) comes back as an error string the model reads and can recover from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import enum
+import importlib
+import inspect
+import json
+import re
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ..errors import NotFoundError, ToolError
+from .schema import ArgumentError, Parameters, check_arguments, parameters, parse_docstring
+
+MAX_OUTPUT_CHARS = 16_000  # a result longer than this is cut, with a note, to keep the context window usable
+MAX_ERROR_CHARS = 2_000
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+BUILTINS = ("system_time", "mood", "web_search", "web_visit", "kernel_context")
+OFFLINE_ERROR = "blocked: offline mode"
+
+
+@dataclass(eq=False)
+class Tool:
+    """A callable the model may ask for, with the schema it is shown."""
+
+    name: str
+    func: Callable[..., Any]
+    description: str
+    params: Parameters
+    network: bool = False  # reaches the network: refused in offline mode
+    confirm: bool = False  # asks the user (``approve``) before each call
+    source: str = "user"  # "builtin", "user" or "plugin:<id>"
+    requires: str | None = None  # a setting or chat option that must be on (kernel variables)
+    max_output: int = MAX_OUTPUT_CHARS
+
+    @property
+    def origin(self) -> str:
+        """The source in words, for messages."""
+        if self.source.startswith("plugin:"):
+            return f"the plugin {self.source[7:]!r}'s"
+        return "a built-in" if self.source == "builtin" else "your own"
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "network": self.network, "confirm": self.confirm, "requires": self.requires}
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may want to know: the app, the chat it was called for, itself."""
+
+    app: Any
+    chat_id: int | None
+    tool: Tool
+
+
+_CURRENT: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar("ancia_tool", default=None)
+
+
+def current() -> ToolContext:
+    """The context of the tool call running in this thread (for tools that act on their chat)."""
+    context = _CURRENT.get()
+    if context is None:
+        raise ToolError("No tool call is running: this works only inside a tool that ancia called.")
+    return context
+
+
+def make_tool(func: Any, *, name: str | None = None, description: str | None = None, network: bool | None = None,
+              confirm: bool | None = None, source: str = "user", requires: str | None = None) -> Tool:
+    """A ``Tool`` from a plain function; options not given come from its ``@tool`` decoration."""
+    if isinstance(func, Tool):
+        return dataclasses.replace(func, source=source)
+    if not callable(func):
+        raise ToolError(f"A tool must be a function, not {type(func).__name__}.")
+    marked = getattr(func, "__ancia_tool__", {})
+    name = name or marked.get("name") or getattr(func, "__name__", None)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ToolError(f"Tool name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+                        "start with a letter, at most 64 characters.")
+    summary, docs = parse_docstring(getattr(func, "__doc__", None))
+    return Tool(name=name, func=func, description=description or marked.get("description") or summary or name,
+                params=parameters(func, docs),
+                network=bool(network if network is not None else marked.get("network", False)),
+                confirm=bool(confirm if confirm is not None else marked.get("confirm", False)),
+                source=source, requires=requires)
+
+
+_DECLARED: dict[str, Tool] = {}  # the user's tools, kept for every registry made later
+_REGISTRIES: weakref.WeakSet[ToolRegistry] = weakref.WeakSet()
+_PLUGIN_IMPORT = threading.local()  # set while a plugin's module is imported: its tools are not "user" tools
+
+
+def declare(tool: Tool) -> Tool:
+    """Keep a user tool for this kernel and add it to every live registry."""
+    for registry in list(_REGISTRIES):
+        registry.check_free(tool)
+    _DECLARED[tool.name] = tool
+    for registry in list(_REGISTRIES):
+        registry.add(tool)
+    return tool
+
+
+def undeclare(name: str) -> None:
+    _DECLARED.pop(name, None)
+    for registry in list(_REGISTRIES):
+        registry.unregister(name)
+
+
+@contextlib.contextmanager
+def importing_plugin() -> Iterator[None]:
+    _PLUGIN_IMPORT.active = True
+    try:
+        yield
+    finally:
+        _PLUGIN_IMPORT.active = False
+
+
+def importing_plugin_now() -> bool:
+    return bool(getattr(_PLUGIN_IMPORT, "active", False))
+
+
+def safe_name(name: str) -> str:
+    """Many chat templates and models only take ``[A-Za-z0-9_-]`` function names."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return [*value]
+    return repr(value)
+
+
+def to_text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """A result as the model reads it: text as is, anything else as JSON (or its repr), cut to ``limit``."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_jsonable)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > limit:
+        text = (f"{text[:limit]}\n[… truncated: the result has {len(text)} characters; "
+                f"only the first {limit} are shown]")
+    return text
+
+
+def _error_text(exc: BaseException) -> str:
+    from ..errors import AnciaError
+
+    text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " […]"
+
+
+def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolContext) -> tuple[Any, str | None]:
+    """Run a tool in its own thread (async ones in their own event loop) and wait at most ``timeout``.
+
+    A sync function cannot be killed: one that hangs is left behind in a daemon thread, and the model is
+    told it timed out, so the chat goes on.
+    """
+    box: dict[str, Any] = {}
+
+    async def bounded(awaitable: Any) -> Any:
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+            box["timeout"] = True
+            return None
+        return task.result()
+
+    def target() -> None:
+        token = _CURRENT.set(context)
+        try:
+            value = tool.func(**kwargs)
+            if inspect.isawaitable(value):
+                value = asyncio.run(bounded(value))  # a fresh loop in this thread: never the kernel's
+            box["value"] = value
+        except BaseException as exc:  # reported to the model, never raised into the engine
+            box["error"] = exc
+        finally:
+            _CURRENT.reset(token)
+
+    thread = threading.Thread(target=target, name=f"ancia-tool-{tool.name}", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.25)
+    if thread.is_alive() or box.get("timeout"):
+        return None, f"timed out after {timeout:g} s (the setting tool_timeout)"
+    if "error" in box:
+        return None, _error_text(box["error"])
+    return box.get("value"), None
+
+
+class ToolRegistry:
+    """Every tool of one app: built-ins, installed plugins, and the user's ``@ancia.tool`` functions."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._tools: dict[str, Tool] = {}
+        self._lock = threading.RLock()
+        self._source = "builtin"
+        for module in BUILTINS:
+            importlib.import_module(f"{__package__}.{module}").register(self)
+        self._source = "user"
+        try:
+            importlib.import_module("ancia_jupyter.plugins").load_installed(self)
+        except Exception:  # a broken plugin store must not take the assistant down; plugins.list() shows it
+            pass
+        for tool in list(_DECLARED.values()):
+            with contextlib.suppress(ToolError):
+                self.add(tool)
+        _REGISTRIES.add(self)
+
+    # -- the door for built-ins, plugins and user tools -------------------------------------------
+
+    def register(self, func: Any, *, name: str | None = None, description: str | None = None,
+                 network: bool | None = None, confirm: bool | None = None, requires: str | None = None) -> Tool:
+        """Add a tool. Plugins call this from their ``register(registry)`` entry point."""
+        tool = make_tool(func, name=name, description=description, network=network, confirm=confirm,
+                         source=self._source, requires=requires)
+        return self.add(tool)
+
+    def check_free(self, tool: Tool) -> None:
+        existing = self._tools.get(tool.name)
+        if existing is not None and existing.source != tool.source:
+            raise ToolError(f"The tool name {tool.name!r} is taken by {existing.origin} tool; "
+                            "give yours another name with name=...")
+
+    def add(self, tool: Tool) -> Tool:
+        with self._lock:
+            self.check_free(tool)
+            self._tools[tool.name] = tool
+        self.app.store._notify("tools_changed", name=tool.name)
+        return tool
+
+    def unregister(self, name: str) -> bool:
+        with self._lock:
+            removed = self._tools.pop(name, None)
+        if removed is not None:
+            self.app.store._notify("tools_changed", name=name)
+        return removed is not None
+
+    def remove_source(self, source: str) -> list[str]:
+        """Drop every tool from one source (a plugin being disabled, updated or removed)."""
+        with self._lock:
+            names = [n for n, t in self._tools.items() if t.source == source]
+        for name in names:
+            self.unregister(name)
+        return names
+
+    @contextlib.contextmanager
+    def loading(self, source: str) -> Iterator[None]:
+        """Tools registered inside belong to ``source``; if loading fails, none of them stay."""
+        previous, self._source = self._source, source
+        try:
+            yield
+        except BaseException:
+            self.remove_source(source)
+            raise
+        finally:
+            self._source = previous
+
+    # -- looking tools up -------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def aliases(self) -> dict[str, str]:
+        """Tool name → the function name the model sees (unique, ``[A-Za-z0-9_-]``)."""
+        out: dict[str, str] = {}
+        taken: set[str] = set()
+        for name in sorted(self._tools, key=lambda n: (safe_name(n) != n, n)):
+            alias, n = safe_name(name), 2
+            while alias in taken:
+                alias, n = f"{safe_name(name)[:60]}_{n}", n + 1
+            out[name] = alias
+            taken.add(alias)
+        return out
+
+    def get(self, name: str) -> Tool:
+        """A tool by its name or by the alias the model sees."""
+        with self._lock:
+            if name in self._tools:
+                return self._tools[name]
+            for real, alias in self.aliases().items():
+                if alias == name:
+                    return self._tools[real]
+        raise NotFoundError(f"No tool named {name!r}. Tools: {', '.join(self.names()) or 'none'}.")
+
+    def resolve(self, name: str) -> str:
+        """The real name behind an alias (for views that show the call)."""
+        try:
+            return self.get(name).name
+        except NotFoundError:
+            return name
+
+    def is_enabled(self, name: str) -> bool:
+        return self.app.store.tool_states().get(self.get(name).name, True)
+
+    def gate_open(self, tool: Tool, chat_id: int | None) -> bool:
+        """Tools that read the kernel (``requires``) run only when the setting or the chat option is on."""
+        if tool.requires is None or self.app.settings().get(tool.requires):
+            return True
+        if chat_id is None:
+            return False
+        try:
+            options = self.app.store.get_chat(chat_id)["options"] or {}
+        except NotFoundError:
+            return False
+        return bool(options.get(tool.requires))
+
+    def list(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        states = self.app.store.tool_states()
+        return [{**t.info(), "enabled": states.get(t.name, True), "available": self.gate_open(t, chat_id)}
+                for t in sorted(self._tools.values(), key=lambda t: t.name)]
+
+    def schema(self, name: str) -> dict[str, Any]:
+        tool = self.get(name)
+        return {"type": "function", "function": {"name": self.aliases()[tool.name],
+                                                 "description": tool.description,
+                                                 "parameters": tool.params.schema}}
+
+    def schemas(self, names: list[str] | None, chat_id: int | None = None) -> list[dict]:
+        """The schemas the model sees: every enabled tool, or exactly ``names`` (each must be on)."""
+        states = self.app.store.tool_states()
+        if names is None:
+            chosen = [t for t in sorted(self._tools.values(), key=lambda t: t.name)
+                      if states.get(t.name, True) and self.gate_open(t, chat_id)]
+        else:
+            chosen = []
+            for name in names:
+                tool = self.get(name)
+                if not states.get(tool.name, True):
+                    raise ToolError(f"The tool {tool.name!r} is disabled: `ancia.tools.enable({tool.name!r})`.")
+                if not self.gate_open(tool, chat_id):
+                    raise ToolError(f"The tool {tool.name!r} is off: turn on the setting {tool.requires!r} "
+                                    f"(`ancia.settings.update({tool.requires}=True)`) or the chat option.")
+                chosen.append(tool)
+        return [self.schema(t.name) for t in chosen]
+
+    # -- calling ----------------------------------------------------------------------------------
+
+    def call(self, name: str, arguments: Any, *, chat_id: int | None = None,
+             approve: Callable[[Any], bool] | None = None, event: Any = None) -> tuple[str | None, str | None]:
+        """Run one call the way the engine does; returns ``(output, error)`` and never raises."""
+        try:
+            tool = self.get(name)
+        except NotFoundError:
+            return None, f"unknown tool {name!r}; the tools are: {', '.join(self.aliases().values()) or 'none'}"
+        try:
+            settings = self.app.settings()
+            if not self.app.store.tool_states().get(tool.name, True):
+                return None, f"the tool {tool.name!r} is disabled by the user"
+            if not self.gate_open(tool, chat_id):
+                return None, (f"the tool {tool.name!r} is off: the user has not turned on {tool.requires!r}")
+            if tool.network and settings["offline"]:
+                return None, OFFLINE_ERROR
+            kwargs = check_arguments(tool.params, arguments)
+        except ArgumentError as exc:
+            return None, f"bad arguments: {exc}"
+        except Exception as exc:
+            return None, _error_text(exc)
+        if tool.confirm:
+            if approve is None:
+                return None, ("denied: this tool needs the user's approval; pass approve=... to ancia.chat "
+                              "(a function that gets the call and returns True), or approve it in the panel")
+            from ..events import ToolCall
+
+            try:
+                allowed = approve(event if event is not None else ToolCall("manual", tool.name, dict(arguments or {}), 0))
+            except Exception as exc:
+                return None, f"denied: the approval check failed ({_error_text(exc)})"
+            if not allowed:
+                return None, "denied by the user"
+        value, error = run_tool(tool, kwargs, float(settings["tool_timeout"]),
+                                ToolContext(self.app, chat_id, tool))
+        if error is not None:
+            return None, error
+        try:
+            return to_text(value, tool.max_output), None
+        except Exception as exc:  # a repr that raises
+            return None, f"the result could not be shown as text ({_error_text(exc)})"
