@@ -199,9 +199,7 @@ class PanelSession:
         name, enabled = _arg(msg, "name", str), _arg(msg, "enabled", bool)
         if self.app.tools is None:
             raise InvalidValueError("No tools are available in this installation.")
-        if not any(t["name"] == name for t in self._tools()):
-            raise NotFoundError(f"No tool named {name!r}.")
-        self.app.tools.set_enabled(name, enabled)
+        self.app.store.set_tool_enabled(self.app.tools.get(name).name, enabled)
         return self._fresh_snapshot()
 
     # -- helpers of the actions -------------------------------------------------------------------------
@@ -255,10 +253,8 @@ class PanelSession:
             with self._lock:
                 self._approvals.pop(call.id, None)
 
-    def _tools(self) -> list[dict]:
-        if self.app.tools is None:
-            return []
-        return [dict(t) for t in self.app.tools.list()]
+    def _tools(self, chat_id: int | None) -> list[dict]:
+        return [] if self.app.tools is None else self.app.tools.list(chat_id)
 
     # -- the snapshot -----------------------------------------------------------------------------------
 
@@ -285,7 +281,7 @@ class PanelSession:
             "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
             "model_state": "generating" if app.engine.busy else app.models.state,
             "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),
-            "tools": self._tools(), "mood": chat["mood"] if chat else None, "approvals": approvals,
+            "tools": self._tools(chat_id), "mood": chat["mood"] if chat else None, "approvals": approvals,
         }
 
     # -- pushes -------------------------------------------------------------------------------------------
