@@ -228,6 +228,8 @@ def show_markdown(text: str) -> None:
 
 def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     def cell(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
         text = "✓" if value is True else "" if value is None or value is False else str(value)
         return " ".join(text.split()).replace("|", "\\|")
 

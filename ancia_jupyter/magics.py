@@ -7,12 +7,9 @@ read as one conversation.
 
 from __future__ import annotations
 
-import ast
 import json
-import re
-import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,7 +29,15 @@ from .display import (
     table,
 )
 from .errors import AnciaError
-from .interpolate import CellErrors, interpolate
+from .interpolate import (
+    CellErrors,
+    interpolate,
+    parse_value,
+    question_lines,
+    split_options,
+    split_words,
+    unquote,
+)
 
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
@@ -77,59 +82,6 @@ HELP_FOOTER = (
     "`{Out[3]}` and `{Err[3]}` bring variables and earlier cells into the prompt; a line starting with `--` "
     "is always a question."
 )
-QUESTION_LINE = re.compile(r"^(\s*)%ancia\s+(.*\?)\s*$")
-TOKEN = re.compile(r"""(?:"[^"]*"|'[^']*'|\S)+""")
-
-
-def split_options(line: str, parser: Any) -> tuple[str, str]:
-    """``--model x --context a b -- the question`` → (options, question), the question kept verbatim.
-
-    An option taking several values (``--context``) runs until ``--`` or the next option."""
-    nargs = {s: a.nargs for a in parser._actions for s in a.option_strings}
-    tokens = list(TOKEN.finditer(line))
-    i = 0
-    while i < len(tokens):
-        token = tokens[i][0]
-        if token == "--":
-            return line[: tokens[i].start()], line[tokens[i].end():].strip()
-        if not token.startswith("--"):
-            break
-        i += 1
-        name = token.split("=", 1)[0]
-        if "=" in token or name not in nargs:  # a value attached, or an unknown option argparse will name
-            continue
-        if nargs[name] == "+":
-            while i < len(tokens) and not tokens[i][0].startswith("--"):
-                i += 1
-        elif nargs[name] != 0:
-            i += 1
-    start = tokens[i].start() if i < len(tokens) else len(line)
-    return line[:start], line[start:].strip()
-
-
-def question_lines(lines: list[str]) -> list[str]:
-    """IPython reads a line ending in ``?`` as a request for help on its last word, and questions end that
-    way: turn ``%ancia … ?`` into the magic call IPython would otherwise have made (an input transformer)."""
-    if not lines or lines[0].lstrip().startswith("%%"):
-        return lines
-    out = []
-    for line in lines:
-        match = QUESTION_LINE.match(line)
-        out.append(f"{match[1]}get_ipython().run_line_magic('ancia', {match[2]!r})\n" if match else line)
-    return out
-
-
-def _unquote(text: str | None) -> str | None:
-    if text and len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
-def _words(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:  # an apostrophe in a question
-        return text.split()
 
 
 @contextmanager
@@ -195,7 +147,7 @@ class AnciaMagics(Magics):
             self._ask(question, self._parse(options))
             return
         name, _, rest = stripped.partition(" ")
-        words = _words(rest)
+        words = split_words(rest)
         if name == "new":
             self._new(rest.strip())
         elif name in COMMANDS and self._is_command(name, words):
@@ -217,7 +169,7 @@ class AnciaMagics(Magics):
     def _parse(self, options: str) -> Any:
         args = parse_argstring(self.ancia, options)
         for key in ("chat", "model", "system"):
-            setattr(args, key, _unquote(getattr(args, key)))
+            setattr(args, key, unquote(getattr(args, key)))
         if args.new and args.chat:
             raise UsageError("Use either --new or --chat, not both.")
         return args
@@ -292,7 +244,7 @@ class AnciaMagics(Magics):
             raise UsageError("The chat panel is not available in this install (ancia_jupyter.widget is "
                              "missing); ask with %ancia QUESTION instead.") from None
         with user_errors():
-            widget = panel()
+            widget = panel(chat=self._current_chat())
         if widget is not None:
             display(widget)
 
@@ -327,7 +279,7 @@ class AnciaMagics(Magics):
             elif words:
                 if not all("=" in w for w in words):
                     raise UsageError("Write parameters as NAME=VALUE, e.g. %ancia params temperature=0.3.")
-                changes = {k.replace("-", "_"): _value(v) for k, v in (w.split("=", 1) for w in words)}
+                changes = {k.replace("-", "_"): parse_value(v) for k, v in (w.split("=", 1) for w in words)}
                 params = self.api.models.set_params(model, **changes)
             else:
                 params = self.api.models.params(model)
@@ -344,7 +296,7 @@ class AnciaMagics(Magics):
 
     def _new(self, title: str) -> None:
         with user_errors():
-            chat = self.api.chats.create(_unquote(title) or "New chat")
+            chat = self.api.chats.create(unquote(title) or "New chat")
         self.chat_id = chat.id
         print(f"Chat {chat.id} ({chat.title}) is now current.")
 
@@ -364,29 +316,36 @@ class AnciaMagics(Magics):
     def _tools(self, words: list[str]) -> None:
         tools = _optional("tools", "tools", "Tools")
         with user_errors():
-            rows = [_as_dict(t) for t in tools.list()]
-        show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does")]))
+            rows = tools.list()
+        show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
+                                   ("source", "from"), ("available", "available")]))
 
     def _plugins(self, words: list[str]) -> None:
         action, target = (words + [None, None])[:2]
         if action is not None and action not in PLUGIN_ACTIONS:
             raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
+        if target is None and action not in (None, "registry", "update"):
+            raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
         plugins = _optional("plugins", "plugins", "Plugins")
-        columns = [("id", "plugin"), ("version", "version"), ("enabled", "on"),
-                   ("description", "what it does")]
         with user_errors():
-            if action is None or action == "registry":
-                rows = plugins.list() if action is None else plugins.registry()
-                show_markdown(table([_as_dict(p) for p in rows], columns))
-                return
-            if target is None and action != "update":
-                raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
-            method: Callable[..., Any] = getattr(plugins, action)
-            if target is None:
-                method()
+            if action is None:
+                show_markdown(table(plugins.list(), [("enabled", "on"), ("id", "plugin"), ("version", "version"),
+                                                     ("tools", "tools"), ("error", "error")]))
+            elif action == "registry":
+                show_markdown(table(plugins.registry(), [("id", "plugin"), ("version", "version"),
+                                                         ("installed", "installed"), ("description", "what it does")]))
+            elif action == "update":
+                changed = plugins.update(target)
+                print("; ".join(f"Updated {c['id']} {c['from']} → {c['to']}" for c in changed) + "."
+                      if changed else "Every plugin is up to date.")
+            elif action == "uninstall":
+                plugins.uninstall(target)
+                print(f"Uninstalled {target}.")
             else:
-                method(target)
-        print(f"{action.capitalize()}: {target or 'every plugin'}, done.")
+                info = getattr(plugins, action)(target)
+                tools = f": tools {', '.join(info['tools'])}" if info.get("tools") and action != "disable" else ""
+                done = {"install": "Installed", "enable": "Enabled", "disable": "Disabled"}[action]
+                print(f"{done} {info['id']} {info['version']}{tools}.")
 
     def _offline(self, words: list[str]) -> None:
         if words and words[0] not in ("on", "off"):
@@ -420,19 +379,6 @@ class AnciaMagics(Magics):
         if not words:
             lines += ["", HELP_FOOTER]
         show_markdown("\n".join(lines))
-
-
-def _value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _as_dict(item: Any) -> dict:
-    if isinstance(item, dict):
-        return item
-    return dict(vars(item)) if hasattr(item, "__dict__") else {"name": item}
 
 
 def _optional(module: str, name: str, what: str) -> Any:

@@ -7,11 +7,13 @@ runtime's logits processors), so answers that must hold code or JSON are determi
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import queue
 import time
+import zipfile
 from dataclasses import dataclass
 
 import pytest
@@ -171,7 +173,8 @@ def kernel(tmp_path_factory, tiny_model_dir):
 
 
 def test_line_options_split_from_the_question_verbatim():
-    from ancia_jupyter.magics import AnciaMagics, split_options
+    from ancia_jupyter.interpolate import split_options
+    from ancia_jupyter.magics import AnciaMagics
 
     parser = AnciaMagics.ancia.parser
     assert split_options("--new --max-tokens 5 What's {x}?  ok", parser) == ("--new --max-tokens 5 ", "What's {x}?  ok")
@@ -182,7 +185,7 @@ def test_line_options_split_from_the_question_verbatim():
 
 
 def test_question_lines_keep_ipython_from_reading_a_question_as_help():
-    from ancia_jupyter.magics import question_lines
+    from ancia_jupyter.interpolate import question_lines
 
     lines = ["x = 1\n", "  %ancia What's a generator?\n", "%ancia?\n", "%ancia models\n"]
     assert question_lines(lines) == ["x = 1\n", "  get_ipython().run_line_magic('ancia', \"What's a generator?\")\n",
@@ -447,35 +450,63 @@ def test_offline_stop_and_help(kernel):
     assert kernel.run("%ancia").ok().markdown == help_text
 
 
-def _module_present(kernel, module: str, attribute: str) -> bool:
-    return kernel.value(f"__import__('importlib').util.find_spec('ancia_jupyter.{module}') is not None and "
-                        f"hasattr(__import__('ancia_jupyter.{module}', fromlist=['x']), '{attribute}')")
+def test_panel_shows_the_chat_panel_widget(kernel):
+    run = kernel.run("%ancia panel").ok()
+    views = run.data("application/vnd.jupyter.widget-view+json")
+    assert len(views) == 1 and views[0]["model_id"]
 
 
-def test_panel(kernel):
-    if _module_present(kernel, "widget", "panel"):
-        run = kernel.run("%ancia panel").ok()
-        assert run.data("application/vnd.jupyter.widget-view+json")
-    else:
-        assert "The chat panel is not available" in kernel.run("%ancia panel").one_line_error()
+def test_tools_lists_the_tools(kernel):
+    rows = kernel.run("%ancia tools").ok().markdown.splitlines()
+    assert rows[0] == "| on | tool | what it does | from | available |"
+    assert any(r.startswith("| ✓ | system.time |") for r in rows), rows
 
 
-def test_tools(kernel):
-    if _module_present(kernel, "tools", "tools"):
-        rows = kernel.run("%ancia tools").ok().markdown.splitlines()
-        assert rows[0] == "| on | tool | what it does |" and len(rows) > 2
-    else:
-        assert "Tools are not available" in kernel.run("%ancia tools").one_line_error()
+def plugin_wheel(folder, version: str):
+    """A plugin wheel with one tool, ``hello``, whose answer names the version."""
+    path = folder / f"ancia_hello-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("ancia_hello.py", "from ancia_jupyter import tool\n\n@tool\n"
+                       f"def hello(name: str) -> str:\n    \"\"\"Greet someone.\"\"\"\n    return 'hello {version}'\n")
+        info = f"ancia_hello-{version}.dist-info"
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: ancia-hello\nVersion: {version}\n")
+        wheel.writestr(f"{info}/entry_points.txt", "[ancia_jupyter.plugins]\nhello = ancia_hello\n")
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
 
 
-def test_plugins(kernel):
+def publish(registry, wheel, version: str) -> None:
+    entry = {"id": "hello-plugin", "version": version, "wheel_url": str(wheel), "description": "Says hello",
+             "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
+    registry.write_text(json.dumps({"plugins": [entry]}))
+
+
+def test_plugins_registry_install_disable_enable_update_uninstall(kernel, tmp_path):
     assert "Unknown plugins action 'frobnicate'" in kernel.run("%ancia plugins frobnicate").one_line_error()
-    if _module_present(kernel, "plugins", "plugins"):
-        rows = kernel.run("%ancia plugins").ok().markdown.splitlines()
-        assert rows[0] == "| plugin | version | on | what it does |"
-        assert "Name the plugin" in kernel.run("%ancia plugins install").one_line_error()
-    else:
-        assert "Plugins are not available" in kernel.run("%ancia plugins").one_line_error()
+    assert "Name the plugin" in kernel.run("%ancia plugins install").one_line_error()
+    registry = tmp_path / "registry.json"
+    publish(registry, plugin_wheel(tmp_path, "1.0"), "1.0")
+    kernel.run(f"ancia.plugins.set_registry_url({str(registry)!r})").ok()
+    rows = kernel.run("%ancia plugins registry").ok().markdown.splitlines()
+    assert rows[0] == "| plugin | version | installed | what it does |"
+    assert rows[2] == "| hello-plugin | 1.0 |  | Says hello |"
+    assert kernel.run("%ancia plugins install hello-plugin").ok().stdout == "Installed hello-plugin 1.0: tools hello.\n"
+    assert "already installed" in kernel.run("%ancia plugins install hello-plugin").one_line_error()
+    rows = kernel.run("%ancia plugins").ok().markdown.splitlines()
+    assert rows[0] == "| on | plugin | version | tools | error |" and rows[2] == "| ✓ | hello-plugin | 1.0 | hello |  |"
+    assert any(r.startswith("| ✓ | hello | Greet someone. | plugin:hello-plugin |")
+               for r in kernel.run("%ancia tools").ok().markdown.splitlines())
+    assert kernel.run("%ancia plugins disable hello-plugin").ok().stdout == "Disabled hello-plugin 1.0.\n"
+    assert "| hello |" not in kernel.run("%ancia tools").ok().markdown
+    assert kernel.run("%ancia plugins enable hello-plugin").ok().stdout == "Enabled hello-plugin 1.0: tools hello.\n"
+    assert kernel.run("%ancia plugins update").ok().stdout == "Every plugin is up to date.\n"
+    publish(registry, plugin_wheel(tmp_path, "2.0"), "2.0")
+    out = kernel.run("%ancia plugins update hello-plugin").ok().stdout
+    assert out == "Updated hello-plugin 1.0 → 2.0.\n"
+    assert kernel.value("ancia.tools.call('hello', name='you')") == "hello 2.0"
+    assert kernel.run("%ancia plugins uninstall hello-plugin").ok().stdout == "Uninstalled hello-plugin.\n"
+    assert "not installed" in kernel.run("%ancia plugins uninstall hello-plugin").one_line_error()
+    kernel.run("ancia.plugins.set_registry_url(None)").ok()
 
 
 def test_context_describes_variables(kernel):
