@@ -46,7 +46,7 @@ def is_forbidden_ip(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
             return is_forbidden_ip(embedded)
     checks = [("cloud metadata", str(addr) in METADATA_IPS), ("loopback", addr.is_loopback),
               ("unspecified", addr.is_unspecified), ("link-local", addr.is_link_local),
-              ("multicast", addr.is_multicast), ("private", addr.is_private), ("reserved", addr.is_reserved)]
+              ("multicast", addr.is_multicast), ("reserved", addr.is_reserved), ("private", addr.is_private)]
     for reason, hit in checks:
         if hit:
             return reason

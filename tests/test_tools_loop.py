@@ -1,0 +1,166 @@
+"""The tool loop end to end on the real mlx-lm runtime, with the tiny model's output scripted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ancia_jupyter as ancia
+from ancia_jupyter import events as ev
+from ancia_jupyter.app import get_app
+from ancia_jupyter.tools import registry as registry_mod
+
+
+@pytest.fixture(autouse=True)
+def forget_user_tools():
+    yield
+    registry_mod._DECLARED.clear()
+
+
+def script(tokenizer, *texts: str):
+    """A logits processor that makes each generation write the next text, then stop.
+
+    A new generation is recognised because the last token it sees is not the one forced a step before
+    (it is the prompt's last token instead); after the last text, every generation just stops.
+    """
+    import mlx.core as mx
+
+    eos = list(tokenizer.eos_token_ids)[0]
+    scripts = [tokenizer.encode(t, add_special_tokens=False) + [eos] for t in texts] + [[eos]]
+    state = {"round": -1, "pos": 0, "last": None}
+
+    def processor(tokens, logits):
+        if state["last"] is None or int(tokens[-1].item()) != state["last"]:
+            state["round"], state["pos"] = state["round"] + 1, 0
+        ids = scripts[min(state["round"], len(scripts) - 1)]
+        token = ids[min(state["pos"], len(ids) - 1)]
+        state["pos"] += 1
+        state["last"] = token
+        mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
+        mask[..., token] = 0.0
+        return logits + mask
+
+    return processor
+
+
+def load_scripted(*texts: str):
+    ancia.models.load()
+    runtime = get_app().models.runtime
+    runtime.logits_processors = [script(runtime.tokenizer, *texts)]
+    return runtime
+
+
+@pytest.fixture
+def fahrenheit():
+    @ancia.tool
+    def fahrenheit(celsius: float) -> float:
+        """Convert a temperature from Celsius to Fahrenheit."""
+        return celsius * 9 / 5 + 32
+
+    return fahrenheit
+
+
+def test_the_model_calls_a_tool_and_answers_with_its_result(tiny, fahrenheit):
+    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>', "It is 69.8 F.")
+    stream = ancia.chat("What is 21 °C in Fahrenheit?", stream=True, tools=["fahrenheit"], max_tokens=80)
+    events = list(stream)
+    kinds = [e.type for e in events if e.type != "token"]
+    assert kinds == ["message_started", "tool_call", "tool_result", "message_started", "done"]
+    call = next(e for e in events if isinstance(e, ev.ToolCall))
+    result = next(e for e in events if isinstance(e, ev.ToolResult))
+    done = events[-1]
+    assert (call.name, call.arguments) == ("fahrenheit", {"celsius": 21})
+    assert (result.id, result.output, result.error) == (call.id, "69.8", None)
+    assert done.status == "complete"
+    answer = "".join(e.text for e in events if isinstance(e, ev.Token) and e.message_id == done.message_id)
+    assert answer == "It is 69.8 F."
+
+    history = get_app().store.history(done.chat_id)
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[1]["tool_calls"] == [{"id": call.id, "name": "fahrenheit", "arguments": {"celsius": 21}}]
+    assert history[1]["status"] == "complete"
+    assert (history[2]["content"], history[2]["tool_call_id"], history[2]["tool_name"]) == (
+        "69.8", call.id, "fahrenheit")
+    assert (history[3]["content"], history[3]["status"]) == ("It is 69.8 F.", "complete")
+    assert history[3]["id"] == done.message_id == result.message_id + 1
+
+
+def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
+    runtime = load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>', "Same.")
+    prompts = []
+    original = runtime.prompt_tokens
+
+    def spy(messages, tools=None):
+        prompts.append((messages, tools))
+        return original(messages, tools)
+
+    runtime.prompt_tokens = spy
+    response = ancia.chat("And -40?", tools=["fahrenheit"], max_tokens=80)
+    assert response.text == "Same." and response.tool_calls[0]["output"] == "-40.0"
+    messages, tools = prompts[-1]
+    assert [t["function"]["name"] for t in tools] == ["fahrenheit"]
+    assert messages[-2]["tool_calls"][0]["function"] == {"name": "fahrenheit", "arguments": {"celsius": -40}}
+    assert messages[-1] == {"role": "tool", "content": "-40.0", "tool_call_id": response.tool_calls[0]["id"],
+                            "name": "fahrenheit"}
+
+
+def test_a_malformed_tool_call_becomes_an_error_the_model_sees(tiny, fahrenheit):
+    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {celsius: 21}}</tool_call>', "Sorry.")
+    events = list(ancia.chat("Convert 21", stream=True, tools=["fahrenheit"], max_tokens=80))
+    result = next(e for e in events if isinstance(e, ev.ToolResult))
+    assert result.output is None and "could not be parsed" in result.error and "{celsius: 21}" in result.error
+    done = events[-1]
+    assert done.status == "complete"
+    history = get_app().store.history(done.chat_id)
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[1]["tool_calls"][0]["name"] == "invalid"
+    assert history[2]["content"].startswith("error: The tool call could not be parsed")
+    assert history[2]["tool_call_id"] == history[1]["tool_calls"][0]["id"]
+    assert history[3]["content"] == "Sorry." and all(m["status"] == "complete" for m in history)
+    again = ancia.chats.get(done.chat_id).send("Try again", tools=["fahrenheit"], max_tokens=20)
+    assert again.status == "complete"  # the stored history with the bad call still renders
+
+
+def test_bad_arguments_and_a_failing_tool_reach_the_model_as_errors(tiny):
+    @ancia.tool
+    def divide(a: float, b: float) -> float:
+        """Divide a by b."""
+        return a / b
+
+    load_scripted('<tool_call>{"name": "divide", "arguments": {"a": 1, "b": 0}}</tool_call>'
+                  '<tool_call>{"name": "divide", "arguments": {"a": "one", "b": 2}}</tool_call>', "Oops.")
+    response = ancia.chat("1/0?", tools=["divide"], max_tokens=120)
+    assert [c["error"] for c in response.tool_calls] == [
+        "ZeroDivisionError: float division by zero", "bad arguments: a must be a number, not str 'one'"]
+    tool_messages = [m for m in get_app().store.history(response.chat_id) if m["role"] == "tool"]
+    assert [m["content"] for m in tool_messages] == [
+        "error: ZeroDivisionError: float division by zero", "error: bad arguments: a must be a number, not str 'one'"]
+    assert response.text == "Oops."
+
+
+def test_approval_through_ancia_chat(tiny):
+    ran = []
+
+    @ancia.tool(name="files.delete", confirm=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        ran.append(path)
+        return "deleted"
+
+    call = '<tool_call>{"name": "files_delete", "arguments": {"path": "x.txt"}}</tool_call>'
+    load_scripted(call, "Done.")
+    asked = []
+    denied = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80,
+                        approve=lambda event: asked.append((event.name, event.arguments)) or False)
+    assert asked == [("files_delete", {"path": "x.txt"})] and ran == []
+    assert denied.tool_calls[0]["error"] == "denied by the user"
+
+    load_scripted(call, "Done.")
+    no_callback = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80)
+    assert "approve=" in no_callback.tool_calls[0]["error"] and ran == []
+
+    load_scripted(call, "Done.")
+    allowed = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=lambda event: True)
+    assert allowed.tool_calls[0]["output"] == "deleted" and ran == ["x.txt"]
+    assert json.loads(json.dumps(allowed.tool_calls[0]["arguments"])) == {"path": "x.txt"}
