@@ -68,8 +68,6 @@ def summary(value: Any) -> str:
         return f"{_type_name(value)}, shape {tuple(value.shape)}"
     if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
         return f"{_type_name(value)}, length {len(value)}"
-    if isinstance(value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)):
-        return _type_name(value)
     return _type_name(value)
 
 
@@ -84,6 +82,8 @@ def describe(name: str, value: Any) -> str:
         head = value.head(HEAD_ROWS).to_string(max_cols=20, max_colwidth=40)
         lines += ["- head:", "```", head, "```"]
     elif kind == "pandas.Series":
+        if value.name is not None:
+            lines.append(f"- name: {_short_repr(value.name, 80)}")
         lines += [f"- length: {len(value)}", f"- dtype: {value.dtype}", "- head:", "```",
                   value.head(HEAD_ROWS).to_string(max_rows=HEAD_ROWS), "```"]
     elif kind == "numpy":
