@@ -159,9 +159,10 @@ def _forget_modules(path: Path) -> None:
     while root in sys.path:
         sys.path.remove(root)
     sys.path_importer_cache.pop(root, None)
+    prefix = os.path.abspath(root) + os.sep
     for name, module in builtins.list(sys.modules.items()):
         location = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
-        if location and os.path.abspath(location).startswith(root + os.sep):
+        if isinstance(location, str) and os.path.abspath(location).startswith(prefix):
             del sys.modules[name]
     importlib.invalidate_caches()
 
