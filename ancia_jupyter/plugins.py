@@ -65,15 +65,15 @@ def _read(app: Any, location: str, what: str, limit: int) -> bytes:
     import httpx
 
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=True, max_redirects=5) as client:
-            with client.stream("GET", location) as response:
-                response.raise_for_status()
-                data = bytearray()
-                for chunk in response.iter_bytes():
-                    data += chunk
-                    if len(data) > limit:
-                        raise PluginError(f"{what} at {location} is larger than {limit} bytes.")
-                return bytes(data)
+        with httpx.Client(timeout=TIMEOUT, follow_redirects=True, max_redirects=5) as client, \
+                client.stream("GET", location) as response:
+            response.raise_for_status()
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    raise PluginError(f"{what} at {location} is larger than {limit} bytes.")
+            return bytes(data)
     except httpx.HTTPError as exc:
         raise PluginError(f"Could not download {what} from {location}: {exc}") from None
 
@@ -260,7 +260,7 @@ def _info(app: Any, plugin_id: str) -> dict:
 # -- ancia.plugins ---------------------------------------------------------------------------------
 
 
-def list() -> builtins.list[dict]:  # noqa: A001 - ancia.plugins.list() is the public name
+def list() -> builtins.list[dict]:
     """Installed plugins: version, enabled, the error if one failed to load, and their tools."""
     app = _app()
     return [_info(app, row["id"]) for row in app.store.plugins()]

@@ -100,11 +100,11 @@ def test_a_model_asking_for_a_network_tool_offline_gets_an_error(tiny, listener,
     from test_tools_loop import load_scripted
 
     ancia.settings.update(offline=True, allow_private_network=True)
-    load_scripted('<tool_call>{"name": "web_visit_website", "arguments": {"url": "%s/x"}}</tool_call>'
-                  % listener.url, "I cannot.")
+    call = '<tool_call>{"name": "web_visit_website", "arguments": {"url": "URL/x"}}</tool_call>'
+    load_scripted(call.replace("URL", listener.url), "I cannot.")
     events = list(ancia.chat("Read that page", stream=True, tools=["web.visit.website"], max_tokens=120))
     result = next(e for e in events if isinstance(e, ev.ToolResult))
     assert (result.output, result.error) == (None, "blocked: offline mode")
-    tool_message = [m for m in get_app().store.history(events[-1].chat_id) if m["role"] == "tool"][0]
+    tool_message = next(m for m in get_app().store.history(events[-1].chat_id) if m["role"] == "tool")
     assert tool_message["content"] == "error: blocked: offline mode"
     assert listener.requests == [] and no_sockets == []

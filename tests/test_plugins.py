@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import ancia_jupyter as ancia
-from ancia_jupyter.app import close_app, get_app
+from ancia_jupyter.app import close_app
 from ancia_jupyter.errors import NotFoundError, PluginError, ToolError
 from ancia_jupyter.tools import registry as registry_mod
 

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import pydantic
 import pytest
@@ -17,6 +17,7 @@ import pytest
 import ancia_jupyter as ancia
 from ancia_jupyter.app import close_app, get_app
 from ancia_jupyter.errors import NotFoundError, ToolError
+from ancia_jupyter.tools import calling
 from ancia_jupyter.tools import registry as registry_mod
 from ancia_jupyter.tools.schema import ArgumentError, check_arguments, parameters, parse_docstring
 
@@ -73,7 +74,7 @@ def test_schema_of_plain_types_defaults_and_google_docstring():
 
 
 def test_schema_of_literal_enum_optional_containers_annotated():
-    def f(mode: Literal["fast", "slow"], color: Color, limit: Optional[int] = None, tags: list[str] = (),
+    def f(mode: Literal["fast", "slow"], color: Color, limit: int | None = None, tags: list[str] = (),
           weights: dict[str, float] | None = None, pair: tuple[int, str] = (1, "a"),
           size: Annotated[int, "Size in pixels."] = 3, anything=None, colors: list[Color] | None = None):
         pass
@@ -303,7 +304,7 @@ def test_results_become_text_and_huge_ones_are_cut():
     ancia.tools.register(lambda: Opaque(), name="opaque")
     ancia.tools.register(lambda: None, name="nothing")
     huge = ancia.tools.call("huge")
-    assert len(huge) < registry_mod.MAX_OUTPUT_CHARS + 200
+    assert len(huge) < calling.MAX_OUTPUT_CHARS + 200
     assert huge.startswith("x" * 1000) and "truncated: the result has 100000 characters" in huge
     assert ancia.tools.call("structured") == '{"a": [1, 2], "color": "red", "p": {"x": 1, "y": 2}}'
     assert ancia.tools.call("opaque") == '"<opaque thing>"'

@@ -26,7 +26,7 @@ def script(tokenizer, *texts: str):
     """
     import mlx.core as mx
 
-    eos = list(tokenizer.eos_token_ids)[0]
+    eos = next(iter(tokenizer.eos_token_ids))
     scripts = [tokenizer.encode(t, add_special_tokens=False) + [eos] for t in texts] + [[eos]]
     state = {"round": -1, "pos": 0, "last": None}
 

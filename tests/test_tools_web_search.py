@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 import ancia_jupyter as ancia
@@ -11,9 +13,9 @@ from ancia_jupyter.errors import ToolError
 class FakeDDGS:
     """Stands in for ``ddgs.DDGS``: records how it was called and returns what a real search returns."""
 
-    calls: list = []
-    results: list = []
-    error: Exception | None = None
+    calls: ClassVar[list] = []
+    results: ClassVar[list] = []
+    error: ClassVar[Exception | None] = None
 
     def __init__(self, *args, **kwargs):
         FakeDDGS.calls.append(("init", args, kwargs))

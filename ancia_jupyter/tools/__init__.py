@@ -8,15 +8,28 @@ This module is ``ancia.tools`` itself; nothing heavy (httpx, ddgs, readability) 
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ToolError
-from .registry import (
-    _DECLARED, Tool, ToolContext, ToolRegistry, current, declare, importing_plugin_now, make_tool, undeclare,
-)
+from .calling import ToolContext, current
+from .registry import _DECLARED, Tool, ToolRegistry, declare, importing_plugin_now, make_tool, undeclare
 
-__all__ = ["Tool", "ToolContext", "ToolRegistry", "current", "tool", "tools", "list", "enable", "disable",
-           "schema", "call", "register", "unregister"]
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolRegistry",
+    "call",
+    "current",
+    "disable",
+    "enable",
+    "list",
+    "register",
+    "schema",
+    "tool",
+    "tools",
+    "unregister",
+]
 
 
 def _registry() -> ToolRegistry:
@@ -47,7 +60,7 @@ def tool(func: Callable | None = None, *, name: str | None = None, description: 
     return decorate(func) if func is not None else decorate
 
 
-def list(chat: int | None = None) -> Any:  # noqa: A001 - ancia.tools.list() is the public name
+def list(chat: int | None = None) -> Any:
     """Every tool: name, description, where it comes from, whether it is enabled and available."""
     return _registry().list(chat)
 

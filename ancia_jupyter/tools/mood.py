@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ..errors import ToolError
-from .registry import current
+from .calling import current
 
 MOODS = ("neutral", "happy", "thinking", "curious", "surprised", "sad", "playful", "focused")
 Mood = Literal["neutral", "happy", "thinking", "curious", "surprised", "sad", "playful", "focused"]

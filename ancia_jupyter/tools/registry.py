@@ -7,25 +7,20 @@ a refusal) comes back as an error string the model reads and can recover from.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import dataclasses
-import enum
 import importlib
-import inspect
-import json
 import re
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import NotFoundError, ToolError
+from .calling import MAX_OUTPUT_CHARS, ToolContext, error_text, run_tool, to_text
 from .schema import ArgumentError, Parameters, check_arguments, parameters, parse_docstring
 
-MAX_OUTPUT_CHARS = 16_000  # a result longer than this is cut, with a note, to keep the context window usable
-MAX_ERROR_CHARS = 2_000
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 BUILTINS = ("system_time", "mood", "web_search", "web_visit", "kernel_context")
 OFFLINE_ERROR = "blocked: offline mode"
@@ -55,26 +50,6 @@ class Tool:
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "source": self.source,
                 "network": self.network, "confirm": self.confirm, "requires": self.requires}
-
-
-@dataclass
-class ToolContext:
-    """What a running tool may want to know: the app, the chat it was called for, itself."""
-
-    app: Any
-    chat_id: int | None
-    tool: Tool
-
-
-_CURRENT: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar("ancia_tool", default=None)
-
-
-def current() -> ToolContext:
-    """The context of the tool call running in this thread (for tools that act on their chat)."""
-    context = _CURRENT.get()
-    if context is None:
-        raise ToolError("No tool call is running: this works only inside a tool that ancia called.")
-    return context
 
 
 def make_tool(func: Any, *, name: str | None = None, description: str | None = None, network: bool | None = None,
@@ -134,79 +109,6 @@ def importing_plugin_now() -> bool:
 def safe_name(name: str) -> str:
     """Many chat templates and models only take ``[A-Za-z0-9_-]`` function names."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump") and callable(value.model_dump):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (set, frozenset, tuple)):
-        return [*value]
-    return repr(value)
-
-
-def to_text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """A result as the model reads it: text as is, anything else as JSON (or its repr), cut to ``limit``."""
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=_jsonable)
-        except (TypeError, ValueError):
-            text = repr(value)
-    if len(text) > limit:
-        text = (f"{text[:limit]}\n[… truncated: the result has {len(text)} characters; "
-                f"only the first {limit} are shown]")
-    return text
-
-
-def _error_text(exc: BaseException) -> str:
-    from ..errors import AnciaError
-
-    text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " […]"
-
-
-def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolContext) -> tuple[Any, str | None]:
-    """Run a tool in its own thread (async ones in their own event loop) and wait at most ``timeout``.
-
-    A sync function cannot be killed: one that hangs is left behind in a daemon thread, and the model is
-    told it timed out, so the chat goes on.
-    """
-    box: dict[str, Any] = {}
-
-    async def bounded(awaitable: Any) -> Any:
-        task = asyncio.ensure_future(awaitable)
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
-            task.cancel()
-            box["timeout"] = True
-            return None
-        return task.result()
-
-    def target() -> None:
-        token = _CURRENT.set(context)
-        try:
-            value = tool.func(**kwargs)
-            if inspect.isawaitable(value):
-                value = asyncio.run(bounded(value))  # a fresh loop in this thread: never the kernel's
-            box["value"] = value
-        except BaseException as exc:  # reported to the model, never raised into the engine
-            box["error"] = exc
-        finally:
-            _CURRENT.reset(token)
-
-    thread = threading.Thread(target=target, name=f"ancia-tool-{tool.name}", daemon=True)
-    thread.start()
-    thread.join(timeout + 0.25)
-    if thread.is_alive() or box.get("timeout"):
-        return None, f"timed out after {timeout:g} s (the setting tool_timeout)"
-    if "error" in box:
-        return None, _error_text(box["error"])
-    return box.get("value"), None
 
 
 class ToolRegistry:
@@ -377,7 +279,7 @@ class ToolRegistry:
         except ArgumentError as exc:
             return None, f"bad arguments: {exc}"
         except Exception as exc:
-            return None, _error_text(exc)
+            return None, error_text(exc)
         if tool.confirm:
             if approve is None:
                 return None, ("denied: this tool needs the user's approval; pass approve=... to ancia.chat "
@@ -387,7 +289,7 @@ class ToolRegistry:
             try:
                 allowed = approve(event if event is not None else ToolCall("manual", tool.name, dict(arguments or {}), 0))
             except Exception as exc:
-                return None, f"denied: the approval check failed ({_error_text(exc)})"
+                return None, f"denied: the approval check failed ({error_text(exc)})"
             if not allowed:
                 return None, "denied by the user"
         value, error = run_tool(tool, kwargs, float(settings["tool_timeout"]),
@@ -397,4 +299,4 @@ class ToolRegistry:
         try:
             return to_text(value, tool.max_output), None
         except Exception as exc:  # a repr that raises
-            return None, f"the result could not be shown as text ({_error_text(exc)})"
+            return None, f"the result could not be shown as text ({error_text(exc)})"

@@ -16,7 +16,8 @@ import sys
 import types
 import typing
 from collections import abc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|"

@@ -14,8 +14,9 @@ import ipaddress
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ToolError
@@ -93,7 +94,7 @@ def check_hop(url: str, allow_private: bool, resolver: Callable[[str, int], list
         raise VisitRefused(f"refused: only http and https URLs can be visited (got {scheme or 'no scheme'!r})")
     try:
         host = (parts.hostname or "").rstrip(".")
-        host = host.encode("idna").decode("ascii") if host and not re.fullmatch(r"[\w.:-]+", host, re.A) else host
+        host = host.encode("idna").decode("ascii") if host and not re.fullmatch(r"[\w.:-]+", host, re.ASCII) else host
         port = parts.port or (443 if scheme == "https" else 80)
     except (ValueError, UnicodeError) as exc:
         raise VisitRefused(f"refused: the URL's host or port is not valid ({exc})") from None
@@ -231,7 +232,7 @@ def visit_website(url: str, max_chars: int = 8000) -> str:
     """
     if not 500 <= max_chars <= 20_000:
         raise ToolError(f"max_chars must be between 500 and 20000 (got {max_chars}).")
-    from .registry import current
+    from .calling import current
 
     page = fetch(url, allow_private=bool(current().app.settings()["allow_private_network"]))
     title, text = extract(page)

@@ -1,0 +1,118 @@
+"""Running one tool call: in its own thread, bounded in time, its result turned into text.
+
+Kept apart from the registry because this is the part that touches user code: whatever a tool does
+(raise, hang, return something huge or odd), the caller gets a value or an error string, never an
+exception, and the kernel's event loop is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import enum
+import inspect
+import json
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AnciaError, ToolError
+
+if TYPE_CHECKING:
+    from .registry import Tool
+
+MAX_OUTPUT_CHARS = 16_000  # a result longer than this is cut, with a note, to keep the context window usable
+MAX_ERROR_CHARS = 2_000
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may want to know: the app, the chat it was called for, itself."""
+
+    app: Any
+    chat_id: int | None
+    tool: Tool
+
+
+_CURRENT: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar("ancia_tool", default=None)
+
+
+def current() -> ToolContext:
+    """The context of the tool call running in this thread (for tools that act on their chat)."""
+    context = _CURRENT.get()
+    if context is None:
+        raise ToolError("No tool call is running: this works only inside a tool that ancia called.")
+    return context
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return [*value]
+    return repr(value)
+
+
+def to_text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """A result as the model reads it: text as is, anything else as JSON (or its repr), cut to ``limit``."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_jsonable)
+        except (TypeError, ValueError):
+            text = repr(value)
+    if len(text) > limit:
+        text = (f"{text[:limit]}\n[… truncated: the result has {len(text)} characters; "
+                f"only the first {limit} are shown]")
+    return text
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as one message: ours as they are, others with their type."""
+    text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " […]"
+
+
+def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolContext) -> tuple[Any, str | None]:
+    """Run a tool in its own thread (async ones in their own event loop) and wait at most ``timeout``.
+
+    A sync function cannot be killed: one that hangs is left behind in a daemon thread, and the model is
+    told it timed out, so the chat goes on.
+    """
+    box: dict[str, Any] = {}
+
+    async def bounded(awaitable: Any) -> Any:
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+            box["timeout"] = True
+            return None
+        return task.result()
+
+    def target() -> None:
+        token = _CURRENT.set(context)
+        try:
+            value = tool.func(**kwargs)
+            if inspect.isawaitable(value):
+                value = asyncio.run(bounded(value))  # a fresh loop in this thread: never the kernel's
+            box["value"] = value
+        except BaseException as exc:  # reported to the model, never raised into the engine
+            box["error"] = exc
+        finally:
+            _CURRENT.reset(token)
+
+    thread = threading.Thread(target=target, name=f"ancia-tool-{tool.name}", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.25)
+    if thread.is_alive() or box.get("timeout"):
+        return None, f"timed out after {timeout:g} s (the setting tool_timeout)"
+    if "error" in box:
+        return None, error_text(box["error"])
+    return box.get("value"), None
