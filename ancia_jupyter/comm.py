@@ -17,7 +17,7 @@ TARGET = "ancia"
 
 log = logging.getLogger(__name__)
 
-_sessions: dict[str, Any] = {}  # comm id -> PanelSession, for the comms open now
+_sessions: dict[str, tuple[Any, Any]] = {}  # comm id -> (comm, PanelSession), for the comms open now
 
 
 def register_comm_target() -> None:
@@ -35,11 +35,9 @@ def unregister_comm_target() -> None:
     if manager.targets.get(TARGET) is _on_open:
         manager.unregister_target(TARGET, _on_open)
     for comm_id in list(_sessions):
-        comm = manager.get_comm(comm_id)
-        session = _sessions.pop(comm_id)
+        comm, session = _sessions.pop(comm_id)
         session.close()
-        if comm is not None:
-            comm.close()
+        comm.close()
 
 
 def open_sessions() -> int:
@@ -57,7 +55,7 @@ def _on_open(comm: Any, open_msg: dict) -> None:
         comm.close(data={"error": _one_line(exc)})
         return
     comm_id = comm.comm_id
-    _sessions[comm_id] = session
+    _sessions[comm_id] = (comm, session)
 
     def on_msg(msg: dict) -> None:
         data = msg.get("content", {}).get("data")

@@ -59,6 +59,8 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
     this.node.append(header, this._status, this._chatHost);
 
     this._tracker.currentChanged.connect((_, panel) => this._bind(panel), this);
+    this._updateHeader();
+    this._render({ kind: 'no-notebook' });
     this._bind(this._tracker.currentWidget);
   }
 
@@ -285,7 +287,7 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
     this._chatHost.appendChild(element);
     let cleanup: unknown;
     try {
-      cleanup = mountChat(element, this._link.channel, { host: 'sidebar' });
+      cleanup = mountChat(element, this._link.channel, { height: '100%' });
     } catch (error) {
       element.remove();
       this._link.disconnect({ kind: 'failed', message: `The chat could not start: ${error}` });
