@@ -7,7 +7,6 @@ exception, and the kernel's event loop is never used.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import dataclasses
 import enum
@@ -88,6 +87,8 @@ def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolCo
     box: dict[str, Any] = {}
 
     async def bounded(awaitable: Any) -> Any:
+        import asyncio
+
         task = asyncio.ensure_future(awaitable)
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
@@ -101,6 +102,8 @@ def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolCo
         try:
             value = tool.func(**kwargs)
             if inspect.isawaitable(value):
+                import asyncio
+
                 value = asyncio.run(bounded(value))  # a fresh loop in this thread: never the kernel's
             box["value"] = value
         except BaseException as exc:  # reported to the model, never raised into the engine
