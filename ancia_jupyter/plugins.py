@@ -79,7 +79,8 @@ def _read(app: Any, location: str, what: str, limit: int) -> bytes:
 
 
 def registry_location(app: Any | None = None) -> str:
-    """The registry in use: the setting ``plugin_registry_url``, ``ANCIA_PLUGIN_REGISTRY_URL``, or the default."""
+    """The registry in use: the setting ``plugin_registry_url``, ``ANCIA_PLUGIN_REGISTRY_URL``, or the
+    default one shipped with the package."""
     return (app or _app()).settings()["plugin_registry_url"] or str(DEFAULT_REGISTRY)
 
 
@@ -107,7 +108,8 @@ def _entries(app: Any) -> builtins.list[dict]:
         elif not _remote(wheel) and not Path(wheel).is_absolute():
             wheel = str(Path(urlsplit(location).path if location.startswith("file://") else location)
                         .expanduser().parent / wheel)
-        out.append({"id": item["id"], "version": item["version"], "description": str(item.get("description", "")),
+        out.append({"id": item["id"], "version": item["version"],
+                    "description": str(item.get("description", "")),
                     "network": bool(item.get("network", False)), "wheel_url": wheel,
                     "sha256": item["sha256"].lower()})
     return out
@@ -125,7 +127,8 @@ def _row(app: Any, plugin_id: str) -> dict:
     for row in app.store.plugins():
         if row["id"] == plugin_id:
             return row
-    raise NotFoundError(f"The plugin {plugin_id!r} is not installed; `ancia.plugins.list()` shows those that are.")
+    raise NotFoundError(f"The plugin {plugin_id!r} is not installed; "
+                        "`ancia.plugins.list()` shows those that are.")
 
 
 def _unpack(data: bytes, dest: Path) -> None:
@@ -135,8 +138,9 @@ def _unpack(data: bytes, dest: Path) -> None:
             total = 0
             for info in archive.infolist():
                 parts = PurePosixPath(info.filename).parts
-                if info.filename.startswith("/") or ".." in parts or "\\" in info.filename or ":" in info.filename:
-                    raise PluginError(f"The wheel has an unsafe path {info.filename!r}; nothing was installed.")
+                name = info.filename
+                if name.startswith("/") or ".." in parts or "\\" in name or ":" in name:
+                    raise PluginError(f"The wheel has an unsafe path {name!r}; nothing was installed.")
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise PluginError(f"The wheel has a link {info.filename!r}; nothing was installed.")
                 total += info.file_size
@@ -161,14 +165,16 @@ def _forget_modules(path: Path) -> None:
     sys.path_importer_cache.pop(root, None)
     prefix = os.path.abspath(root) + os.sep
     for name, module in builtins.list(sys.modules.items()):
-        location = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
+        paths = getattr(module, "__path__", None) or []
+        location = getattr(module, "__file__", None) or next(iter(paths), None)
         if isinstance(location, str) and os.path.abspath(location).startswith(prefix):
             del sys.modules[name]
     importlib.invalidate_caches()
 
 
 def _load(registry: Any, plugin_id: str, path: Path) -> str | None:
-    """Load one plugin's tools into ``registry``; on failure record the error, disable it, return the error."""
+    """Load one plugin's tools into ``registry``; on failure record the error, disable the plugin, and
+    return the error."""
     from .tools.registry import importing_plugin
 
     if str(path) not in sys.path:
@@ -189,7 +195,8 @@ def _load(registry: Any, plugin_id: str, path: Path) -> str | None:
                     elif callable(target):
                         target(registry)
                     else:
-                        raise PluginError(f"entry point {point.name!r} is neither register(registry) nor a module")
+                        raise PluginError(f"entry point {point.name!r} is neither register(registry) "
+                                          "nor a module")
             if not found:
                 raise PluginError(f"the wheel declares no {ENTRY_POINT_GROUP!r} entry point")
     except Exception as exc:
@@ -206,7 +213,8 @@ def load_installed(registry: Any) -> None:
         if row["enabled"]:
             path = Path(row["path"] or "")
             if not path.is_dir():
-                registry.app.store.upsert_plugin(row["id"], enabled=0, error=f"its files are missing ({path})")
+                registry.app.store.upsert_plugin(row["id"], enabled=0,
+                                                 error=f"its files are missing ({path})")
                 continue
             _load(registry, row["id"], path)
 
@@ -215,7 +223,8 @@ def _install(app: Any, entry: dict) -> dict:
     data = _read(app, entry["wheel_url"], f"the wheel of {entry['id']}", MAX_WHEEL_BYTES)
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry["sha256"]:
-        raise PluginError(f"The wheel of {entry['id']} {entry['version']} does not match the registry's sha256 "
+        raise PluginError(f"The wheel of {entry['id']} {entry['version']} does not match the registry's "
+                          "sha256 "
                           f"(expected {entry['sha256']}, got {digest}); nothing was installed.")
     root = app.data_dir / "plugins"
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -245,7 +254,8 @@ def _install(app: Any, entry: dict) -> dict:
                             error=None)
     error = _load(app.tools, entry["id"], final)
     if error:
-        raise PluginError(f"{entry['id']} {entry['version']} was installed but failed to load, so it is disabled: "
+        raise PluginError(f"{entry['id']} {entry['version']} was installed but failed to load, "
+                          "so it is disabled: "
                           f"{error}. Fix the plugin, or `ancia.plugins.uninstall({entry['id']!r})`.")
     return _info(app, entry["id"])
 
@@ -253,7 +263,8 @@ def _install(app: Any, entry: dict) -> dict:
 def _info(app: Any, plugin_id: str) -> dict:
     row = _row(app, plugin_id)
     tools = [t["name"] for t in app.tools.list() if t["source"] == f"plugin:{plugin_id}"]
-    return {"id": row["id"], "version": row["version"], "enabled": bool(row["enabled"]), "error": row["error"],
+    return {"id": row["id"], "version": row["version"], "enabled": bool(row["enabled"]),
+            "error": row["error"],
             "path": row["path"], "sha256": row["sha256"], "tools": tools}
 
 

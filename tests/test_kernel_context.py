@@ -1,4 +1,4 @@
-"""Kernel variables as context: ``describe_variables`` for ``context=[...]`` and the ``kernel.variables`` tool."""
+"""Kernel variables as context: ``describe_variables`` for ``context=[...]``, and ``kernel.variables``."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def test_the_tool_is_off_until_the_setting_or_the_chat_option_turns_it_on(kernel
     chat = get_app().store.create_chat("with context", options={"kernel_context": True})
     other = get_app().store.create_chat("without")
     assert "kernel_variables" in [s["function"]["name"] for s in registry.schemas(None, chat_id=chat["id"])]
-    assert "kernel_variables" not in [s["function"]["name"] for s in registry.schemas(None, chat_id=other["id"])]
+    others = registry.schemas(None, chat_id=other["id"])
+    assert "kernel_variables" not in [s["function"]["name"] for s in others]
     listing, error = registry.call("kernel.variables", {}, chat_id=chat["id"])
     assert error is None
     assert "DataFrame, shape (6, 3)\n" in listing and listing.startswith("- `df`: pandas.")
@@ -96,7 +97,8 @@ def test_the_tool_is_off_until_the_setting_or_the_chat_option_turns_it_on(kernel
     ancia.settings.update(kernel_context=True)
     assert "kernel_variables" in [s["function"]["name"] for s in registry.schemas(None)]
     detail = ancia.tools.call("kernel.variables", name="config")
-    assert detail == "### `config`\n- type: `dict`\n- length: 2\n- value:\n```\n{'epochs': 3, 'lr': 0.001}\n```"
+    assert detail == ("### `config`\n- type: `dict`\n- length: 2\n- value:\n```\n"
+                      "{'epochs': 3, 'lr': 0.001}\n```")
     with pytest.raises(ToolError, match="No variable named 'ghost'"):
         ancia.tools.call("kernel.variables", name="ghost")
 

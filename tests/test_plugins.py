@@ -29,11 +29,12 @@ def forget_user_tools():
 
 
 def make_wheel(folder: Path, dist: str, version: str, files: dict[str, str], entry_point: str | None) -> Path:
-    """A real wheel, zipped by hand: the modules, and a .dist-info with METADATA, WHEEL, entry points, RECORD."""
+    """A real wheel, zipped by hand: the modules, and a .dist-info (METADATA, WHEEL, entry points, RECORD)."""
     info = f"{dist}-{version}.dist-info"
     contents = dict(files)
     contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                                 "Tag: py3-none-any\n")
     if entry_point:
         contents[f"{info}/entry_points.txt"] = f"[ancia_jupyter.plugins]\nmain = {entry_point}\n"
     contents[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in contents) + f"{info}/RECORD,,\n"
@@ -257,8 +258,9 @@ def test_the_example_plugin_builds_and_installs(tmp_path):
                     str(dist), str(REPO / "examples" / "ancia-plugin-example")], check=True)
     wheel = next(dist.glob("ancia_plugin_example-1.0.0-*.whl"))
     document = tmp_path / "registry.json"
-    document.write_text(json.dumps({"plugins": [{"id": "text-stats", "version": "1.0.0", "wheel_url": str(wheel),
-                                                 "sha256": sha(wheel), "description": "Text statistics"}]}))
+    entry = {"id": "text-stats", "version": "1.0.0", "wheel_url": str(wheel), "sha256": sha(wheel),
+             "description": "Text statistics"}
+    document.write_text(json.dumps({"plugins": [entry]}))
     ancia.plugins.set_registry_url(str(document))
     assert ancia.plugins.install("text-stats")["tools"] == ["text.reading_time", "text.word_count"]
     counted = json.loads(ancia.tools.call("text.word_count", text="The cat and the hat", top=1))

@@ -62,7 +62,8 @@ def fahrenheit():
 
 
 def test_the_model_calls_a_tool_and_answers_with_its_result(tiny, fahrenheit):
-    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>', "It is 69.8 F.")
+    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>',
+                  "It is 69.8 F.")
     stream = ancia.chat("What is 21 °C in Fahrenheit?", stream=True, tools=["fahrenheit"], max_tokens=80)
     events = list(stream)
     kinds = [e.type for e in events if e.type != "token"]
@@ -87,7 +88,8 @@ def test_the_model_calls_a_tool_and_answers_with_its_result(tiny, fahrenheit):
 
 
 def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
-    runtime = load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>', "Same.")
+    runtime = load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>',
+                            "Same.")
     prompts = []
     original = runtime.prompt_tokens
 
@@ -135,7 +137,8 @@ def test_bad_arguments_and_a_failing_tool_reach_the_model_as_errors(tiny):
         "ZeroDivisionError: float division by zero", "bad arguments: a must be a number, not str 'one'"]
     tool_messages = [m for m in get_app().store.history(response.chat_id) if m["role"] == "tool"]
     assert [m["content"] for m in tool_messages] == [
-        "error: ZeroDivisionError: float division by zero", "error: bad arguments: a must be a number, not str 'one'"]
+        "error: ZeroDivisionError: float division by zero",
+        "error: bad arguments: a must be a number, not str 'one'"]
     assert response.text == "Oops."
 
 

@@ -34,7 +34,8 @@ def fake_ddgs(monkeypatch):
     FakeDDGS.calls, FakeDDGS.error = [], None
     FakeDDGS.results = [
         {"title": "MLX:  an array framework", "href": "https://github.com/ml-explore/mlx",
-         "body": "MLX is an array framework for machine learning on Apple silicon,\n brought to you by Apple."},
+         "body": "MLX is an array framework for machine learning on Apple silicon,\n"
+                 " brought to you by Apple."},
         {"title": "MLX duplicate", "href": "https://github.com/ml-explore/mlx", "body": "same URL again"},
         {"title": "mlx-lm on PyPI", "href": "https://pypi.org/project/mlx-lm/", "body": "word " * 200},
         {"title": "", "href": "https://example.org/no-title", "body": ""},

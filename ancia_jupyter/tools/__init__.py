@@ -110,8 +110,9 @@ def unregister(name: str) -> None:
         return
     registry = _registry()
     found = registry.get(name)  # NotFoundError names the tools there are
-    raise ToolError(f"{found.name!r} is {found.origin} tool, not one of yours: use ancia.tools.disable({found.name!r})"
-                    + (" or ancia.plugins.uninstall(...)" if found.source.startswith("plugin:") else "") + ".")
+    also = " or ancia.plugins.uninstall(...)" if found.source.startswith("plugin:") else ""
+    raise ToolError(f"{found.name!r} is {found.origin} tool, not one of yours: "
+                    f"use ancia.tools.disable({found.name!r}){also}.")
 
 
 tools = sys.modules[__name__]  # ``ancia.tools`` is this module, however it was first imported

@@ -78,7 +78,8 @@ def error_text(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " […]"
 
 
-def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float, context: ToolContext) -> tuple[Any, str | None]:
+def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float,
+             context: ToolContext) -> tuple[Any, str | None]:
     """Run a tool in its own thread (async ones in their own event loop) and wait at most ``timeout``.
 
     A sync function cannot be killed: one that hangs is left behind in a daemon thread, and the model is

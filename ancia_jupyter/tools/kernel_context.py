@@ -1,4 +1,4 @@
-"""The kernel's variables as context: ``ancia.chat(prompt, context=["df"])`` and the ``kernel.variables`` tool.
+"""The kernel's variables as context: ``ancia.chat(prompt, context=["df"])`` and ``kernel.variables``.
 
 The model cannot see the notebook, so the user can hand it a description of chosen variables: type,
 shape, dtypes, a DataFrame's head, a short repr. Only well-known attributes of well-known types are read

@@ -52,8 +52,9 @@ class Tool:
                 "network": self.network, "confirm": self.confirm, "requires": self.requires}
 
 
-def make_tool(func: Any, *, name: str | None = None, description: str | None = None, network: bool | None = None,
-              confirm: bool | None = None, source: str = "user", requires: str | None = None) -> Tool:
+def make_tool(func: Any, *, name: str | None = None, description: str | None = None,
+              network: bool | None = None, confirm: bool | None = None, source: str = "user",
+              requires: str | None = None) -> Tool:
     """A ``Tool`` from a plain function; options not given come from its ``@tool`` decoration."""
     if isinstance(func, Tool):
         return dataclasses.replace(func, source=source)
@@ -134,7 +135,8 @@ class ToolRegistry:
     # -- the door for built-ins, plugins and user tools -------------------------------------------
 
     def register(self, func: Any, *, name: str | None = None, description: str | None = None,
-                 network: bool | None = None, confirm: bool | None = None, requires: str | None = None) -> Tool:
+                 network: bool | None = None, confirm: bool | None = None,
+                 requires: str | None = None) -> Tool:
         """Add a tool. Plugins call this from their ``register(registry)`` entry point."""
         tool = make_tool(func, name=name, description=description, network=network, confirm=confirm,
                          source=self._source, requires=requires)
@@ -214,9 +216,6 @@ class ToolRegistry:
         except NotFoundError:
             return name
 
-    def is_enabled(self, name: str) -> bool:
-        return self.app.store.tool_states().get(self.get(name).name, True)
-
     def gate_open(self, tool: Tool, chat_id: int | None) -> bool:
         """Tools that read the kernel (``requires``) run only when the setting or the chat option is on."""
         if tool.requires is None or self.app.settings().get(tool.requires):
@@ -251,7 +250,8 @@ class ToolRegistry:
             for name in names:
                 tool = self.get(name)
                 if not states.get(tool.name, True):
-                    raise ToolError(f"The tool {tool.name!r} is disabled: `ancia.tools.enable({tool.name!r})`.")
+                    raise ToolError(f"The tool {tool.name!r} is disabled: "
+                                    f"`ancia.tools.enable({tool.name!r})`.")
                 if not self.gate_open(tool, chat_id):
                     raise ToolError(f"The tool {tool.name!r} is off: turn on the setting {tool.requires!r} "
                                     f"(`ancia.settings.update({tool.requires}=True)`) or the chat option.")
@@ -261,12 +261,14 @@ class ToolRegistry:
     # -- calling ----------------------------------------------------------------------------------
 
     def call(self, name: str, arguments: Any, *, chat_id: int | None = None,
-             approve: Callable[[Any], bool] | None = None, event: Any = None) -> tuple[str | None, str | None]:
+             approve: Callable[[Any], bool] | None = None,
+             event: Any = None) -> tuple[str | None, str | None]:
         """Run one call the way the engine does; returns ``(output, error)`` and never raises."""
         try:
             tool = self.get(name)
         except NotFoundError:
-            return None, f"unknown tool {name!r}; the tools are: {', '.join(self.aliases().values()) or 'none'}"
+            known = ", ".join(self.aliases().values()) or "none"
+            return None, f"unknown tool {name!r}; the tools are: {known}"
         try:
             settings = self.app.settings()
             if not self.app.store.tool_states().get(tool.name, True):
@@ -287,7 +289,9 @@ class ToolRegistry:
             from ..events import ToolCall
 
             try:
-                allowed = approve(event if event is not None else ToolCall("manual", tool.name, dict(arguments or {}), 0))
+                if event is None:  # called by hand: the approver still gets the call to look at
+                    event = ToolCall("manual", tool.name, dict(arguments or {}), 0)
+                allowed = approve(event)
             except Exception as exc:
                 return None, f"denied: the approval check failed ({error_text(exc)})"
             if not allowed:

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Returns?|Yields?|"
+_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|"
+                      r"Returns?|Yields?|"
                       r"Raises|Examples?|Notes?|See Also|Attributes|Warnings?)\s*:?\s*$")
 _GOOGLE_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
 _NUMPY_ITEM = re.compile(r"^(\*{0,2}\w+)\s*(:\s*.*)?$")
@@ -201,7 +202,8 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
             return tuple(coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         items = [coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
-        container = origin if origin in (tuple, set, frozenset) else tp if tp in (tuple, set, frozenset) else list
+        kinds = (tuple, set, frozenset)
+        container = origin if origin in kinds else tp if tp in kinds else list
         return container(items)
     if schema.get("type") == "object" and not _is_pydantic_model(tp) and not dataclasses.is_dataclass(tp):
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -291,4 +293,5 @@ def check_arguments(params: Parameters, arguments: Any) -> dict[str, Any]:
     if unknown and not params.extra:
         allowed = ", ".join(params.annotations) or "none"
         raise ArgumentError(f"unknown argument(s): {', '.join(unknown)} (allowed: {allowed})")
-    return {n: coerce(params.annotations[n], v, n) if n in params.annotations else v for n, v in arguments.items()}
+    return {n: coerce(params.annotations[n], v, n) if n in params.annotations else v
+            for n, v in arguments.items()}

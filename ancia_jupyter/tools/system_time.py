@@ -20,7 +20,8 @@ def system_time(timezone: str | None = None) -> str:
         try:
             now = datetime.now(ZoneInfo(timezone))
         except (ZoneInfoNotFoundError, ValueError):
-            raise ToolError(f"Unknown time zone {timezone!r}: use an IANA name such as 'Europe/Paris'.") from None
+            raise ToolError(f"Unknown time zone {timezone!r}: "
+                            "use an IANA name such as 'Europe/Paris'.") from None
     else:
         now = datetime.now().astimezone()
     offset = now.strftime("%z")

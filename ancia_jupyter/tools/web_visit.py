@@ -91,10 +91,12 @@ def check_hop(url: str, allow_private: bool, resolver: Callable[[str, int], list
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise VisitRefused(f"refused: only http and https URLs can be visited (got {scheme or 'no scheme'!r})")
+        raise VisitRefused("refused: only http and https URLs can be visited "
+                           f"(got {scheme or 'no scheme'!r})")
     try:
         host = (parts.hostname or "").rstrip(".")
-        host = host.encode("idna").decode("ascii") if host and not re.fullmatch(r"[\w.:-]+", host, re.ASCII) else host
+        if host and not re.fullmatch(r"[\w.:-]+", host, re.ASCII):
+            host = host.encode("idna").decode("ascii")
         port = parts.port or (443 if scheme == "https" else 80)
     except (ValueError, UnicodeError) as exc:
         raise VisitRefused(f"refused: the URL's host or port is not valid ({exc})") from None
@@ -131,13 +133,15 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     timeout = TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
-    headers = {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
+    headers = {"User-Agent": USER_AGENT,
+               "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
     current = url
     with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout)) as client:
         for _ in range(MAX_REDIRECTS + 1):
             hop = check_hop(current, allow_private, resolver)
-            request = client.build_request("GET", hop.connect_url, headers={**headers, "Host": hop.host_header},
-                                           extensions={"sni_hostname": hop.host} if hop.scheme == "https" else {})
+            sni = {"sni_hostname": hop.host} if hop.scheme == "https" else {}
+            request = client.build_request("GET", hop.connect_url,
+                                           headers={**headers, "Host": hop.host_header}, extensions=sni)
             try:
                 response = client.send(request, stream=True)
             except httpx.TimeoutException:
@@ -216,7 +220,8 @@ def extract(page: Page) -> tuple[str, str]:
             for junk in root.xpath("//script|//style|//noscript"):
                 junk.drop_tree()
             title = title or (root.findtext(".//title") or "").strip()
-            text = html_to_text(lxml.html.tostring(root.body if root.body is not None else root, encoding="unicode"))
+            body = root.body if root.body is not None else root
+            text = html_to_text(lxml.html.tostring(body, encoding="unicode"))
         return title, text
     if page.content_type.startswith("text/") or page.content_type in TEXT_TYPES:
         return "", page.body.decode(page.charset or "utf-8", "replace").strip()
