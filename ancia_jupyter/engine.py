@@ -263,8 +263,9 @@ class Engine:
         names = request.tools if isinstance(request.tools, list) else None
         return self.tools.schemas(names, chat_id=request.chat_id) or None
 
-    def _messages(self, request: ChatRequest, runtime: Runtime, params: dict,
-                  tools: list[dict] | None, stream: EventStream) -> list[int]:
+    def _prompt(self, request: ChatRequest, runtime: Runtime, params: dict,
+                tools: list[dict] | None, stream: EventStream) -> tuple[list[int], list[dict]]:
+        """The prompt's tokens, fitted to the context window, and the images of the last user message."""
         chat = self.store.get_chat(request.chat_id)
         system = request.system or chat["system_prompt"] or self.settings()["system_prompt"]
         history = [m for m in self.store.history(request.chat_id)
@@ -297,20 +298,18 @@ class Engine:
             self._emit(stream, ev.Notice(f"Left out the {dropped} oldest message(s) to fit the context window "
                                          f"of {window} tokens.", code="context_trimmed"))
             tokens = best[1]
-        return tokens
+        users = [m for m in history if m["role"] == "user"]
+        return tokens, users[-1]["attachments"] if users else []
 
     def _generate(self, request: ChatRequest, stream: EventStream, runtime: Runtime, model_id: str, params: dict,
                   tools: list[dict] | None, message_id: int, totals: dict, timings: dict,
                   started: float) -> tuple[list[ToolCallRequest], str]:
-        prompt = self._messages(request, runtime, params, tools, stream)
+        prompt, images = self._prompt(request, runtime, params, tools, stream)
         budget = max(1, min(params["max_tokens"], params["context_window"] - len(prompt)))
         key = (model_id, id(runtime))
         cache = self.caches.take(request.chat_id, key)
         text, last_save = "", time.monotonic()
         final = None
-        history = self.store.history(request.chat_id)
-        users = [m for m in history if m["role"] == "user"]
-        images = users[-1]["attachments"] if users else []
         try:
             for chunk in runtime.stream(prompt, {**params, "max_tokens": budget}, cache=cache, tools=tools,
                                         images=images or None, should_stop=request.stop.is_set):

@@ -6,6 +6,7 @@ Only one text model is loaded at a time, on the model worker thread (see ``worke
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,15 @@ def dir_size_mb(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size // MB
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) // MB
+
+
+def config_context_length(path: Path, default: int = 4096) -> int:
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return default
+    text = config.get("text_config") or {}
+    return int(config.get("max_position_embeddings") or text.get("max_position_embeddings") or default)
 
 
 def available_memory_mb() -> int:
@@ -80,15 +90,20 @@ class ModelManager:
     # -- what exists ------------------------------------------------------------------------------
 
     def specs(self) -> list[ModelSpec]:
-        local = [
-            ModelSpec(id=row["id"], title=row["title"] or row["id"],
-                      source=Source("local", row["path"], format=row["format"]),
-                      runtime="mlx_vlm" if row["vision"] else "mlx_lm", vision=bool(row["vision"]),
-                      disk_mb=dir_size_mb(Path(row["path"])) if Path(row["path"]).exists() else 0,
-                      context_length=4096, default_params=default_params())
-            for row in self.store.local_models()
-        ]
-        return [*CATALOG, *[s for s in local if s.id not in CATALOG_BY_ID]]
+        return [*CATALOG, *[self._local_spec(row) for row in self.store.local_models()
+                            if row["id"] not in CATALOG_BY_ID]]
+
+    def _local_spec(self, row: dict) -> ModelSpec:
+        """A registered model; its context length comes from its config once it is in MLX format."""
+        path = Path(row["path"]) if row["format"] == "mlx" else models_dir() / row["id"]
+        context_length = config_context_length(path)
+        return ModelSpec(id=row["id"], title=row["title"] or row["id"],
+                         source=Source("local", row["path"], format=row["format"]),
+                         runtime="mlx_vlm" if row["vision"] else "mlx_lm", vision=bool(row["vision"]),
+                         disk_mb=dir_size_mb(Path(row["path"])) if Path(row["path"]).exists() else 0,
+                         context_length=context_length,
+                         default_params=default_params(context_window=min(4096, context_length),
+                                                       max_tokens=min(1024, context_length // 2)))
 
     def spec(self, model_id: str | None) -> ModelSpec:
         model_id = model_id or self.selected()

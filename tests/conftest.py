@@ -41,7 +41,7 @@ def tiny(tiny_model_dir) -> str:
 
     ancia.models.register("tiny", str(tiny_model_dir), title="Tiny random llama")
     ancia.models.select("tiny")
-    ancia.models.set_params("tiny", temperature=0.0, max_tokens=12, context_window=1024)
+    ancia.models.set_params("tiny", temperature=0.0, max_tokens=12, context_window=2048)
     return "tiny"
 
 

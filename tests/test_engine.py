@@ -147,7 +147,7 @@ def test_old_turns_are_dropped_to_fit_the_context_window_never_the_system_prompt
     for i in range(6):
         get_app().store.add_message(chat.id, "user", f"question {i} " + "word " * 30)
         get_app().store.add_message(chat.id, "assistant", f"answer {i} " + "word " * 30)
-    events = list(chat.send("the latest question", stream=True))
+    events = list(chat.send("the latest question", stream=True, tools=False))
     notices = [e for e in events if isinstance(e, ev.Notice) and e.code == "context_trimmed"]
     assert len(notices) == 1 and "oldest message(s)" in notices[0].text
     done = events[-1]
@@ -159,7 +159,7 @@ def test_old_turns_are_dropped_to_fit_the_context_window_never_the_system_prompt
 
 def test_a_prompt_longer_than_the_context_window_is_a_clear_error(tiny):
     ancia.models.set_params("tiny", context_window=256, max_tokens=8)
-    response = ancia.chat("word " * 400)
+    response = ancia.chat("word " * 400, tools=False)
     assert response.status == "error" and "context window is 256" in response.error
     history = ancia.chats.history(response.chat_id)
     assert [(m["role"], m["status"]) for m in history] == [("user", "complete"), ("assistant", "error")]
