@@ -67,3 +67,28 @@ def test_cli_is_installed_as_a_console_script(tmp_path):
     done = subprocess.run([exe, "models", "list"], capture_output=True, text=True,
                           env={**os.environ, "ANCIA_DATA_DIR": str(tmp_path)})
     assert done.returncode == 0 and "smollm2-135m-instruct" in done.stdout
+
+
+def test_eager_load_loads_the_selected_model_when_the_extension_loads(tiny, ancia_home):
+    code = (
+        "import time, json\n"
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython()\n"
+        "ip.run_line_magic('load_ext', 'ancia_jupyter')\n"
+        "import ancia_jupyter as ancia\n"
+        "deadline = time.time() + 60\n"
+        "while ancia.app_state()['loaded_model'] is None and time.time() < deadline:\n"
+        "    time.sleep(0.1)\n"
+        "print(json.dumps(ancia.app_state()['loaded_model']))\n"
+    )
+    import os
+
+    from ancia_jupyter.app import close_app
+
+    close_app()
+    out = run_python(code, ANCIA_DATA_DIR=str(ancia_home), ANCIA_MODELS_DIR=os.environ["ANCIA_MODELS_DIR"],
+                     ANCIA_ENABLE_MODEL_EAGER_LOAD="1")
+    assert json.loads(out.strip().splitlines()[-1]) == "tiny"
+    lazy = run_python(code.replace("deadline = time.time() + 60", "deadline = time.time() + 2"),
+                      ANCIA_DATA_DIR=str(ancia_home), ANCIA_MODELS_DIR=os.environ["ANCIA_MODELS_DIR"])
+    assert json.loads(lazy.strip().splitlines()[-1]) is None
