@@ -264,8 +264,10 @@ class AnciaMagics(Magics):
 
     def _load(self, words: list[str]) -> None:
         with user_errors():
-            info = self.api.models.load(words[0] if words else None)
-        print(f"Loaded {info['id']}.")
+            model = self.api.models.info(words[0] if words else self.api.models.selected())["id"]
+            print(f"Loading {model}…", flush=True)  # a first load may download it: say so before waiting
+            self.api.models.load(model)
+        print(f"Loaded {model}.")
 
     def _unload(self, words: list[str]) -> None:
         loaded = self.api.app_state()["loaded_model"]

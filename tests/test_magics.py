@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import time
 import zipfile
 from dataclasses import dataclass
@@ -48,9 +49,13 @@ def _script(text=None, endless=False):
 def _unscript():
     get_app().models.load().logits_processors = None
 
+def _current():
+    """The magics' current chat."""
+    return get_ipython().magics_manager.registry["AnciaMagics"].chat_id
+
 def _last(chat=None, role="assistant"):
-    """The last message of `role` in `chat` (default: the magics' current chat)."""
-    chat = chat or get_ipython().magics_manager.registry["AnciaMagics"].chat_id
+    """The last message of `role` in `chat` (default: the current chat)."""
+    chat = chat or _current()
     return [m for m in ancia.chats.history(chat) if m["role"] == role][-1]
 '''
 
@@ -153,6 +158,11 @@ class Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
+def script(kernel: Kernel, text: str | None = None, endless: bool = False) -> None:
+    """The next answer, in a new chat (no history to trim), says exactly ``text``."""
+    kernel.run(f"%ancia new Scripted\n_script({text!r}, endless={endless})").ok()
+
+
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory, tiny_model_dir):
     home = tmp_path_factory.mktemp("kernel")
@@ -163,6 +173,7 @@ def kernel(tmp_path_factory, tiny_model_dir):
     try:
         k.run("%load_ext ancia_jupyter").ok()
         k.run(f"import ancia_jupyter as ancia\nancia.models.register('tiny', {str(tiny_model_dir)!r})").ok()
+        k.run("%ancia select tiny\n%ancia params tiny temperature=0 max_tokens=8").ok()
         k.run(HELPERS).ok()
         yield k
     finally:
@@ -268,7 +279,7 @@ def test_models_lists_the_catalog_and_marks_the_selected_one(kernel):
 
 
 def test_load_and_unload(kernel):
-    assert kernel.run("%ancia load").ok().stdout == "Loaded tiny.\n"
+    assert kernel.run("%ancia load").ok().stdout == "Loading tiny…\nLoaded tiny.\n"
     assert kernel.value("ancia.app_state()['loaded_model']") == "tiny"
     assert kernel.run("%ancia unload").ok().stdout == "Unloaded tiny.\n"
     assert kernel.run("%ancia unload").ok().stdout == "No model is loaded.\n"
@@ -279,8 +290,12 @@ def test_load_and_unload(kernel):
 # -- asking ----------------------------------------------------------------------------------------------
 
 
-def test_question_streams_markdown_updated_in_place(kernel):
+def test_first_question_starts_a_chat_and_streams_markdown_updated_in_place(kernel):
+    kernel.run("get_ipython().magics_manager.registry['AnciaMagics'].chat_id = None").ok()  # as in a new kernel
+    chats = kernel.value("len(ancia.chats.list())")
     run = kernel.run("%ancia What does a Python generator do?").ok()
+    assert kernel.value("len(ancia.chats.list())") == chats + 1
+    assert kernel.value("ancia.Chat(_current()).title") == "What does a Python generator do?"
     shown = run.of_type("display_data")
     assert len(shown) == 1 and "text/markdown" in shown[0]["content"]["data"]
     display_id = shown[0]["content"]["transient"]["display_id"]
@@ -294,50 +309,62 @@ def test_question_streams_markdown_updated_in_place(kernel):
 
 
 def test_questions_go_to_the_current_chat(kernel):
-    before = kernel.value("len(ancia.chats.list())")
+    out = kernel.run("%ancia new Planning").ok().stdout
+    first = kernel.value("_current()")
+    assert out == f"Chat {first} (Planning) is now current.\n"
+    kernel.run("%ancia one question").ok()
     kernel.run("%ancia one more question").ok()
-    assert kernel.value("len(ancia.chats.list())") == before  # the same chat as the previous test
-    out = kernel.run("%ancia new Data cleaning").ok().stdout
-    chat = kernel.value("ancia.chats.list()[0]")
-    assert chat["title"] == "Data cleaning" and out == f"Chat {chat['id']} (Data cleaning) is now current.\n"
+    assert [m["content"] for m in kernel.value(f"ancia.chats.history({first})") if m["role"] == "user"] == [
+        "one question", "one more question"]
+    kernel.run("%ancia new Data cleaning").ok()
+    second = kernel.value("_current()")
     kernel.run("%ancia first in the new chat").ok()
-    assert kernel.value(f"_last({chat['id']}, 'user')['content']") == "first in the new chat"
-    out = kernel.run("%ancia use 1").ok().stdout
-    assert out.startswith("Chat 1 (What does a Python generator do?) is now current.")
-    kernel.run("%ancia back in chat one").ok()
-    assert kernel.value("_last(1, 'user')['content']") == "back in chat one"
-    assert kernel.run("%ancia use 'data cleaning'").ok().stdout.startswith(f"Chat {chat['id']} ")
+    assert kernel.value(f"_last({second}, 'user')['content']") == "first in the new chat"
+    assert kernel.run(f"%ancia use {first}").ok().stdout == f"Chat {first} (Planning) is now current.\n"
+    kernel.run("%ancia back in planning").ok()
+    assert kernel.value(f"_last({first}, 'user')['content']") == "back in planning"
+    assert kernel.run("%ancia use 'data cleaning'").ok().stdout.startswith(f"Chat {second} (Data cleaning)")
     assert "No chat with id or title 'nope'" in kernel.run("%ancia use nope").one_line_error()
     assert "No chat with id 999" in kernel.run("%ancia use 999").one_line_error()
-    kernel.run("%ancia use 1").ok()
+    kernel.run(f"ancia.chats.delete({second})").ok()  # deleted elsewhere: the next question starts a new chat
+    kernel.run("%ancia after the delete").ok()
+    assert kernel.value("_current()") not in (first, second)
+    assert kernel.value("ancia.Chat(_current()).title") == "after the delete"
 
 
 def test_chats_and_history(kernel):
+    kernel.run("%ancia new Chats and history").ok()
+    chat = kernel.value("_current()")
+    kernel.run("%ancia a question for the history").ok()
     table = kernel.run("%ancia chats").ok().markdown.splitlines()
     assert table[0] == "|  | id | title | messages | model |"
-    assert any(r.startswith("| * | 1 | What does a Python generator do? |") for r in table)
-    assert any("| Data cleaning |" in r for r in table)
+    assert f"| * | {chat} | Chats and history | 2 | tiny |" in table
     history = kernel.run("%ancia history").ok().markdown
-    assert history.startswith("# What does a Python generator do?") and "back in chat one" in history
-    assert kernel.run("%ancia history 'Data cleaning'").ok().markdown.startswith("# Data cleaning")
+    assert history.startswith("# Chats and history\n\n**user**\n\na question for the history\n\n**assistant**")
+    kernel.run("%ancia new Elsewhere").ok()
+    assert kernel.run("%ancia history 'Chats and history'").ok().markdown == history
+    assert kernel.run(f"%ancia history {chat}").ok().markdown == history
 
 
 def test_cell_magic_options(kernel):
+    kernel.run("%ancia new Before").ok()
+    before = kernel.value("_current()")
     chats = kernel.value("len(ancia.chats.list())")
     run = kernel.run('%%ancia --new --model tiny --temperature 0.2 --top-p 0.5 --top-k 3 --max-tokens 3 '
                      '--system "Answer in French." --no-tools\nSay hello.').ok()
     assert run.markdown
     assert kernel.value("len(ancia.chats.list())") == chats + 1
+    new = kernel.value("_current()")
+    assert new != before and kernel.value(f"ancia.Chat({new}).title") == "Say hello."
     answer = kernel.value("_last()")
     assert answer["params"]["temperature"] == 0.2 and answer["params"]["top_k"] == 3
-    assert answer["params"]["max_tokens"] == 3
-    # the new chat became current
-    kernel.run("%ancia and again").ok()
-    assert kernel.value("_last(role='user')['content']") == "and again"
-    kernel.run("%ancia use 1").ok()
-    run = kernel.run(f"%%ancia --chat {chats + 1} --format text\nOne-off in another chat").ok()
-    assert kernel.value(f"_last({chats + 1}, 'user')['content']") == "One-off in another chat"
-    assert kernel.value("_last(1, 'user')['content']") == "back in chat one"  # current chat unchanged
+    assert answer["params"]["top_p"] == 0.5 and answer["params"]["max_tokens"] == 3
+    assert answer["completion_tokens"] <= 3
+    kernel.run(f"%ancia use {before}").ok()
+    kernel.run(f"%%ancia --chat {new} --format text\nOne-off in another chat").ok()
+    assert kernel.value(f"_last({new}, 'user')['content']") == "One-off in another chat"
+    assert kernel.value("_current()") == before  # --chat does not change the current chat
+    assert kernel.value(f"ancia.chats.history({before})") == []
 
 
 def test_line_options_then_question(kernel):
@@ -350,28 +377,41 @@ def test_line_options_then_question(kernel):
     assert kernel.value("_last(role='user')['content']") == "help me write a loop"
 
 
+def test_tool_calls_show_as_compact_blocks(kernel):
+    call = '<tool_call>{"name": "system_time", "arguments": {}}</tool_call>'
+    script(kernel, call)
+    run = kernel.run("%ancia --max-tokens 40 -- What time is it?").ok()
+    assert re.match(r"> 🔧 \*\*system_time\*\*\(`\{\}`\) → \d{4}-\d\d-\d\dT", run.markdown), run.markdown
+    script(kernel, call)
+    run = kernel.run("%%ancia --max-tokens 40 --format text\nWhat time is it?").ok()
+    assert re.match(r"\[tool system_time\(\{\}\)\]\n\[→ \d{4}-", run.stdout), run.stdout
+    script(kernel, call)
+    run = kernel.run("%%ancia --max-tokens 40 --no-tools\nWhat time is it?").ok()
+    assert "🔧" not in run.markdown
+
+
 def test_format_text_prints_the_answer(kernel):
-    kernel.run("_script('Plain words.')").ok()
+    script(kernel, "Plain words.")
     run = kernel.run("%%ancia --format text --max-tokens 200\nAnything").ok()
     assert run.stdout == "Plain words.\n"
     assert not run.of_type("display_data", "update_display_data")
 
 
 def test_format_code_inserts_a_new_cell_and_never_runs_it(kernel):
-    kernel.run("_script('Here:\\n```python\\nprint(6 * 7)\\n```\\nDone.')").ok()
+    script(kernel, "Here:\n```python\nprint(6 * 7)\n```\nDone.")
     run = kernel.run("%%ancia --format code --max-tokens 200\nPrint six times seven").ok()
     assert run.next_input == [{"source": "set_next_input", "text": "print(6 * 7)", "replace": False}]
     assert "Inserted the code in a new cell below." in run.stdout and "42" not in run.stdout
-    kernel.run("_script('x = 1  # no fence')").ok()
+    script(kernel, "x = 1  # no fence")
     run = kernel.run("%%ancia --format code --max-tokens 200\nNo fence").ok()
     assert run.next_input[0]["text"] == "x = 1  # no fence"
 
 
 def test_format_json(kernel):
-    kernel.run("_script('Sure:\\n```json\\n{\"a\": [1, 2]}\\n```')").ok()
+    script(kernel, 'Sure:\n```json\n{"a": [1, 2]}\n```')
     run = kernel.run("%%ancia --format json --max-tokens 200\nGive JSON").ok()
     assert run.data("application/json") == [{"a": [1, 2]}]
-    kernel.run("_script('not json at all')").ok()
+    script(kernel, "not json at all")
     run = kernel.run("%%ancia --format json --max-tokens 200\nGive JSON").ok()
     assert run.stderr == "The answer is not valid JSON (Expecting value: line 1 column 1 (char 0)).\n"
     assert not run.data("application/json")
@@ -385,6 +425,8 @@ def test_interpolation(kernel):
     count = kernel.run("6 * 7").ok().reply["execution_count"]
     kernel.run(f"%%ancia --format text\nIn: {{In[{count}]}} Out: {{Out[{count}]}}").ok()
     assert kernel.value("_last(role='user')['content']") == "In: 6 * 7 Out: 42"
+    kernel.run("%ancia --format text -- costs $x, {x}").ok()  # IPython's own $x expansion stays off
+    assert kernel.value("_last(role='user')['content']") == "costs $x, 41"
     kernel.run("%%ancia --format text --no-interpolate\nKeep {x} and {nope}").ok()
     assert kernel.value("_last(role='user')['content']") == "Keep {x} and {nope}"
     line = kernel.run("%%ancia\nWhat is {nope}?").one_line_error()
@@ -402,7 +444,7 @@ def test_errors_and_fix(kernel):
     assert "no error" in kernel.run("%ancia show {Err[1]}").one_line_error()
 
     kernel.run("%ancia params tiny max_tokens=200").ok()
-    kernel.run("_script('Dividing by zero fails.\\n```python\\ndef half(n):\\n    return n / 2\\nhalf(4)\\n```')").ok()
+    script(kernel, "Dividing by zero fails.\n```python\ndef half(n):\n    return n / 2\nhalf(4)\n```")
     run = kernel.run("%ancia fix").ok()
     assert run.markdown.startswith("Dividing by zero fails.")
     assert run.next_input == [{"source": "set_next_input", "text": "def half(n):\n    return n / 2\nhalf(4)",
@@ -410,7 +452,7 @@ def test_errors_and_fix(kernel):
     prompt = kernel.value("_last(role='user')['content']")
     assert "return n / 0" in prompt and "ZeroDivisionError" in prompt and "corrected cell" in prompt
     kernel.run("%ancia select nope").one_line_error()  # a UsageError is not an error to fix
-    kernel.run("_script('No code here.')").ok()
+    script(kernel, "No code here.")
     run = kernel.run("%ancia fix").ok()
     assert kernel.value("_last(role='user')['content']") == prompt  # still the ZeroDivisionError cell
     assert run.stderr == "The answer has no code: no cell inserted.\n" and not run.next_input
@@ -520,7 +562,7 @@ def test_context_describes_variables(kernel):
 
 
 def test_interrupt_stops_the_answer_cleanly(kernel):
-    kernel.run("_script(endless=True)").ok()
+    script(kernel, endless=True)
     started = time.monotonic()
     run = kernel.run("%ancia --max-tokens 3000 -- Tell me a long story", interrupt_after_updates=2)
     kernel.run("_unscript()").ok()
