@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str, str, int]] = {
                "%ancia params temperature=0.3 top_k=40", 99),
     "chats": ("", "the chats, newest first (* is the current one)", "%ancia chats", 0),
     "new": ("[TITLE]", "start a chat and make it current", "%ancia new Data cleaning", 99),
-    "use": ("CHAT", "make a chat current, by id or title", "%ancia use 3", 1),
+    "use": ("CHAT", "make a chat current, by id or title", "%ancia use Data cleaning", 99),
     "history": ("[CHAT]", "a chat's messages (the current chat by default)", "%ancia history", 1),
     "tools": ("", "the tools the model may call", "%ancia tools", 0),
     "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
@@ -148,8 +148,8 @@ class AnciaMagics(Magics):
             return
         name, _, rest = stripped.partition(" ")
         words = split_words(rest)
-        if name == "new":
-            self._new(rest.strip())
+        if name in ("new", "use"):  # the rest of the line is a title
+            getattr(self, f"_{name}")(unquote(rest.strip()))
         elif name in COMMANDS and self._is_command(name, words):
             getattr(self, f"_{name}")(words)
         else:
@@ -184,9 +184,9 @@ class AnciaMagics(Magics):
         with user_errors():
             try:
                 events = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
-                                  temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                                  max_tokens=args.max_tokens, tools=False if args.no_tools else None,
-                                  context=args.context, stream=True)
+                                       temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                                       max_tokens=args.max_tokens, tools=False if args.no_tools else None,
+                                       context=args.context, stream=True)
             except ImportError as exc:
                 if not args.context:
                     raise
@@ -298,14 +298,14 @@ class AnciaMagics(Magics):
 
     def _new(self, title: str) -> None:
         with user_errors():
-            chat = self.api.chats.create(unquote(title) or "New chat")
+            chat = self.api.chats.create(title or "New chat")
         self.chat_id = chat.id
         print(f"Chat {chat.id} ({chat.title}) is now current.")
 
-    def _use(self, words: list[str]) -> None:
-        if not words:
+    def _use(self, chat: str) -> None:
+        if not chat:
             raise UsageError("Name the chat: %ancia use CHAT (`%ancia chats` lists them).")
-        self.chat_id = self._resolve_chat(words[0])
+        self.chat_id = self._resolve_chat(chat)
         print(f"Chat {self.chat_id} ({self.api.Chat(self.chat_id).title}) is now current.")
 
     def _history(self, words: list[str]) -> None:
@@ -331,11 +331,13 @@ class AnciaMagics(Magics):
         plugins = _optional("plugins", "plugins", "Plugins")
         with user_errors():
             if action is None:
-                show_markdown(table(plugins.list(), [("enabled", "on"), ("id", "plugin"), ("version", "version"),
-                                                     ("tools", "tools"), ("error", "error")]))
+                columns = [("enabled", "on"), ("id", "plugin"), ("version", "version"), ("tools", "tools"),
+                           ("error", "error")]
+                show_markdown(table(plugins.list(), columns))
             elif action == "registry":
                 show_markdown(table(plugins.registry(), [("id", "plugin"), ("version", "version"),
-                                                         ("installed", "installed"), ("description", "what it does")]))
+                                                         ("installed", "installed"),
+                                                         ("description", "what it does")]))
             elif action == "update":
                 changed = plugins.update(target)
                 print("; ".join(f"Updated {c['id']} {c['from']} → {c['to']}" for c in changed) + "."
@@ -345,7 +347,7 @@ class AnciaMagics(Magics):
                 print(f"Uninstalled {target}.")
             else:
                 info = getattr(plugins, action)(target)
-                tools = f": tools {', '.join(info['tools'])}" if info.get("tools") and action != "disable" else ""
+                tools = f": tools {', '.join(info['tools'])}" if info["tools"] and action != "disable" else ""
                 done = {"install": "Installed", "enable": "Enabled", "disable": "Disabled"}[action]
                 print(f"{done} {info['id']} {info['version']}{tools}.")
 
@@ -353,7 +355,8 @@ class AnciaMagics(Magics):
         if words and words[0] not in ("on", "off"):
             raise UsageError("Write %ancia offline on, or %ancia offline off.")
         with user_errors():
-            settings = self.api.settings.update(offline=words[0] == "on") if words else self.api.settings.get()
+            settings = (self.api.settings.update(offline=words[0] == "on") if words
+                        else self.api.settings.get())
         print("Offline mode is on: nothing uses the network." if settings["offline"]
               else "Offline mode is off.")
 

@@ -10,7 +10,8 @@ from ancia_jupyter.interpolate import MAX_CHARS, CellErrors, describe, interpola
 
 
 def fill(prompt: str, **namespace) -> str:
-    return interpolate(prompt, namespace, ["", "x = 1", "x + 1"], {2: 2}, {3: "ZeroDivisionError: division by zero"})
+    errors = {3: "ZeroDivisionError: division by zero"}
+    return interpolate(prompt, namespace, ["", "x = 1", "x + 1"], {2: 2}, errors)
 
 
 def test_names_are_replaced_by_their_values():
@@ -81,8 +82,8 @@ class FakeFrame:
 
 
 def test_dataframes_are_summarised_with_shape_dtypes_and_head():
-    assert describe(FakeFrame()) == ("FakeFrame with shape (100, 2)\ndtypes:\nage      int64\nname    object\n"
-                                     "first 5 rows:\n<first 5 rows>")
+    assert describe(FakeFrame()) == ("FakeFrame with shape (100, 2)\ndtypes:\nage      int64\n"
+                                     "name    object\nfirst 5 rows:\n<first 5 rows>")
 
 
 @pytest.fixture(scope="module")

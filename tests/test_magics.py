@@ -105,8 +105,8 @@ class Run:
 
     def one_line_error(self) -> str:
         """A mistake shows as one line (UsageError), never a traceback."""
-        assert not any("Traceback" in "".join(m["content"].get("traceback", [])) or
-                       len(m["content"].get("traceback", [])) > 1 for m in self.of_type("error")), self.messages
+        tracebacks = ["".join(m["content"].get("traceback", [])) for m in self.of_type("error")]
+        assert not any("Traceback" in t or "\n" in t for t in tracebacks), self.messages
         text = (self.stderr + "".join(m["content"]["evalue"] for m in self.of_type("error"))).strip()
         assert text and "Traceback" not in text, self.messages
         line = self.stderr.strip() or f"UsageError: {self.of_type('error')[0]['content']['evalue']}"
@@ -188,7 +188,8 @@ def test_line_options_split_from_the_question_verbatim():
     from ancia_jupyter.magics import AnciaMagics
 
     parser = AnciaMagics.ancia.parser
-    assert split_options("--new --max-tokens 5 What's {x}?  ok", parser) == ("--new --max-tokens 5 ", "What's {x}?  ok")
+    assert split_options("--new --max-tokens 5 What's {x}?  ok", parser) == (
+        "--new --max-tokens 5 ", "What's {x}?  ok")
     assert split_options('--system "Be brief" --context df s -- Sum it', parser) == (
         '--system "Be brief" --context df s ', "Sum it")
     assert split_options("--format=code Plot it", parser) == ("--format=code ", "Plot it")
@@ -199,8 +200,9 @@ def test_question_lines_keep_ipython_from_reading_a_question_as_help():
     from ancia_jupyter.interpolate import question_lines
 
     lines = ["x = 1\n", "  %ancia What's a generator?\n", "%ancia?\n", "%ancia models\n"]
-    assert question_lines(lines) == ["x = 1\n", "  get_ipython().run_line_magic('ancia', \"What's a generator?\")\n",
-                                     "%ancia?\n", "%ancia models\n"]
+    assert question_lines(lines) == [
+        "x = 1\n", "  get_ipython().run_line_magic('ancia', \"What's a generator?\")\n", "%ancia?\n",
+        "%ancia models\n"]
     assert question_lines(["%%ancia\n", "%ancia is it?\n"]) == ["%%ancia\n", "%ancia is it?\n"]
 
 
@@ -229,7 +231,8 @@ def test_markdown_shows_tool_calls_as_compact_blocks_in_order(capsys):
 
     view = show_stream(_events(ev.Notice("Loading tiny…", "loading"), ev.Token("Let me check.", 2),
                                ev.ToolCall("c1", "add", {"a": 1, "b": 2}, 2),
-                               ev.ToolResult("c1", "add", "3", None, 0.1, 4), ev.MessageStarted(1, 3, 1, "tiny"),
+                               ev.ToolResult("c1", "add", "3", None, 0.1, 4),
+                               ev.MessageStarted(1, 3, 1, "tiny"),
                                ev.Token("It is 3.", 3), ev.ToolCall("c2", "fail", {}, 3),
                                ev.ToolResult("c2", "fail", None, "boom\nbad", 0.1, 5)))
     assert view.markdown() == ('Let me check.\n\n> 🔧 **add**(`{"a": 1, "b": 2}`) → 3\n\nIt is 3.\n\n'
@@ -291,7 +294,7 @@ def test_load_and_unload(kernel):
 
 
 def test_first_question_starts_a_chat_and_streams_markdown_updated_in_place(kernel):
-    kernel.run("get_ipython().magics_manager.registry['AnciaMagics'].chat_id = None").ok()  # as in a new kernel
+    kernel.run("get_ipython().magics_manager.registry['AnciaMagics'].chat_id = None").ok()  # a new kernel
     chats = kernel.value("len(ancia.chats.list())")
     run = kernel.run("%ancia What does a Python generator do?").ok()
     assert kernel.value("len(ancia.chats.list())") == chats + 1
@@ -324,6 +327,9 @@ def test_questions_go_to_the_current_chat(kernel):
     kernel.run("%ancia back in planning").ok()
     assert kernel.value(f"_last({first}, 'user')['content']") == "back in planning"
     assert kernel.run("%ancia use 'data cleaning'").ok().stdout.startswith(f"Chat {second} (Data cleaning)")
+    kernel.run(f"%ancia use {first}").ok()
+    assert kernel.run("%ancia use Data Cleaning").ok().stdout.startswith(f"Chat {second} (Data cleaning)")
+    assert "Name the chat" in kernel.run("%ancia use").one_line_error()
     assert "No chat with id or title 'nope'" in kernel.run("%ancia use nope").one_line_error()
     assert "No chat with id 999" in kernel.run("%ancia use 999").one_line_error()
     kernel.run(f"ancia.chats.delete({second})").ok()  # deleted elsewhere: the next question starts a new chat
@@ -340,7 +346,8 @@ def test_chats_and_history(kernel):
     assert table[0] == "|  | id | title | messages | model |"
     assert f"| * | {chat} | Chats and history | 2 | tiny |" in table
     history = kernel.run("%ancia history").ok().markdown
-    assert history.startswith("# Chats and history\n\n**user**\n\na question for the history\n\n**assistant**")
+    assert history.startswith("# Chats and history\n\n**user**\n\na question for the history\n\n"
+                              "**assistant**")
     kernel.run("%ancia new Elsewhere").ok()
     assert kernel.run("%ancia history 'Chats and history'").ok().markdown == history
     assert kernel.run(f"%ancia history {chat}").ok().markdown == history
@@ -472,7 +479,7 @@ def test_usage_errors_are_one_line(kernel):
     assert "Name the model" in kernel.run("%ancia select").one_line_error()
 
 
-# -- settings, stop, help, and the parts built elsewhere ------------------------------------------------------
+# -- settings, stop, help, and the parts built elsewhere ------------------------------------------------
 
 
 def test_offline_stop_and_help(kernel):
@@ -504,12 +511,21 @@ def test_tools_lists_the_tools(kernel):
     assert any(r.startswith("| ✓ | system.time |") for r in rows), rows
 
 
+PLUGIN_SOURCE = '''from ancia_jupyter import tool
+
+
+@tool
+def hello(name: str) -> str:
+    """Greet someone."""
+    return "hello VERSION"
+'''
+
+
 def plugin_wheel(folder, version: str):
     """A plugin wheel with one tool, ``hello``, whose answer names the version."""
     path = folder / f"ancia_hello-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as wheel:
-        wheel.writestr("ancia_hello.py", "from ancia_jupyter import tool\n\n@tool\n"
-                       f"def hello(name: str) -> str:\n    \"\"\"Greet someone.\"\"\"\n    return 'hello {version}'\n")
+        wheel.writestr("ancia_hello.py", PLUGIN_SOURCE.replace("VERSION", version))
         info = f"ancia_hello-{version}.dist-info"
         wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: ancia-hello\nVersion: {version}\n")
         wheel.writestr(f"{info}/entry_points.txt", "[ancia_jupyter.plugins]\nhello = ancia_hello\n")
@@ -532,15 +548,18 @@ def test_plugins_registry_install_disable_enable_update_uninstall(kernel, tmp_pa
     rows = kernel.run("%ancia plugins registry").ok().markdown.splitlines()
     assert rows[0] == "| plugin | version | installed | what it does |"
     assert rows[2] == "| hello-plugin | 1.0 |  | Says hello |"
-    assert kernel.run("%ancia plugins install hello-plugin").ok().stdout == "Installed hello-plugin 1.0: tools hello.\n"
+    out = kernel.run("%ancia plugins install hello-plugin").ok().stdout
+    assert out == "Installed hello-plugin 1.0: tools hello.\n"
     assert "already installed" in kernel.run("%ancia plugins install hello-plugin").one_line_error()
     rows = kernel.run("%ancia plugins").ok().markdown.splitlines()
-    assert rows[0] == "| on | plugin | version | tools | error |" and rows[2] == "| ✓ | hello-plugin | 1.0 | hello |  |"
+    assert rows[0] == "| on | plugin | version | tools | error |"
+    assert rows[2] == "| ✓ | hello-plugin | 1.0 | hello |  |"
     assert any(r.startswith("| ✓ | hello | Greet someone. | plugin:hello-plugin |")
                for r in kernel.run("%ancia tools").ok().markdown.splitlines())
     assert kernel.run("%ancia plugins disable hello-plugin").ok().stdout == "Disabled hello-plugin 1.0.\n"
     assert "| hello |" not in kernel.run("%ancia tools").ok().markdown
-    assert kernel.run("%ancia plugins enable hello-plugin").ok().stdout == "Enabled hello-plugin 1.0: tools hello.\n"
+    out = kernel.run("%ancia plugins enable hello-plugin").ok().stdout
+    assert out == "Enabled hello-plugin 1.0: tools hello.\n"
     assert kernel.run("%ancia plugins update").ok().stdout == "Every plugin is up to date.\n"
     publish(registry, plugin_wheel(tmp_path, "2.0"), "2.0")
     out = kernel.run("%ancia plugins update hello-plugin").ok().stdout
@@ -558,7 +577,7 @@ def test_context_describes_variables(kernel):
     assert content.startswith("What is in numbers?") and "numbers" in content[20:] and "[3, 1, 4]" in content
 
 
-# -- Ctrl-C ---------------------------------------------------------------------------------------------------
+# -- Ctrl-C -----------------------------------------------------------------------------------------------
 
 
 def test_interrupt_stops_the_answer_cleanly(kernel):
