@@ -575,6 +575,7 @@ def test_context_describes_variables(kernel):
     kernel.run("%%ancia --format text --context numbers\nWhat is in numbers?").ok()
     content = kernel.value("_last(role='user')['content']")
     assert content.startswith("What is in numbers?") and "numbers" in content[20:] and "[3, 1, 4]" in content
+    assert "No variable named 'nope'" in kernel.run("%%ancia --context nope\nhi").one_line_error()
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------------------
