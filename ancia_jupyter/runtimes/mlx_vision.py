@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import ModelError
 from .base import Chunk, PromptCache, Runtime
 from .mlx_text import _merge_system
 
 INSTALL_HINT = "pip install 'ancia-jupyter[vision]'"
-REMEMBERED_PROMPTS = 8  # the engine renders a few candidates while it fits the context window
+REMEMBERED_PROMPTS = 16  # the engine renders a candidate per step of its search for what fits the window
 
 
 def read_image(attachment: Any) -> Any:
@@ -139,6 +140,7 @@ class MLXVisionRuntime(Runtime):
         )
         last = None
         finish = None
+        completed = False  # mlx-vlm stores the tokens of the KV state only once its stream has run out
         try:
             for response in responses:
                 last = response
@@ -147,11 +149,12 @@ class MLXVisionRuntime(Runtime):
                 if response.finish_reason is None and should_stop():
                     finish = "stopped"
                     break
+            else:
+                completed = True
         finally:
             responses.close()
-            if last is None or last.finish_reason is None:
-                # Cut short: the KV state ran past the tokens mlx-vlm stored, so it must not be reused.
-                cache.state = PromptCacheState()
+            if not completed:  # cut short: the KV state ran past the stored tokens, so it must not be reused
+                cache.state, cache.tokens, cache.nbytes = PromptCacheState(), [], 0
         cache.tokens = list(cache.state.token_ids or [])
         cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state.cache or [])
         mx.clear_cache()
