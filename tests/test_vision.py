@@ -15,7 +15,7 @@ import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.errors import InvalidValueError, ModelError
 from ancia_jupyter.runtimes import PromptCache
-from ancia_jupyter.runtimes.mlx_vision import INSTALL_HINT, MLXVisionRuntime
+from ancia_jupyter.runtimes.mlx_vision import INSTALL_HINT, MAX_IMAGE_PIXELS, MLXVisionRuntime, read_image
 
 # 112x112 pixels = 8x8 patches of 14 pixels, merged 2x2: 16 image tokens, between vision start and end.
 IMAGE_TOKENS = 16 + 2
@@ -167,6 +167,13 @@ def test_the_pixels_reach_the_model(runtime):
     red, blue = answer(png(colour=(220, 30, 30))), answer(png(colour=(30, 30, 220)))
     assert red == answer(png(colour=(220, 30, 30)))
     assert red != blue and red != "".join(c.text for c in runtime.stream(prompt, {"max_tokens": 8}))
+
+
+def test_large_images_are_scaled_down_to_about_a_megapixel():
+    image = read_image({"data": png((4000, 1000)), "mime": "image/png"})
+    assert image.mode == "RGB" and image.width * image.height <= MAX_IMAGE_PIXELS
+    assert abs(image.width / image.height - 4) < 0.01 and image.width * image.height > 0.95 * MAX_IMAGE_PIXELS
+    assert read_image(png((300, 200))).size == (300, 200)
 
 
 def test_an_unreadable_image_is_an_error_only_in_the_latest_message(runtime):

@@ -26,6 +26,10 @@ from .base import Chunk, PromptCache, Runtime
 from .mlx_text import _merge_system
 
 INSTALL_HINT = "pip install 'ancia-jupyter[vision]'"
+# Qwen2.5-VL spends a token on every 28x28 pixels: a 12-megapixel photo would need 15,000 tokens, far past
+# the default context window. About a megapixel (its documented max_pixels of 1280 * 28 * 28) keeps text
+# in screenshots readable for some 1,300 tokens, so larger images are scaled down to it.
+MAX_IMAGE_PIXELS = 1280 * 28 * 28
 REMEMBERED_PROMPTS = 16  # the engine renders a candidate per step of its search for what fits the window
 
 
@@ -34,25 +38,32 @@ def read_image(attachment: Any) -> Any:
     from PIL import Image, ImageOps
 
     if isinstance(attachment, Image.Image):
-        return attachment.convert("RGB")
-    if isinstance(attachment, (str, Path)):
+        attachment = {"image": attachment}
+    elif isinstance(attachment, (str, Path)):
         attachment = {"path": str(attachment)}
     elif isinstance(attachment, (bytes, bytearray)):
         attachment = {"data": bytes(attachment)}
     data, path = attachment.get("data"), attachment.get("path")
     where = f"the file {path}" if data is None else f"the attached {attachment.get('mime') or 'image'} data"
     try:
-        if data is not None:
+        if attachment.get("image") is not None:
+            image = attachment["image"]
+        elif data is not None:
             image = Image.open(io.BytesIO(data))
         elif path:
             image = Image.open(Path(path).expanduser())
         else:
             raise ValueError("the attachment has neither a path nor data")
         image.load()
-        return ImageOps.exif_transpose(image).convert("RGB")
+        image = ImageOps.exif_transpose(image).convert("RGB")
     except Exception as exc:
         raise ModelError(f"Could not read the image in {where}: {exc}. "
                          "Attach a PNG, JPEG, GIF, WebP or BMP image.") from exc
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        scale = (MAX_IMAGE_PIXELS / (image.width * image.height)) ** 0.5
+        image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+                             Image.Resampling.BICUBIC)
+    return image
 
 
 def _as_parts(message: dict) -> dict:
