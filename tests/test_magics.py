@@ -375,7 +375,8 @@ def test_cell_magic_options(kernel):
 
 
 def test_line_options_then_question(kernel):
-    kernel.run("%ancia --max-tokens 2 --context -- help me with pandas").one_line_error()
+    line = kernel.run("%ancia --max-tokens 2 --context -- help me with pandas").one_line_error()
+    assert "argument --context: expected at least one argument" in line
     run = kernel.run("%ancia --max-tokens 2 --format text -- help me with pandas").ok()
     assert kernel.value("_last(role='user')['content']") == "help me with pandas"
     assert kernel.value("_last()['completion_tokens']") <= 2
