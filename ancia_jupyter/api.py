@@ -29,6 +29,12 @@ def _images(images: Iterable[Any] | None) -> list[dict]:
             out.append({"data": bytes(image), "mime": "image/png"})
         elif isinstance(image, dict):
             out.append(image)
+        elif hasattr(image, "save") and hasattr(image, "size"):  # a PIL image
+            import io
+
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            out.append({"data": buffer.getvalue(), "mime": "image/png"})
         else:
             out.append({"path": str(image)})
     return out

@@ -111,6 +111,8 @@ class PromptCaches:
 
 def _as_template_message(m: dict) -> dict:
     out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+    if m.get("attachments"):
+        out["images"] = m["attachments"]  # vision runtimes place and count them; text templates ignore the key
     if m.get("tool_calls"):
         out["tool_calls"] = [
             {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}

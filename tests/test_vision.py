@@ -235,3 +235,22 @@ def test_importing_the_runtime_does_not_import_mlx_vlm():
     code = ("import sys, ancia_jupyter.runtimes.mlx_vision as m; "
             "assert m.MLXVisionRuntime.vision and 'mlx_vlm' not in sys.modules and 'PIL' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_follow_up_still_shows_the_earlier_image_and_pil_images_are_accepted(vlm):
+    from PIL import Image
+
+    from ancia_jupyter.app import get_app
+
+    first = ancia.chat(PROMPT, images=[Image.new("RGB", (112, 112), (10, 200, 10))])
+    assert first.status == "complete", first.error
+    stored = ancia.chats.history(first.chat_id)[0]["attachments"][0]
+    assert stored["mime"] == "image/png" and stored["data"].startswith(b"\x89PNG")
+    store = get_app().store  # the same first turn, without its image
+    twin = store.create_chat("twin")
+    store.add_message(twin["id"], "user", PROMPT)
+    store.add_message(twin["id"], "assistant", first.text)
+    follow_up = ancia.chat("And which colour is it?", chat=first.chat_id)
+    twin_follow_up = ancia.chat("And which colour is it?", chat=twin["id"])
+    assert follow_up.status == twin_follow_up.status == "complete", follow_up.error
+    assert follow_up.usage["prompt_tokens"] == twin_follow_up.usage["prompt_tokens"] + IMAGE_TOKENS
