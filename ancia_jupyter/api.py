@@ -17,11 +17,6 @@ from .response import Response
 PARAM_OPTIONS = ("temperature", "top_p", "top_k", "max_tokens", "context_window")
 
 
-def _title_from(prompt: str) -> str:
-    words = " ".join(prompt.split())
-    return (words[:60] + "…") if len(words) > 60 else (words or "New chat")
-
-
 def _images(images: Iterable[Any] | None) -> list[dict]:
     out = []
     for image in images or ():
@@ -51,13 +46,10 @@ def chat(prompt: str, *, chat: int | None = None, model: str | None = None, syst
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidValueError("The prompt is empty: ask something.")
     app = get_app()
-    if chat is None:
-        chat = app.store.create_chat(_title_from(prompt), model_id=model and app.models.spec(model).id)["id"]
     params = {k: v for k, v in dict(temperature=temperature, top_p=top_p, top_k=top_k,
                                      max_tokens=max_tokens).items() if v is not None}
-    request = ChatRequest(chat_id=app.store.get_chat(chat)["id"], prompt=prompt, model=model, system=system,
-                          params=params, tools=tools, images=_images(images),
-                          context=_context_text(context), approve=approve)
+    request = ChatRequest(chat_id=chat, prompt=prompt, model=model, system=system, params=params, tools=tools,
+                          images=_images(images), context=_context_text(context), approve=approve)
     events = app.engine.submit(request)
     return events if stream else events.response()
 

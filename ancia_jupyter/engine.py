@@ -29,7 +29,7 @@ CACHE_MAX_CHATS = 16
 
 @dataclass(eq=False)
 class ChatRequest:
-    chat_id: int
+    chat_id: int | None  # None: a new chat titled after the prompt
     prompt: str | None  # None: answer the history as it is (regenerate)
     model: str | None = None
     system: str | None = None
@@ -124,6 +124,11 @@ def _as_template_message(m: dict) -> dict:
     return out
 
 
+def _title_from(prompt: str) -> str:
+    words = " ".join(prompt.split())
+    return (words[:60] + "…") if len(words) > 60 else words
+
+
 def _turns(history: list[dict]) -> list[list[dict]]:
     """Split history into turns, each starting at a user message; a turn is never split."""
     turns: list[list[dict]] = []
@@ -150,14 +155,21 @@ class Engine:
     # -- public -------------------------------------------------------------------------------------
 
     def submit(self, request: ChatRequest) -> EventStream:
-        """Store the user's message, then answer on the model worker; returns the answer's events."""
-        chat = self.store.get_chat(request.chat_id)
+        """Check the request, store the user's message (in a new chat when ``chat_id`` is None), then answer
+        on the model worker; returns the answer's events. Bad input raises here and stores nothing."""
+        chat = self.store.get_chat(request.chat_id) if request.chat_id is not None else None
         if request.prompt is not None and (not isinstance(request.prompt, str) or not request.prompt.strip()):
             raise InvalidValueError("The prompt is empty: ask something.")
-        model_id = self.models.spec(request.model or chat["model_id"]).id
-        params = {**self.models.params(model_id), **check_params(self.models.spec(model_id), request.params)}
-        if request.images and not self.models.spec(model_id).vision:
+        spec = self.models.spec(request.model or (chat and chat["model_id"]) or None)
+        model_id = spec.id
+        params = {**self.models.params(model_id), **check_params(spec, request.params)}
+        if request.images and not spec.vision:
             raise InvalidValueError(f"{model_id} cannot see images; select a vision model to attach images.")
+        if chat is None:
+            if request.prompt is None:
+                raise InvalidValueError("A new chat needs a prompt.")
+            chat = self.store.create_chat(_title_from(request.prompt), model_id=request.model and model_id)
+            request.chat_id = chat["id"]
         if request.prompt is not None:
             content = request.prompt if not request.context else f"{request.prompt}\n\n{request.context}"
             user = self.store.add_message(chat["id"], "user", content, attachments=request.images)

@@ -238,3 +238,10 @@ def test_keep_alive_minus_one_keeps_the_model(tiny):
     ancia.chat("hi")
     time.sleep(1.2)
     assert ancia.app_state()["loaded_model"] == "tiny"
+
+
+def test_bad_options_on_a_new_chat_leave_no_empty_chat_behind(tiny):
+    for kwargs in (dict(temperature=9), dict(model="nope"), dict(context=["not_a_variable"]), dict(images=[b"png"])):
+        with pytest.raises((ValueError, NotFoundError)):
+            ancia.chat("hello", **kwargs)
+    assert ancia.chats.list() == []
