@@ -25,6 +25,8 @@ FLUSH_INTERVAL = 0.04  # seconds between two pushes: at most 25 messages a secon
 APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it is denied
 MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
 
+NEW_CHAT_TITLE = "New chat"
+
 Send = Callable[[dict], None]
 
 
@@ -98,7 +100,7 @@ class PanelSession:
         return self._fresh_snapshot()
 
     def _do_new_chat(self, msg: dict) -> dict:
-        title = _arg(msg, "title", str, required=False) or "New chat"
+        title = _arg(msg, "title", str, required=False) or NEW_CHAT_TITLE
         self.current_chat = api.chats.create(title).id
         return self._fresh_snapshot()
 
@@ -123,15 +125,15 @@ class PanelSession:
             raise InvalidValueError("The message is empty: type a question first.")
         images = [_image(i) for i in _arg(msg, "images", list, required=False) or []]
         chat_id = self._chat_or_none()
-        if chat_id is not None:
-            info = self.app.store.get_chat(chat_id)
-            if info["message_count"] == 0 and info["title"] == "New chat":
-                self.app.store.update_chat(chat_id, title=api._title_from(text))
+        info = self.app.store.get_chat(chat_id) if chat_id is not None else None
+        untitled = info is not None and info["title"] == NEW_CHAT_TITLE and info["message_count"] == 0
         holder: dict[str, threading.Event] = {}
         stream = api.chat(text, chat=chat_id, model=self.app.models.selected(), images=images, stream=True,
                           approve=lambda call: self._approve(call, holder))
         holder["stop"] = stream.request.stop
         self.current_chat = stream.request.chat_id
+        if untitled:
+            self.app.store.update_chat(self.current_chat, title=_title_from(text))  # named by its first question
         users = [m for m in self.app.store.history(self.current_chat) if m["role"] == "user"]
         return {"chat_id": self.current_chat, "message_id": users[-1]["id"] if users else None}
 
@@ -409,6 +411,11 @@ def _message_row(m: dict) -> dict:
         for a in m.get("attachments") or []
     ]
     return row
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 60 else words[:60] + "…"
 
 
 def _one_line(text: str) -> str:

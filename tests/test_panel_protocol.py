@@ -112,7 +112,7 @@ def test_state_is_a_full_snapshot(client):
     assert data["selected_model"] == "tiny" and data["model_state"] == "not_loaded" and data["loaded_model"] is None
     assert data["params"]["max_tokens"] == 12 and data["settings"]["offline"] is False
     assert data["param_bounds"]["temperature"] == {"type": "float", "min": 0.0, "max": 2.0}
-    assert data["param_bounds"]["context_window"]["max"] == 4096  # the model's own context length
+    assert data["param_bounds"]["context_window"]["max"] == get_app().models.spec("tiny").context_length
     tiny = next(m for m in data["models"] if m["id"] == "tiny")
     assert {"status", "fits", "memory_mb", "vision"} <= set(tiny)
     assert data["version"] == ancia.__version__
@@ -174,6 +174,16 @@ def test_send_streams_the_answer_and_stores_it(client):
     state = client.wait_for(lambda: [s for s in (m["state"] for m in client.messages("state"))
                                      if len(s["messages"]) == 2 and s["messages"][1]["status"] == "complete"])[-1]
     assert state["current_chat"] == data["chat_id"] and state["chats"][0]["title"] == "What is the capital of France?"
+
+
+def test_a_new_chat_is_named_by_its_first_question(client):
+    chat = client.ok("new_chat")["current_chat"]
+    data = client.ok("send", text="  How do   magnets work?  ")
+    assert data["chat_id"] == chat and ancia.chats.get(chat).title == "How do magnets work?"
+    client.wait_done()
+    client.ok("rename_chat", chat_id=chat, title="New chat")
+    client.ok("send", text="a follow-up")
+    assert ancia.chats.get(chat).title == "New chat"  # only an empty chat is named
 
 
 def test_a_long_answer_is_batched_not_pushed_per_token(client):
