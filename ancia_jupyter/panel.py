@@ -26,6 +26,7 @@ APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it
 MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
 
 NEW_CHAT_TITLE = "New chat"
+SLOW_ACTIONS = ("load_model", "unload_model")  # they wait for the model worker: answered from a thread
 
 Send = Callable[[dict], None]
 
@@ -70,9 +71,10 @@ class PanelSession:
         if method is None:
             self._reply(request_id, error=f"Unknown action {action!r}.")
             return
-        if action == "load_model":
+        if action in SLOW_ACTIONS:
             threading.Thread(target=self._run, args=(request_id, method, msg), daemon=True).start()
-        else:
+            return
+        with self._flush_lock:  # no push computed before this action may arrive after its reply
             self._run(request_id, method, msg)
 
     def _run(self, request_id: Any, method: Callable[[dict], Any], msg: dict) -> None:

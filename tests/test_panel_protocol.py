@@ -136,6 +136,26 @@ def test_chat_list_actions(client):
     assert after["current_chat"] in (first["current_chat"], second["current_chat"])  # falls back to a chat left
 
 
+def test_no_stale_push_arrives_after_a_reply(client, monkeypatch):
+    """A push computed before an action must not land after its reply and undo what the view shows."""
+    duplicate = ancia.Chat.duplicate  # a slow action, and a slower push, make the two overlap
+    monkeypatch.setattr(ancia.Chat, "duplicate", lambda self: (duplicate(self), time.sleep(0.1))[0])
+    models = get_app().models
+    listing = models.list
+    monkeypatch.setattr(models, "list", lambda: (threading.current_thread() is client.session._flusher
+                                                 and time.sleep(0.2), listing())[1])
+    chat = client.ok("new_chat", title="Original")["current_chat"]
+    for _ in range(3):
+        client.ok("duplicate_chat", chat_id=chat)
+    time.sleep(0.5)
+    current = None
+    for msg in client.messages():
+        if msg["type"] == "reply":
+            current = msg["data"]["current_chat"]
+        elif msg["type"] == "state" and current is not None:
+            assert msg["state"]["current_chat"] == current
+
+
 @pytest.mark.parametrize("action, args, expected", [
     ("select_chat", {"chat_id": 999}, "No chat with id 999"),
     ("rename_chat", {"chat_id": "abc", "title": "x"}, "'chat_id' must be an integer"),
