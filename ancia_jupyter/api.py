@@ -156,6 +156,15 @@ class Chat:
     def delete_message(self, message_id: int) -> None:
         get_app().store.delete_message(self.id, message_id)
 
+    def set_options(self, **options: Any) -> dict:
+        """Per-chat switches, e.g. ``kernel_context=True`` lets the model inspect this kernel's variables."""
+        allowed = {"kernel_context": bool}
+        for key, value in options.items():
+            if key not in allowed or not isinstance(value, allowed[key]):
+                raise InvalidValueError(f"Unknown chat option {key}={value!r}; options are: kernel_context (bool).")
+        info = get_app().store.update_chat(self.id, options={**self.info()["options"], **options})
+        return info["options"]
+
     def set_mood(self, mood: str) -> None:
         get_app().store.update_chat(self.id, mood=mood)
 

@@ -220,7 +220,7 @@ class Engine:
             if self.models.loaded_id != model_id:
                 self._emit(stream, ev.Notice(f"Loading {model_id}…", code="loading"))
             runtime = self.models.load(model_id)
-            tools = self._tool_schemas(request, runtime)
+            tools = self._fit_tools(request, runtime, params, self._tool_schemas(request, runtime), stream)
             rounds = 0
             while True:
                 if rounds:
@@ -263,6 +263,25 @@ class Engine:
         self.models.last_used = time.monotonic()
         self._schedule_idle_unload()
         self._emit(stream, ev.Done(request.chat_id, message_id or 0, status, usage, timings))
+
+    def _fit_tools(self, request: ChatRequest, runtime: Runtime, params: dict, tools: list[dict] | None,
+                   stream: EventStream) -> list[dict] | None:
+        """Tool descriptions go with every prompt: when they would take more than half of the context window,
+        answer without them (a small window is better spent on the conversation). Say so only when the
+        caller chose the tools; the default set is best effort."""
+        if not tools:
+            return tools
+        probe = [{"role": "user", "content": "?"}]
+        cost = len(runtime.prompt_tokens(probe, tools)) - len(runtime.prompt_tokens(probe, None))
+        window = params["context_window"]
+        if cost <= window // 2:
+            return tools
+        if isinstance(request.tools, list):
+            self._emit(stream, ev.Notice(
+                f"Left out the tools: their descriptions take {cost} tokens, more than half of the context "
+                f"window of {window}. Choose fewer tools, or raise context_window with "
+                "`ancia.models.set_params(context_window=...)`.", code="tools_left_out"))
+        return None
 
     def _start_message(self, request: ChatRequest, stream: EventStream, model_id: str, params: dict,
                        user_id: int | None) -> int:
@@ -355,7 +374,8 @@ class Engine:
     def _run_tools(self, request: ChatRequest, stream: EventStream, calls: list[ToolCallRequest],
                    message_id: int) -> None:
         for call in calls:
-            event = ev.ToolCall(call.id, call.name, call.arguments, message_id)
+            shown = self.tools.resolve(call.name) if self.tools is not None and call.name else call.name
+            event = ev.ToolCall(call.id, shown, call.arguments, message_id)
             self._emit(stream, event)
             started = time.perf_counter()
             if call.error:
@@ -368,7 +388,7 @@ class Engine:
             duration = time.perf_counter() - started
             stored = self.store.add_message(request.chat_id, "tool", output if error is None else f"error: {error}",
                                             tool_call_id=call.id, tool_name=call.name or None)
-            self._emit(stream, ev.ToolResult(call.id, call.name, output, error, duration, stored["id"]))
+            self._emit(stream, ev.ToolResult(call.id, shown, output, error, duration, stored["id"]))
 
     # -- keeping memory in check ----------------------------------------------------------------------
 

@@ -85,7 +85,8 @@ class Store:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _notify(self, kind: str, **data: Any) -> None:
+    def notify(self, kind: str, **data: Any) -> None:
+        """Tell every listener (panels, caches) that something changed."""
         for listener in list(self._listeners):
             try:
                 listener(kind, data)
@@ -106,7 +107,7 @@ class Store:
         row.update({k: v for k, v in fields.items() if k in CHAT_FIELDS and k != "title"})
         with self._lock:
             chat_id = self.db["chats"].insert(_encode(row)).last_pk
-        self._notify("chat_created", chat_id=chat_id)
+        self.notify("chat_created", chat_id=chat_id)
         return self.get_chat(chat_id)
 
     def get_chat(self, chat_id: int) -> dict:
@@ -135,14 +136,14 @@ class Store:
         fields["updated_at"] = time.time()
         with self._lock:
             self.db["chats"].update(chat["id"], _encode(fields))
-        self._notify("chat_updated", chat_id=chat["id"], fields=sorted(fields))
+        self.notify("chat_updated", chat_id=chat["id"], fields=sorted(fields))
         return self.get_chat(chat["id"])
 
     def delete_chat(self, chat_id: int) -> None:
         chat = self.get_chat(chat_id)
         with self._lock:
             self.db.execute("DELETE FROM chats WHERE id = ?", [chat["id"]])
-        self._notify("chat_deleted", chat_id=chat["id"])
+        self.notify("chat_deleted", chat_id=chat["id"])
 
     def duplicate_chat(self, chat_id: int, title: str | None = None) -> dict:
         """A deep copy: new chat, new messages (with their attachments), same order."""
@@ -163,7 +164,7 @@ class Store:
                     "SELECT ?, mime, path, data FROM attachments WHERE message_id = ? ORDER BY id",
                     [new_message_id, old_id],
                 )
-        self._notify("chat_created", chat_id=new_id)
+        self.notify("chat_created", chat_id=new_id)
         return self.get_chat(new_id)
 
     def _chat_id(self, chat_id: object) -> int:
@@ -193,7 +194,7 @@ class Store:
                 self.db["attachments"].insert({"message_id": message_id, "mime": attachment.get("mime"),
                                                "path": attachment.get("path"), "data": attachment.get("data")})
             self.db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", [now, chat["id"]])
-        self._notify("message_added", chat_id=chat["id"], message_id=message_id)
+        self.notify("message_added", chat_id=chat["id"], message_id=message_id)
         return self.get_message(message_id)
 
     def update_message(self, message_id: int, *, notify: bool = True, **fields: Any) -> None:
@@ -208,7 +209,7 @@ class Store:
         if cursor.rowcount == 0:
             raise NotFoundError(f"No message with id {message_id!r}.")
         if notify:
-            self._notify("message_updated", message_id=message_id, fields=sorted(fields))
+            self.notify("message_updated", message_id=message_id, fields=sorted(fields))
 
     def get_message(self, message_id: int) -> dict:
         rows = self._query("SELECT * FROM messages WHERE id = ?", [message_id])
@@ -246,14 +247,14 @@ class Store:
         if not isinstance(content, str):
             raise InvalidValueError("Message content must be a string.")
         self.update_message(message["id"], notify=False, content=content)
-        self._notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
         return self.get_message(message["id"])
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         message = self._chat_message(chat_id, message_id)
         with self._lock:
             self.db.execute("DELETE FROM messages WHERE id = ?", [message["id"]])
-        self._notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
 
     def delete_messages_from(self, chat_id: int, message_id: int) -> int:
         """Drop a message and everything after it (regenerate, edit-and-resend); returns how many."""
@@ -261,14 +262,14 @@ class Store:
         with self._lock:
             count = self.db.execute("DELETE FROM messages WHERE chat_id = ? AND id >= ?",
                                     [message["chat_id"], message["id"]]).rowcount
-        self._notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
         return count
 
     def clear_messages(self, chat_id: int) -> int:
         chat = self.get_chat(chat_id)
         with self._lock:
             count = self.db.execute("DELETE FROM messages WHERE chat_id = ?", [chat["id"]]).rowcount
-        self._notify("history_changed", chat_id=chat["id"], from_message_id=None)
+        self.notify("history_changed", chat_id=chat["id"], from_message_id=None)
         return count
 
     def search(self, query: str, limit: int = 20) -> list[dict]:
@@ -303,7 +304,7 @@ class Store:
                     self.db.execute("DELETE FROM settings WHERE key = ?", [key])
                 else:
                     self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
-        self._notify("settings_changed", keys=sorted(values))
+        self.notify("settings_changed", keys=sorted(values))
 
     def get_params(self, model_id: str) -> dict:
         rows = self._query("SELECT params FROM model_params WHERE model_id = ?", [model_id])
@@ -316,7 +317,7 @@ class Store:
                                                pk="model_id")
             else:
                 self.db.execute("DELETE FROM model_params WHERE model_id = ?", [model_id])
-        self._notify("params_changed", model_id=model_id)
+        self.notify("params_changed", model_id=model_id)
 
     def tool_states(self) -> dict[str, bool]:
         return {r["name"]: bool(r["enabled"]) for r in self._query("SELECT * FROM tool_state")}
@@ -324,7 +325,7 @@ class Store:
     def set_tool_enabled(self, name: str, enabled: bool) -> None:
         with self._lock:
             self.db["tool_state"].upsert({"name": name, "enabled": int(enabled)}, pk="name")
-        self._notify("tools_changed", name=name)
+        self.notify("tools_changed", name=name)
 
     # -- local models and plugins -----------------------------------------------------------------
 
@@ -336,12 +337,12 @@ class Store:
         with self._lock:
             self.db["local_models"].insert({"id": model_id, "path": path, "format": format, "title": title,
                                             "vision": int(vision), "added_at": time.time()}, replace=True)
-        self._notify("models_changed", model_id=model_id)
+        self.notify("models_changed", model_id=model_id)
 
     def remove_local_model(self, model_id: str) -> None:
         with self._lock:
             self.db.execute("DELETE FROM local_models WHERE id = ?", [model_id])
-        self._notify("models_changed", model_id=model_id)
+        self.notify("models_changed", model_id=model_id)
 
     def plugins(self) -> list[dict]:
         return self._query("SELECT * FROM plugins ORDER BY id")
@@ -353,12 +354,12 @@ class Store:
                "updated_at": now, **fields}
         with self._lock:
             self.db["plugins"].upsert(row, pk="id")
-        self._notify("plugins_changed", plugin_id=plugin_id)
+        self.notify("plugins_changed", plugin_id=plugin_id)
 
     def delete_plugin(self, plugin_id: str) -> None:
         with self._lock:
             self.db.execute("DELETE FROM plugins WHERE id = ?", [plugin_id])
-        self._notify("plugins_changed", plugin_id=plugin_id)
+        self.notify("plugins_changed", plugin_id=plugin_id)
 
     # -- everything --------------------------------------------------------------------------------
 
@@ -368,4 +369,4 @@ class Store:
             for table in ("attachments", "messages", "chats", "settings", "model_params", "tool_state",
                           "local_models", "plugins"):
                 self.db.execute(f"DELETE FROM {table}")
-        self._notify("reset")
+        self.notify("reset")

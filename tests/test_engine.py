@@ -245,3 +245,21 @@ def test_bad_options_on_a_new_chat_leave_no_empty_chat_behind(tiny):
         with pytest.raises((ValueError, NotFoundError)):
             ancia.chat("hello", **kwargs)
     assert ancia.chats.list() == []
+
+
+def test_tools_that_would_fill_the_window_are_left_out_with_a_notice(tiny):
+    ancia.models.set_params("tiny", context_window=512, max_tokens=8)
+    events = list(ancia.chat("what time is it?", tools=["system.time", "web.visit.website"], stream=True))
+    notices = [e for e in events if isinstance(e, ev.Notice) and e.code == "tools_left_out"]
+    assert len(notices) == 1 and "context window of 512" in notices[0].text
+    assert events[-1].status == "complete"
+
+
+def test_chat_options_are_checked_and_kept(tiny):
+    chat = ancia.chats.create("options")
+    assert chat.set_options(kernel_context=True) == {"kernel_context": True}
+    with pytest.raises(ValueError, match="Unknown chat option"):
+        chat.set_options(kernel_context="yes")
+    with pytest.raises(ValueError, match="Unknown chat option"):
+        chat.set_options(colour=True)
+    assert chat.info()["options"] == {"kernel_context": True}

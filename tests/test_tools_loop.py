@@ -156,7 +156,7 @@ def test_approval_through_ancia_chat(tiny):
     asked = []
     denied = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80,
                         approve=lambda event: asked.append((event.name, event.arguments)) or False)
-    assert asked == [("files_delete", {"path": "x.txt"})] and ran == []
+    assert asked == [("files.delete", {"path": "x.txt"})] and ran == []
     assert denied.tool_calls[0]["error"] == "denied by the user"
 
     load_scripted(call, "Done.")

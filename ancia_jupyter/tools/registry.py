@@ -152,14 +152,14 @@ class ToolRegistry:
         with self._lock:
             self.check_free(tool)
             self._tools[tool.name] = tool
-        self.app.store._notify("tools_changed", name=tool.name)
+        self.app.store.notify("tools_changed", name=tool.name)
         return tool
 
     def unregister(self, name: str) -> bool:
         with self._lock:
             removed = self._tools.pop(name, None)
         if removed is not None:
-            self.app.store._notify("tools_changed", name=name)
+            self.app.store.notify("tools_changed", name=name)
         return removed is not None
 
     def remove_source(self, source: str) -> list[str]:
