@@ -1,0 +1,179 @@
+"""The chat panel in JupyterLab, used the way a person does: ask, watch the answer stream, stop a long one,
+manage chats, reload and find the history, in light and dark themes (screenshots in test-artifacts/)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+PANEL_CELL = "import ancia_jupyter as ancia\nancia.panel()"
+SLOW_CELL = '''# answers that never end by themselves, a token every 30 ms (to try Stop)
+import time
+from ancia_jupyter.app import get_app
+
+ancia.models.load()
+
+def endless(tokens, logits):
+    time.sleep(0.03)
+    logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
+    return logits
+
+get_app().models.runtime.logits_processors = [endless]
+print("slow answers on")'''
+
+
+def ask(panel, text: str) -> None:
+    box = panel.get_by_role("textbox", name="Message")
+    box.click()
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_ask_a_question_and_see_the_answer_stream(notebook, artifacts):
+    nb = notebook("ask.ipynb", [PANEL_CELL])
+    panel = nb.show_panel()
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Not loaded")
+    ask(panel, "Hello from the browser")
+    user = panel.get_by_role("article", name="You message").last
+    expect(user).to_have_text("Hello from the browser")
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(answer.locator(".ancia-md")).not_to_be_empty()
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    expect(panel.get_by_role("textbox", name="Message")).to_have_value("")
+    expect(panel.get_by_role("navigation", name="Chat list").get_by_role("button", name="Hello from the browser")
+           ).to_have_attribute("aria-current", "true")
+    panel.screenshot(path=str(artifacts / "panel-answer.png"))
+
+SEED_CELL = '''# a chat written from code: Markdown, a tool call with its result, a mood
+from ancia_jupyter.app import get_app
+
+store = get_app().store
+chat = ancia.chats.create("Markdown tour")
+store.add_message(chat.id, "user", "Plan a picnic, and look up the weather.")
+store.add_message(chat.id, "assistant", "", tool_calls=[
+    {"id": "call-1", "name": "web.search", "arguments": {"query": "weather Lisbon saturday"}}])
+store.add_message(chat.id, "tool", "Sunny, 24 °C, light breeze.", tool_call_id="call-1", tool_name="web.search")
+store.add_message(chat.id, "assistant", """## Picnic plan
+
+Saturday looks **sunny** (24 °C), so *go for it*:
+
+1. Pack `sandwiches`, fruit and water
+2. Bring a blanket
+   - and sunscreen
+
+| item | who |
+|---|---|
+| bread | Ana |
+| cheese | Rui |
+
+```python
+basket = ["bread", "cheese", "grapes"]
+print(len(basket))
+```
+
+More ideas: [picnic tips](https://example.org/picnic) <script>alert(1)</script>
+""")
+chat.set_mood("happy")
+chat.id'''
+
+
+def test_stop_a_long_answer(notebook):
+    nb = notebook("stop.ipynb", [PANEL_CELL, SLOW_CELL])
+    panel = nb.show_panel(0)
+    nb.run(1)
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    panel.get_by_role("button", name="Model settings").click()
+    max_tokens = panel.get_by_role("spinbutton", name="Max tokens")
+    max_tokens.fill("900")
+    max_tokens.press("Enter")
+    expect(max_tokens).to_have_value("900")
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    panel.get_by_role("button", name="Model settings").click()
+    expect(panel.get_by_role("region", name="Model settings")).to_be_hidden()
+    ask(panel, "Tell me a very long story")
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Generating…")
+    expect(answer).to_have_class(re.compile("ancia-streaming"))
+    expect(answer.locator(".ancia-md")).to_have_text(re.compile(r".{20,}"))
+    stop = panel.get_by_role("button", name="Stop")
+    stop.click()
+    expect(answer.get_by_text("Stopped")).to_be_visible()
+    expect(stop).to_be_hidden()
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    expect(answer).not_to_have_class(re.compile("ancia-streaming"))
+
+
+def test_chats_made_and_renamed_survive_a_reload(notebook, page, lab, monkeypatch):
+    nb = notebook("chats.ipynb", [PANEL_CELL])
+    panel = nb.show_panel()
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    expect(panel.get_by_role("heading", name="New chat")).to_be_visible()
+    panel.get_by_role("button", name="Rename chat").click()
+    title = panel.get_by_role("textbox", name="Chat title")
+    title.fill("Trip to Lisbon")
+    title.press("Enter")
+    chats = panel.get_by_role("navigation", name="Chat list")
+    expect(chats.get_by_role("button", name="Trip to Lisbon")).to_have_attribute("aria-current", "true")
+    ask(panel, "Where should we eat?")
+    expect(panel.get_by_role("article", name="Assistant message").last.locator(".ancia-md")).not_to_be_empty()
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    panel.get_by_role("button", name="Duplicate chat").click()
+    expect(chats.get_by_role("button", name="Trip to Lisbon (copy)")).to_have_attribute("aria-current", "true")
+    panel.get_by_role("button", name="Delete chat").click()
+    panel.get_by_role("button", name="Confirm delete chat").click()
+    expect(chats.get_by_role("button", name="Trip to Lisbon (copy)")).to_have_count(0)
+
+    monkeypatch.setenv("ANCIA_DATA_DIR", str(lab.data_dir))  # the kernel wrote it all to the store
+    import ancia_jupyter as ancia
+
+    saved = next(c for c in ancia.chats.list() if c["title"] == "Trip to Lisbon")
+    assert [m["role"] for m in ancia.chats.history(saved["id"])] == ["user", "assistant"]
+
+    nb.save()  # what autosave does: the panel's output stays in the notebook
+    page.reload()
+    nb.wait_idle()
+    panel = nb.panel
+    expect(panel).to_be_visible()  # restored from the kernel, no need to run the cell again
+    expect(panel.get_by_role("navigation", name="Chat list").get_by_role("button", name="Trip to Lisbon")
+           ).to_be_visible()
+    expect(panel.get_by_role("heading", name="Trip to Lisbon")).to_be_visible()
+    expect(panel.get_by_role("article", name="You message")).to_have_text("Where should we eat?")
+
+
+def test_markdown_tool_cards_and_mood_in_light_and_dark_themes(notebook, page, artifacts):
+    nb = notebook("tour.ipynb", [PANEL_CELL, SEED_CELL])
+    panel = nb.show_panel(0)
+    nb.run(1)  # written from code: the open panel follows
+    chats = panel.get_by_role("navigation", name="Chat list")
+    chats.get_by_role("button", name="Markdown tour").click()
+    expect(panel.get_by_role("heading", name="Markdown tour")).to_be_visible()
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(answer.get_by_role("heading", name="Picnic plan")).to_be_visible()
+    expect(answer.locator("strong")).to_have_text("sunny")
+    expect(answer.get_by_role("table")).to_be_visible()
+    expect(answer.locator("pre code.language-python")).to_contain_text('basket = ["bread"')
+    expect(answer.get_by_role("link", name="picnic tips")).to_have_attribute("href", "https://example.org/picnic")
+    expect(answer.locator("script")).to_have_count(0)
+    expect(answer).to_contain_text("<script>alert(1)</script>")
+    card = panel.locator("details.ancia-tool").first
+    expect(card).to_contain_text("web.search")
+    expect(card).to_contain_text("done")
+    card.locator("summary").click()
+    expect(card).to_contain_text("weather Lisbon saturday")
+    expect(card).to_contain_text("Sunny, 24 °C")
+    expect(panel.get_by_role("img", name="Assistant mood: happy").first).to_be_visible()
+    panel.screenshot(path=str(artifacts / "panel-light.png"))
+    try:
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+        page.wait_for_timeout(300)
+        background = panel.evaluate("el => getComputedStyle(el).backgroundColor")
+        assert background not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)")
+        panel.screenshot(path=str(artifacts / "panel-dark.png"))
+    finally:
+        page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
