@@ -20,7 +20,7 @@ function readImage(file) {
 // onSend(text, images) -> Promise (resolves when the kernel took it); onStop(); alert(text, kind).
 export function createComposer({ onSend, onStop, alert }) {
   const area = h("textarea", { class: "ancia-input", rows: 1, "aria-label": "Message",
-    placeholder: "Ask anything… (Enter to send, Shift+Enter for a new line)" });
+    placeholder: "Ask anything…", title: "Enter sends · Shift+Enter starts a new line" });
   const files = h("input", { type: "file", accept: "image/*", multiple: true, hidden: true, "aria-hidden": "true" });
   const attach = iconButton("image", "Attach image", () => files.click(), { class: "ancia-icon-btn ancia-attach" });
   const send = h("button", { type: "submit", class: "ancia-send", "aria-label": "Send", title: "Send (Enter)" }, icon("send"));

@@ -91,5 +91,6 @@ export function throttle(fn, ms) {
 
 export function formatMb(mb) {
   if (!mb && mb !== 0) return "?";
+  if (mb < 1) return "<1 MB";
   return mb >= 1024 ? `${(mb / 1024).toFixed(1)} GB` : `${mb} MB`;
 }

@@ -93,7 +93,7 @@ export function createModelBar({ request }) {
         `${STATUS_TEXT[model.status] || model.status} · ${formatMb(model.size_mb)} on disk · needs ≈${formatMb(model.memory_mb)} · `,
         h("span", { class: model.fits ? "ancia-fits" : "ancia-nofit" }, model.fits ? "fits in memory" : "may not fit in memory"),
         model.vision ? " · sees images" : ""),
-      snap.loaded_model && !loadedHere ? h("span", { class: "ancia-model-facts" }, `Loaded now: ${snap.loaded_model}`) : null);
+      ...(snap.loaded_model && !loadedHere ? [h("span", { class: "ancia-model-facts" }, `Loaded now: ${snap.loaded_model}`)] : []));
     load.disabled = loadedHere || state === "loading";
     unload.disabled = !snap.loaded_model || state === "loading";
     const bounds = snap.param_bounds || {};

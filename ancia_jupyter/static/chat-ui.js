@@ -116,6 +116,9 @@ export function mountChat(element, channel, options = {}) {
   const main = h("div", { class: "ancia-main" },
     h("header", { class: "ancia-header" }, header.el, models.bar),
     models.drawer, alerts, messages.el, approvalsEl, composer.el);
+  main.addEventListener("click", (e) => { // a click beside the chat list overlay closes it
+    if (listOpen && !e.target.closest(".ancia-list-toggle")) setList(false);
+  });
   const root = h("div", { class: "ancia-chat", "aria-label": "Ancia chat" }, list.el, main);
   if (options.height) root.style.height = options.height;
   element.append(root);

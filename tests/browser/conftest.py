@@ -35,7 +35,8 @@ SETTINGS = {
     # no "Select Kernel" dialog when the notebook opens before the kernelspecs are known
     "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
 }
-KERNEL = "ancia-test"  # a kernelspec name of our own: a venv's own specs come before the user's data dir
+KERNEL = "ancia-test"
+TINY_PARAMS = {"temperature": 0.0, "max_tokens": 24, "context_window": 1024}  # a kernelspec name of our own: a venv's own specs come before the user's data dir
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -55,7 +56,7 @@ def register_tiny(env: dict[str, str], model_dir: Path) -> None:
 
         ancia.models.register("tiny", str(model_dir), title="Tiny random llama")
         ancia.models.select("tiny")
-        ancia.models.set_params("tiny", temperature=0.0, max_tokens=24, context_window=1024)
+        ancia.models.set_params("tiny", **TINY_PARAMS)
         tools = get_app().tools
         for tool in tools.list() if tools is not None else []:
             get_app().store.set_tool_enabled(tool["name"], False)
@@ -207,6 +208,16 @@ def notebook(page, lab) -> Any:
         return Notebook(page, lab, lab.notebook(name, cells)).open()
 
     return open_notebook
+
+
+@pytest.fixture
+def tiny_params(lab, monkeypatch) -> Iterator[None]:
+    """For a test that changes the tiny model's params in the server's store: they are put back after it."""
+    yield
+    monkeypatch.setenv("ANCIA_DATA_DIR", str(lab.data_dir))
+    import ancia_jupyter as ancia
+
+    ancia.models.set_params("tiny", **TINY_PARAMS)
 
 
 @pytest.fixture(scope="session")

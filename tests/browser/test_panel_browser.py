@@ -81,7 +81,7 @@ chat.set_mood("happy")
 chat.id'''
 
 
-def test_stop_a_long_answer(notebook):
+def test_stop_a_long_answer(notebook, artifacts, tiny_params):
     nb = notebook("stop.ipynb", [PANEL_CELL, SLOW_CELL])
     panel = nb.show_panel(0)
     nb.run(1)
@@ -92,6 +92,8 @@ def test_stop_a_long_answer(notebook):
     max_tokens.press("Enter")
     expect(max_tokens).to_have_value("900")
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    expect(panel.get_by_role("region", name="Model settings")).to_contain_text("fits in memory")
+    panel.screenshot(path=str(artifacts / "panel-settings.png"))
     panel.get_by_role("button", name="Model settings").click()
     expect(panel.get_by_role("region", name="Model settings")).to_be_hidden()
     ask(panel, "Tell me a very long story")
@@ -99,6 +101,7 @@ def test_stop_a_long_answer(notebook):
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Generating…")
     expect(answer).to_have_class(re.compile("ancia-streaming"))
     expect(answer.locator(".ancia-md")).to_have_text(re.compile(r".{20,}"))
+    panel.screenshot(path=str(artifacts / "panel-streaming.png"))
     stop = panel.get_by_role("button", name="Stop")
     stop.click()
     expect(answer.get_by_text("Stopped")).to_be_visible()
@@ -177,3 +180,121 @@ def test_markdown_tool_cards_and_mood_in_light_and_dark_themes(notebook, page, a
     finally:
         page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
         expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
+
+    page.set_viewport_size({"width": 820, "height": 1000})  # a thin notebook: the chat list folds away
+    expect(panel).to_have_class(re.compile("ancia-narrow"))
+    expect(chats).to_be_hidden()
+    panel.screenshot(path=str(artifacts / "panel-narrow.png"))
+    toggle = panel.get_by_role("button", name="Show chats")
+    toggle.click()
+    expect(chats).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    panel.screenshot(path=str(artifacts / "panel-narrow-chats.png"))
+    chats.get_by_role("button", name="Markdown tour").click()
+    expect(chats).to_be_hidden()
+
+
+def test_edit_regenerate_copy_and_delete_messages(notebook, page):
+    nb = notebook("actions.ipynb", [PANEL_CELL])
+    panel = nb.show_panel()
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    ask(panel, "First question")
+    state = panel.get_by_role("status", name="Model state")
+    answers = panel.get_by_role("article", name="Assistant message")
+    expect(answers).to_have_count(1)
+    expect(state).to_have_text("Ready")
+    first_id = answers.first.get_attribute("data-id")
+
+    user = panel.get_by_role("article", name="You message")
+    user.hover()
+    user.get_by_role("button", name="Edit message").click()
+    panel.get_by_role("textbox", name="Edit message").fill("An edited question")
+    panel.get_by_role("button", name="Save and regenerate").click()
+    expect(user).to_have_text("An edited question")
+    expect(answers).to_have_count(1)
+    expect(answers.first).not_to_have_attribute("data-id", first_id)
+    expect(state).to_have_text("Ready")
+    second_id = answers.first.get_attribute("data-id")
+
+    answers.first.get_by_role("button", name="Regenerate").click()
+    expect(answers.first).not_to_have_attribute("data-id", second_id)
+    expect(state).to_have_text("Ready")
+
+    user.get_by_role("button", name="Copy message").click()
+    expect(panel.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == "An edited question"
+
+    answers.first.get_by_role("button", name="Delete message").click()
+    expect(answers).to_have_count(0)
+    expect(panel.get_by_role("navigation", name="Chat list").get_by_role("button", name="First question")
+           ).to_contain_text("1 message")
+
+
+def test_images_attach_only_for_a_vision_model(notebook, tiny_model_dir, tmp_path):
+    png = tmp_path / "dot.png"
+    png.write_bytes(bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                                  "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082"))
+    register = f'ancia.models.register("tiny-eyes", {str(tiny_model_dir)!r}, title="Tiny with eyes", vision=True)'
+    nb = notebook("images.ipynb", [PANEL_CELL, register])
+    panel = nb.show_panel(0)
+    nb.run(1)
+    attach = panel.get_by_role("button", name="Attach image")
+    expect(attach).to_be_hidden()
+    picker = panel.get_by_role("combobox", name="Model")
+    expect(picker.locator("option[value='tiny-eyes']")).to_have_count(1)
+    picker.select_option("tiny-eyes")
+    try:
+        expect(attach).to_be_visible()
+        with panel.page.expect_file_chooser() as chooser:
+            attach.click()
+        chooser.value.set_files(str(png))
+        thumb = panel.get_by_role("img", name="dot.png")
+        expect(thumb).to_be_visible()
+        panel.get_by_role("button", name="Remove image dot.png").click()
+        expect(thumb).to_have_count(0)
+    finally:
+        picker.select_option("tiny")
+    expect(attach).to_be_hidden()
+
+
+APPROVAL_CELL = '''# a tool that asks first, and a model made to call it
+import mlx.core as mx
+from ancia_jupyter.app import get_app
+
+@ancia.tool(confirm=True)
+def launch(count: int) -> str:
+    """Launch something that needs a yes."""
+    return f"launched {count}"
+
+ancia.models.set_params("tiny", max_tokens=100)
+ancia.models.load()
+runtime = get_app().models.runtime
+script = '<tool_call>{"name": "launch", "arguments": {"count": 3}}</tool_call>'
+ids = runtime.tokenizer.encode(script, add_special_tokens=False) + sorted(runtime.tokenizer.eos_token_ids)[:1]
+step = {"n": 0}
+
+def scripted(tokens, logits):
+    i = min(step["n"], len(ids) - 1)
+    step["n"] += 1
+    mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
+    mask[..., ids[i]] = 0.0
+    return logits + mask
+
+runtime.logits_processors = [scripted]'''
+
+
+def test_a_tool_that_asks_first_runs_after_approve(notebook, artifacts, tiny_params):
+    nb = notebook("approve.ipynb", [PANEL_CELL, APPROVAL_CELL])
+    panel = nb.show_panel(0)
+    nb.run(1)
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    ask(panel, "launch it")
+    card = panel.locator("details.ancia-tool").filter(has_text="launch")
+    expect(card).to_contain_text("waiting for approval")
+    expect(card).to_contain_text('"count": 3')
+    panel.screenshot(path=str(artifacts / "panel-approval.png"))
+    card.get_by_role("button", name="Approve tool call").click()
+    expect(card).to_contain_text("done")
+    expect(card).to_contain_text("launched 3")
+    expect(card.get_by_role("button", name="Approve tool call")).to_have_count(0)
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
