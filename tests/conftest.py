@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_model import build_tiny_model  # noqa: E402
+from tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_CACHE = Path(os.environ.get("ANCIA_TEST_CACHE", REPO / ".pytest_cache" / "ancia-models"))
@@ -55,20 +55,3 @@ def smollm2(monkeypatch) -> str:
     ancia.models.pull("smollm2-135m-instruct")
     ancia.models.set_params("smollm2-135m-instruct", temperature=0.0, max_tokens=48)
     return "smollm2-135m-instruct"
-
-
-def force_tokens(tokenizer, text: str):
-    """A logits processor that makes the real runtime write ``text`` and then stop (scripted output)."""
-    import mlx.core as mx
-
-    ids = tokenizer.encode(text, add_special_tokens=False) + list(tokenizer.eos_token_ids)[:1]
-    step = {"n": 0}
-
-    def processor(tokens, logits):
-        i = min(step["n"], len(ids) - 1)
-        step["n"] += 1
-        mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
-        mask[..., ids[i]] = 0.0
-        return logits + mask
-
-    return processor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from scripted import script
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
@@ -16,32 +17,6 @@ from ancia_jupyter.tools import registry as registry_mod
 def forget_user_tools():
     yield
     registry_mod._DECLARED.clear()
-
-
-def script(tokenizer, *texts: str):
-    """A logits processor that makes each generation write the next text, then stop.
-
-    A new generation is recognised because the last token it sees is not the one forced a step before
-    (it is the prompt's last token instead); after the last text, every generation just stops.
-    """
-    import mlx.core as mx
-
-    eos = next(iter(tokenizer.eos_token_ids))
-    scripts = [tokenizer.encode(t, add_special_tokens=False) + [eos] for t in texts] + [[eos]]
-    state = {"round": -1, "pos": 0, "last": None}
-
-    def processor(tokens, logits):
-        if state["last"] is None or int(tokens[-1].item()) != state["last"]:
-            state["round"], state["pos"] = state["round"] + 1, 0
-        ids = scripts[min(state["round"], len(scripts) - 1)]
-        token = ids[min(state["pos"], len(ids) - 1)]
-        state["pos"] += 1
-        state["last"] = token
-        mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
-        mask[..., token] = 0.0
-        return logits + mask
-
-    return processor
 
 
 def load_scripted(*texts: str):
