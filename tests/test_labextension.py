@@ -46,7 +46,7 @@ def wheel(tmp_path_factory) -> Path:
     env.pop("HATCH_JUPYTER_BUILDER_SKIP_NPM", None)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--disable-pip-version-check", "-w", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     (built,) = out.glob("ancia_jupyter-*.whl")

@@ -1,10 +1,13 @@
 import { Kernel, KernelMessage } from '@jupyterlab/services';
-import { JSONObject } from '@lumino/coreutils';
+import { JSONObject, PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 /** The comm target `ancia_jupyter.comm.register_comm_target()` registers in the kernel. */
 export const COMM_TARGET = 'ancia';
+
+/** The front end's target the kernel opens (and closes at once) when ancia is loaded there. */
+export const LOADED_TARGET = 'ancia.loaded';
 
 /** What the "Load Ancia" button runs in the kernel, silently. */
 export const LOAD_CODE = '%load_ext ancia_jupyter';
@@ -15,8 +18,14 @@ const PROBE_ID = -1;
 /** How long to wait for the kernel's first answer before saying it is slow (ms). */
 const SLOW_AFTER = 8000;
 
+/** How long the kernel has to close a comm the sidebar leaves before the sidebar closes it (ms). */
+const CLOSE_WAIT = 2000;
+
 /** How long to wait for a comm subshell before going through the main shell (ms). */
 const SUBSHELL_WAIT = 5000;
+
+/** The states in which the kernel's announcement that ancia was loaded makes the sidebar connect. */
+const RECONNECT_ON_ANNOUNCE = new Set(['not-loaded', 'failed', 'slow', 'mismatch']);
 
 export type Message = Record<string, unknown>;
 
@@ -60,6 +69,7 @@ export class KernelLink implements IDisposable {
         };
       }
     };
+    kernel.registerCommTarget(LOADED_TARGET, this._onAnnounce);
   }
 
   /** The channel the chat UI is given; it carries messages while the state is `connected`. */
@@ -91,6 +101,7 @@ export class KernelLink implements IDisposable {
       }
       return;
     }
+    await this._closed;
     if (!this._current(attempt)) {
       return;
     }
@@ -145,6 +156,7 @@ export class KernelLink implements IDisposable {
     this._timers.add(timer);
     try {
       comm.open({ type: 'request', id: PROBE_ID, action: 'state' });
+      this._opened = true;
     } catch (error) {
       this._comm = null;
       this._setState({ kind: 'failed', message: `Cannot talk to this kernel: ${error}` });
@@ -200,10 +212,22 @@ export class KernelLink implements IDisposable {
     }
     this._isDisposed = true;
     this._attempt++;
+    this.kernel.removeCommTarget(LOADED_TARGET, this._onAnnounce);
     this._closeComm();
     this._listeners.clear();
     Signal.clearData(this);
   }
+
+  /**
+   * `register_comm_target()` in the kernel opens and closes a comm to this target: ancia was just loaded
+   * there (by a cell, say). A sidebar that found no ancia, or another version, connects again.
+   */
+  private _onAnnounce = (comm: Kernel.IComm): void => {
+    comm.onClose = () => undefined;
+    if (RECONNECT_ON_ANNOUNCE.has(this._state.kind)) {
+      void this.connect();
+    }
+  };
 
   private _onProbeReply(data: Message): void {
     if (data.ok !== true) {
@@ -249,17 +273,56 @@ export class KernelLink implements IDisposable {
     return !this._isDisposed && attempt === this._attempt;
   }
 
+  /**
+   * Close the comm. An open comm is asked to close from the kernel's side (`{type: "close"}`): JupyterLab
+   * deletes a comm's kernel subshell as soon as the comm is closed, and a `comm_close` sent from here can
+   * be dropped with it, leaving the kernel's session open. JupyterLab shares one subshell among the
+   * comms of a target, and deletes it once its id is known, so a comm opened before that would be handed
+   * a subshell being deleted: `_closed` settles when the closed comm and its subshell are gone, and
+   * `connect` waits for it.
+   */
   private _closeComm(): void {
     this._clearTimers();
     const comm = this._comm;
+    const opened = this._opened;
     this._comm = null;
-    if (comm && !comm.isDisposed) {
-      try {
-        comm.close();
-      } catch {
-        comm.dispose();
-      }
+    this._opened = false;
+    if (!comm || comm.isDisposed) {
+      return;
     }
+    const started = (comm as unknown as { subshellStarted?: Promise<void> }).subshellStarted;
+    const gone = new PromiseDelegate<void>();
+    let fallback = 0;
+    const close = () => {
+      window.clearTimeout(fallback);
+      if (!comm.isDisposed) {
+        try {
+          comm.close();
+        } catch {
+          comm.dispose();
+        }
+      }
+      gone.resolve();
+    };
+    comm.onMsg = () => undefined;
+    comm.onClose = () => {
+      window.clearTimeout(fallback);
+      gone.resolve();
+    };
+    if (opened) {
+      try {
+        comm.send({ type: 'close' });
+        fallback = window.setTimeout(close, CLOSE_WAIT);
+      } catch {
+        close();
+      }
+    } else {
+      close();
+    }
+    const subshell = started && this.kernel.supportsSubshells;
+    this._closed = gone.promise
+      .then(() => (subshell ? Promise.race([started.catch(() => undefined), delay(SUBSHELL_WAIT)]) : undefined))
+      .then(() => delay(0));
   }
 
   private _clearTimers(): void {
@@ -276,12 +339,18 @@ export class KernelLink implements IDisposable {
   }
 
   private _attempt = 0;
+  private _closed: Promise<void> = Promise.resolve();
+  private _opened = false;
   private _comm: Kernel.IComm | null = null;
   private _isDisposed = false;
   private _listeners = new Set<(msg: Message) => void>();
   private _state: LinkState = { kind: 'connecting' };
   private _stateChanged = new Signal<this, LinkState>(this);
   private _timers = new Set<number>();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise(resolve => window.setTimeout(resolve, ms));
 }
 
 function loadError(ename: string, evalue: string): string {

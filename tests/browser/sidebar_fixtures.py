@@ -1,7 +1,8 @@
-"""Fixtures for the sidebar's browser tests: the built labextension, a private JupyterLab server whose
-kernels share the test's ANCIA_DATA_DIR, Chromium, and a model that never stops talking (to stop it).
+"""Fixtures for the sidebar's browser tests: this checkout's labextension (built when stale), a JupyterLab
+server of the test's own whose kernels share the test's ANCIA_DATA_DIR, and a model that never stops
+talking (to stop it). Chromium and the page come from conftest.py.
 
-Import them into a test module: ``from sidebar_fixtures import lab, page, endless_model  # noqa: F401``.
+A test module uses them with ``pytest_plugins = ["sidebar_fixtures"]``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -27,9 +28,6 @@ BUILD_INPUTS = [REPO / "labextension" / "src", REPO / "labextension" / "style", 
                 REPO / "ancia_jupyter" / "static", REPO / "package.json"]
 ARTIFACTS = REPO / "test-artifacts" / "sidebar"
 VENV_BIN = Path(sys.executable).parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTIFICATIONS = {"fetchNews": "false", "checkForUpdates": False}
 
 
@@ -90,7 +88,7 @@ class Lab:
 
 
 @pytest.fixture
-def lab(tmp_path: Path, labextension: Path) -> Iterator[Lab]:
+def sidebar_lab(tmp_path: Path, labextension: Path) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 with its own Jupyter dirs; this checkout's sidebar comes first in its
     labextension path, and its kernels inherit the test's ANCIA_DATA_DIR / ANCIA_MODELS_DIR."""
     home = tmp_path / "jupyter"
@@ -111,6 +109,7 @@ def lab(tmp_path: Path, labextension: Path) -> Iterator[Lab]:
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     env.pop("JUPYTER_PATH", None)
     log = tmp_path / "jupyterlab.log"
@@ -119,6 +118,8 @@ def lab(tmp_path: Path, labextension: Path) -> Iterator[Lab]:
         "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={home / 'user-settings'}",
         f"--LabApp.workspaces_dir={home / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
+        # before the environment's labextensions, where `pip install` put a copy of some earlier build
+        f"--LabApp.extra_labextensions_path={data / 'labextensions'}",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -148,36 +149,17 @@ def lab(tmp_path: Path, labextension: Path) -> Iterator[Lab]:
             process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser, request):
-    """A fresh browser page; its screenshot is saved under test-artifacts/sidebar/ when the test ends."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"))
-    finally:
-        context.close()
+def shot(page):
+    """``shot(name)`` saves a screenshot of the page now, as test-artifacts/sidebar/<name>.png."""
 
+    def take(name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
 
-def shot(page, name: str) -> Path:
-    """Save a screenshot of the page now, as test-artifacts/sidebar/<name>.png."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    return path
+    return take
 
 
 def build_endless_model(path: Path, hidden: int = 256, layers: int = 6) -> Path:
@@ -228,5 +210,4 @@ def endless_model(endless_model_dir) -> str:
     return "endless"
 
 
-__all__ = ["Lab", "browser", "build_labextension", "endless_model", "endless_model_dir", "lab", "labextension",
-           "page", "shot"]
+__all__ = ["Lab", "build_labextension", "endless_model", "endless_model_dir", "labextension", "shot", "sidebar_lab"]
