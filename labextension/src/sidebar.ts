@@ -121,8 +121,9 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
 
   private _onKernelChanged(): void {
     this._updateHeader();
-    if (this._panel?.sessionContext.isReady) {
-      this._setKernel(this._panel.sessionContext.session?.kernel ?? null);
+    const context = this._panel?.sessionContext;
+    if (context && (context.isReady || !context.session?.kernel)) {
+      this._setKernel(context.session?.kernel ?? null);
     }
   }
 
@@ -154,9 +155,7 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
       return;
     }
     if (!kernel) {
-      if (this._panel.sessionContext.isReady) {
-        this._render({ kind: 'no-kernel' });
-      }
+      this._render({ kind: 'no-kernel' });
       return;
     }
     const link = new KernelLink(kernel, this._version);

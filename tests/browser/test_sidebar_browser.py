@@ -161,6 +161,15 @@ def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: Lab, page:
     expect(answers(panel)).to_have_count(1)
     shot("after-restart")
 
+    # Another kernel for the notebook: the sidebar follows it; no kernel at all: it says so.
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.changeKernel({name: 'python3'})"
+                  ".then(() => null)")
+    load_from_sidebar(panel, name)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    expect(panel.get_by_role("status")).to_have_text(
+        "first.ipynb has no kernel. Select a Python kernel to chat with Ancia.")
+    expect(panel.get_by_role("textbox")).to_have_count(0)
+
 
 def test_follows_the_notebook_in_focus(sidebar_lab: Lab, page: Page, shot, tiny_model, tmp_path):
     first = sidebar_lab.notebook("one.ipynb", SESSIONS_CELL)
