@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from . import api
+from . import __version__, api
 from . import events as ev
 from .app import App, get_app
 from .catalog import PARAM_BOUNDS
 from .engine import ChatRequest
 from .errors import AnciaError, InvalidValueError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.04  # seconds between two pushes: at most 25 messages a second
 APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it is denied
@@ -54,8 +58,8 @@ class PanelSession:
         if chat_id is not None:
             self.current_chat = self.app.store.get_chat(chat_id)["id"]
         self.app.engine.listeners.append(self._on_event)
-        self.app.models.listeners.append(self._on_model_state)
-        self._unsubscribe = self.app.store.subscribe(self._on_store)
+        self.app.models.listeners.append(self._changed)
+        self._unsubscribe = self.app.store.subscribe(self._changed)
         self._flusher = threading.Thread(target=self._flush_loop, name="ancia-panel-flush", daemon=True)
         self._flusher.start()
 
@@ -83,7 +87,7 @@ class PanelSession:
         except (AnciaError, KeyError, ValueError, TypeError) as exc:
             text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             self._reply(request_id, error=_one_line(text) or type(exc).__name__)
-        except Exception as exc:  # a bug must still answer the UI, in one line
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer the UI, in one line
             self._reply(request_id, error=_one_line(f"{type(exc).__name__}: {exc}"))
         else:
             self._reply(request_id, data=data)
@@ -279,7 +283,7 @@ class PanelSession:
         with self._lock:
             approvals = [p["call"] for p in self._approvals.values()]
         return {
-            "version": _version(), "chats": [_chat_row(c) for c in app.store.list_chats()],
+            "version": __version__, "chats": [_chat_row(c) for c in app.store.list_chats()],
             "current_chat": chat_id,
             "messages": [_message_row(m) for m in app.store.history(chat_id)] if chat_id is not None else [],
             "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
@@ -295,13 +299,8 @@ class PanelSession:
             self._events.append(ev.to_dict(event))
         self._wake.set()
 
-    def _on_store(self, kind: str, data: dict) -> None:
-        self._mark_dirty()
-
-    def _on_model_state(self, state: str) -> None:
-        self._mark_dirty()
-
-    def _mark_dirty(self) -> None:
+    def _changed(self, *_: Any) -> None:
+        """A store change or a model state change: a fresh snapshot goes out with the next flush."""
         with self._lock:
             self._dirty = True
         self._wake.set()
@@ -317,8 +316,8 @@ class PanelSession:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # a closed app or comm must not kill the loop of a live panel
-                pass
+            except Exception:  # a closed app or comm must not end a live panel's updates
+                log.warning("ancia: could not update a chat panel", exc_info=True)
 
     def flush(self) -> None:
         """Send what is pending now: one ``events`` message, then a ``state`` if anything changed."""
@@ -347,8 +346,8 @@ class PanelSession:
         self._wake.set()
         if self._on_event in self.app.engine.listeners:
             self.app.engine.listeners.remove(self._on_event)
-        if self._on_model_state in self.app.models.listeners:
-            self.app.models.listeners.remove(self._on_model_state)
+        if self._changed in self.app.models.listeners:
+            self.app.models.listeners.remove(self._changed)
         self._unsubscribe()
         with self._lock:
             for pending in self._approvals.values():
@@ -423,8 +422,3 @@ def _title_from(text: str) -> str:
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__

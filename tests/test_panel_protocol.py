@@ -4,20 +4,22 @@ tool approvals. Also the anywidget wiring and the join of the UI's ES modules.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from scripted import force_tokens
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
 from ancia_jupyter.panel import FLUSH_INTERVAL, PanelSession, merge_tokens
-from conftest import force_tokens
 
 SNAPSHOT_KEYS = {"version", "chats", "current_chat", "messages", "models", "selected_model", "loaded_model",
                  "model_state", "params", "param_bounds", "settings", "tools", "mood"}
@@ -219,7 +221,7 @@ def test_a_long_answer_is_batched_not_pushed_per_token(client):
     assert len(pushes) < len(tokens) / 4
     span = pushes[-1][0] - pushes[0][0]
     assert len(pushes) <= span / FLUSH_INTERVAL + 2  # never more than ~25 messages a second
-    gaps = [b[0] - a[0] for a, b in zip(pushes, pushes[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(pushes)]
     assert gaps and min(gaps) >= FLUSH_INTERVAL * 0.75
     text = "".join(e["text"] for e in client.events() if e["type"] == "token")
     assert text == "".join(t.text for t in tokens)
@@ -409,13 +411,38 @@ def test_the_ui_modules_join_into_one_valid_es_module(tmp_path):
 
     joined = ChatPanel._esm
     assert joined == bundle()
-    assert not re.search(r"""^\s*import\s.*from\s*["']\.""", joined, re.M)
+    assert not re.search(r"""^\s*import\s.*from\s*["']\.""", joined, re.MULTILINE)
     assert joined.count("export default") == 1
     for module in ("chat-ui.js", "markdown.js", "chat-messages.js"):
         assert f"__ancia_modules['{module}']" in joined
     for source in STATIC.glob("*.js"):
-        assert not re.search(r"^import .*from\s*['\"](?!\./)", source.read_text(), re.M), source.name  # no packages
+        assert not re.search(r"^import .*from\s*['\"](?!\./)", source.read_text(), re.MULTILINE), source.name  # no packages
     path = tmp_path / "panel.mjs"
     path.write_text(joined)
-    check = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True)
+    check = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
+
+
+def test_markdown_escapes_html_and_keeps_only_safe_links(tmp_path):
+    from ancia_jupyter.widget import STATIC
+
+    (tmp_path / "markdown.mjs").write_text((STATIC / "markdown.js").read_text())
+    runner = tmp_path / "run.mjs"
+    runner.write_text('import { renderMarkdown } from "./markdown.mjs";\n'
+                      'const cases = JSON.parse(process.argv[2]);\n'
+                      'console.log(JSON.stringify(cases.map(renderMarkdown)));\n')
+    cases = ["<img src=x onerror=alert(1)>", "[x](javascript:alert(1)) [y](data:text/html,hi)", "[ok](https://a.b/?q=1&r=2)",
+             "```py\nunclosed <b>", "**b** *i* `c<d>` snake_case_name", "# Title", "- a\n- b\n  - c", "1. one\n2. two",
+             '"quoted" & \'single\'']
+    done = subprocess.run(["node", str(runner), json.dumps(cases)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    html = dict(zip(cases, json.loads(done.stdout)))
+    assert "<img" not in html[cases[0]] and "&lt;img src=x onerror=alert(1)&gt;" in html[cases[0]]
+    assert "href" not in html[cases[1]] and "javascript" in html[cases[1]]
+    assert '<a href="https://a.b/?q=1&amp;r=2" target="_blank" rel="noopener noreferrer">ok</a>' in html[cases[2]]
+    assert '<pre><code class="language-py">unclosed &lt;b&gt;</code></pre>' in html[cases[3]]
+    assert html[cases[4]] == "<p><strong>b</strong> <em>i</em> <code>c&lt;d&gt;</code> snake_case_name</p>"
+    assert html[cases[5]] == "<h1>Title</h1>"
+    assert html[cases[6]] == "<ul><li>a</li><li>b<ul><li>c</li></ul></li></ul>"
+    assert html[cases[7]] == "<ol><li>one</li><li>two</li></ol>"
+    assert html[cases[8]] == "<p>&quot;quoted&quot; &amp; &#39;single&#39;</p>"

@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import nbformat
 import pytest
@@ -119,7 +120,7 @@ def lab(tmp_path_factory, tiny_model_dir) -> Iterator[Lab]:
         env.pop(name, None)
     register_tiny(env, tiny_model_dir)
     port, token = free_port(), secrets.token_hex(16)
-    log = open(base / "server.log", "w")
+    log = open(base / "server.log", "w")  # noqa: SIM115 - the server writes to it until the session ends
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
@@ -154,7 +155,7 @@ class Notebook:
     def __init__(self, page: Any, lab: Lab, name: str) -> None:
         self.page, self.lab, self.name = page, lab, name
 
-    def open(self) -> "Notebook":
+    def open(self) -> Notebook:
         self.page.goto(f"{self.lab.url}/lab/tree/{self.name}?reset&token={self.lab.token}")
         self.page.locator(f"{VISIBLE} .jp-Cell").first.wait_for()
         self.wait_idle()
@@ -187,7 +188,7 @@ class Notebook:
 
     def save(self) -> None:
         self.page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
-        self.page.locator(f".jp-mod-current.jp-mod-dirty").wait_for(state="detached")
+        self.page.locator(".jp-mod-current.jp-mod-dirty").wait_for(state="detached")
 
     @property
     def panel(self) -> Any:

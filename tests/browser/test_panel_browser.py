@@ -33,11 +33,30 @@ def ask(panel, text: str) -> None:
     box.press("Enter")
 
 
+def test_shift_enter_is_a_new_line_and_enter_sends(notebook):
+    nb = notebook("keys.ipynb", [PANEL_CELL])
+    panel = nb.show_panel()
+    cells = nb.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    count = cells.count()
+    box = panel.get_by_role("textbox", name="Message")
+    box.click()
+    box.type("two")
+    box.press("Shift+Enter")
+    box.type("lines")
+    expect(box).to_have_value("two\nlines")
+    box.press("Enter")
+    expect(panel.get_by_role("article", name="You message").last).to_have_text("two\nlines")
+    expect(box).to_have_value("")
+    expect(cells).to_have_count(count)  # the keys went to the panel, not to the notebook
+
+
 def test_ask_a_question_and_see_the_answer_stream(notebook, artifacts):
     nb = notebook("ask.ipynb", [PANEL_CELL])
     panel = nb.show_panel()
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Not loaded")
-    ask(panel, "Hello from the browser")
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    expect(panel.get_by_role("heading", name="New chat")).to_be_visible()
+    ask(panel, "Hello from the browser")  # the empty new chat takes its name from the question
     user = panel.get_by_role("article", name="You message").last
     expect(user).to_have_text("Hello from the browser")
     answer = panel.get_by_role("article", name="Assistant message").last
@@ -94,6 +113,11 @@ def test_stop_a_long_answer(notebook, artifacts, tiny_params):
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
     expect(panel.get_by_role("region", name="Model settings")).to_contain_text("fits in memory")
     panel.screenshot(path=str(artifacts / "panel-settings.png"))
+    offline = panel.get_by_role("switch", name="Offline mode")
+    offline.check()
+    expect(panel.get_by_text("offline", exact=True)).to_be_visible()
+    offline.uncheck()
+    expect(panel.get_by_text("offline", exact=True)).to_be_hidden()
     panel.get_by_role("button", name="Model settings").click()
     expect(panel.get_by_role("region", name="Model settings")).to_be_hidden()
     ask(panel, "Tell me a very long story")
@@ -298,3 +322,48 @@ def test_a_tool_that_asks_first_runs_after_approve(notebook, artifacts, tiny_par
     expect(card).to_contain_text("launched 3")
     expect(card.get_by_role("button", name="Approve tool call")).to_have_count(0)
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+
+
+FAST_CELL = '''# answers that run to max_tokens as fast as the tiny model goes
+from ancia_jupyter.app import get_app
+
+ancia.models.set_params("tiny", context_window=2048, max_tokens=2000)
+ancia.models.load()
+
+def endless(tokens, logits):
+    logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
+    return logits
+
+get_app().models.runtime.logits_processors = [endless]'''
+
+WATCH_JS = """panel => {
+  const log = panel.querySelector('.ancia-messages');
+  window.__ancia = { records: 0, first: 0, last: 0, user: null };
+  const watch = window.__ancia;
+  new MutationObserver((records) => {
+    watch.records += records.length;
+    watch.first = watch.first || performance.now();
+    watch.last = performance.now();
+    watch.user = watch.user || log.querySelector('article.ancia-role-user');
+  }).observe(log, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def test_a_2000_token_answer_streams_without_rebuilding_the_list(notebook, tiny_params):
+    nb = notebook("long.ipynb", [PANEL_CELL, FAST_CELL])
+    panel = nb.show_panel(0)
+    nb.run(1)
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    panel.evaluate(WATCH_JS)
+    ask(panel, "Write me a long essay")
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(answer).to_have_class(re.compile("ancia-streaming"))
+    expect(answer).not_to_have_class(re.compile("ancia-streaming"), timeout=90_000)
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
+    watch = panel.evaluate("""panel => ({ ...window.__ancia, userKept: window.__ancia.user ===
+        panel.querySelector('article.ancia-role-user'), chars: panel.querySelector(
+        'article.ancia-role-assistant .ancia-md').textContent.length })""")
+    elapsed_ms = watch["last"] - watch["first"]
+    assert watch["chars"] > 1500  # the whole answer is there
+    assert watch["userKept"]  # the question's element was never rebuilt while the answer streamed
+    assert watch["records"] <= elapsed_ms / 40 + 30, watch  # Markdown re-rendered at most every ~50 ms
