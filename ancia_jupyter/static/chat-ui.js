@@ -14,8 +14,9 @@ import { approvalBar } from "./chat-tools.js";
 
 const NARROW_PX = 620;
 
+// Request ids start at a random number: a widget shown twice has two views whose replies reach both.
 function createRpc(channel) {
-  let next = 1;
+  let next = Math.floor(Math.random() * 2 ** 40);
   const pending = new Map();
   return {
     request(action, args = {}) {
@@ -25,11 +26,11 @@ function createRpc(channel) {
         channel.send({ type: "request", id, action, ...args });
       });
     },
-    // true when `msg` was a reply and was handled here.
+    // true when `msg` was a reply to this view; another view's reply is left to the caller.
     receive(msg) {
       if (msg.type !== "reply") return false;
       const waiter = pending.get(msg.id);
-      if (!waiter) return true;
+      if (!waiter) return false;
       pending.delete(msg.id);
       if (msg.ok) waiter.resolve(msg.data);
       else waiter.reject(new Error(msg.error || `${waiter.action} failed`));
@@ -162,15 +163,18 @@ export function mountChat(element, channel, options = {}) {
 
   function onMessage(msg) {
     if (closed || !msg || typeof msg !== "object" || rpc.receive(msg)) return;
-    if (msg.type === "state") apply(msg.state);
-    else if (msg.type === "approval") {
+    if (msg.type === "reply") { // another view of the same panel acted: show the same state
+      if (msg.ok && msg.data && msg.data.chats && msg.data.messages) apply(msg.data);
+    } else if (msg.type === "state") {
+      apply(msg.state);
+    } else if (msg.type === "approval") {
       approvals = [...approvals.filter((c) => c.id !== msg.call.id), msg.call];
       render();
     } else if (msg.type === "events") {
       const before = generating();
       for (const event of msg.events) {
         messages.onEvent(event);
-        if (event.type === "notice" && event.code !== "loading") alert(event.text, "info"); // loading: the state pill says it
+        if (event.type === "notice" && event.code !== "loading") alert(event.text, "info"); // the pill says loading
         if (event.type === "done") approvals = approvals.filter(() => messages.generating);
       }
       if (before !== generating() || msg.events.some((e) => e.type !== "token")) render();

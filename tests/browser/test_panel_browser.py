@@ -10,6 +10,8 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
+VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
 PANEL_CELL = "import ancia_jupyter as ancia\nancia.panel()"
 SLOW_CELL = '''# answers that never end by themselves, a token every 30 ms (to try Stop)
 import time
@@ -367,3 +369,20 @@ def test_a_2000_token_answer_streams_without_rebuilding_the_list(notebook, tiny_
     assert watch["chars"] > 1500  # the whole answer is there
     assert watch["userKept"]  # the question's element was never rebuilt while the answer streamed
     assert watch["records"] <= elapsed_ms / 40 + 30, watch  # Markdown re-rendered at most every ~50 ms
+
+
+def test_two_views_of_one_panel_stay_in_step(notebook):
+    nb = notebook("twice.ipynb", ["import ancia_jupyter as ancia\np = ancia.panel(height='420px')\np", "p"])
+    nb.show_panel(0)
+    nb.run(1)
+    first, second = nb.page.locator(f"{VISIBLE} .ancia-chat").nth(0), nb.page.locator(f"{VISIBLE} .ancia-chat").nth(1)
+    expect(second.get_by_role("status", name="Model state")).to_be_visible()
+    second.get_by_role("button", name="New chat", exact=True).click()
+    second.get_by_role("button", name="Rename chat").click()
+    second.get_by_role("textbox", name="Chat title").fill("Shared view")
+    second.get_by_role("textbox", name="Chat title").press("Enter")
+    expect(first.get_by_role("heading", name="Shared view")).to_be_visible()
+    ask(first, "Seen twice?")
+    for view in (first, second):
+        expect(view.get_by_role("article", name="You message").last).to_have_text("Seen twice?")
+        expect(view.get_by_role("article", name="Assistant message").last.locator(".ancia-md")).not_to_be_empty()
