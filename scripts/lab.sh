@@ -7,4 +7,7 @@ VENV="${ANCIA_VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
 ancia models pull smollm2-135m-instruct
 export ANCIA_ENABLE_MODEL_EAGER_LOAD=1
-exec jupyter lab --notebook-dir=examples examples/quickstart.ipynb "$@"
+extra=()
+if [ "$(id -u)" = 0 ]; then extra+=(--allow-root); fi
+cd examples
+exec jupyter lab "${extra[@]}" quickstart.ipynb "$@"
