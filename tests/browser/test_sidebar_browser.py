@@ -192,7 +192,11 @@ def test_follows_the_notebook_in_focus(sidebar_lab: Lab, page: Page, shot, tiny_
                                                         timeout=30_000)
     expect(panel.get_by_text("Hello from one")).to_have_count(0)
     run_cell(page, 0)  # this kernel keeps its chats elsewhere
-    load_from_sidebar(panel, second)
+    # A cell sent before the chat is there waits for it.
+    page.locator(f"{VISIBLE} .jp-Cell").nth(1).locator(".jp-InputArea-editor").click(button="right")
+    page.get_by_role("menuitem", name="Send cell to Ancia").click()
+    box = load_from_sidebar(panel, second)
+    expect(box).to_have_value(f"Explain this code:\n```python\n{SESSIONS_CELL}\n```\n")
     expect(panel.get_by_text("Ask anything. Your chats stay on this machine")).to_be_visible()
     expect(panel.get_by_text("Hello from one")).to_have_count(0)
     shot("second-notebook")
