@@ -1,6 +1,7 @@
 import { PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel } from '@jupyterlab/services';
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { mountChat } from '../../ancia_jupyter/static/chat-ui.js';
@@ -77,6 +78,17 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
   setInput(text: string): void {
     this._pendingInput = text;
     this._applyInput();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (!this._shown) {
+      this._shown = true;
+      const context = this._panel?.sessionContext;
+      if (context?.isReady) {
+        this._setKernel(context.session?.kernel ?? null);
+      }
+    }
   }
 
   dispose(): void {
@@ -156,6 +168,11 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
     }
     if (!kernel) {
       this._render({ kind: 'no-kernel' });
+      return;
+    }
+    if (!this._shown) {
+      // No comm in the kernel of every notebook opened: the first connection waits for the sidebar.
+      this._render({ kind: 'connecting' });
       return;
     }
     const link = new KernelLink(kernel, this._version);
@@ -357,6 +374,7 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
   private _panel: NotebookPanel | null = null;
   private _pendingInput: string | null = null;
   private _restarting = false;
+  private _shown = false;
   private _reveal: () => void;
   private _status: HTMLElement;
   private _tracker: INotebookTracker;

@@ -244,8 +244,9 @@ def test_refuses_a_kernel_of_another_version(sidebar_lab: Lab, page: Page, shot,
     name = sidebar_lab.notebook("old.ipynb", pretend.format("0.0.1") + "\n%load_ext ancia_jupyter",
                                 pretend.format(ancia.__version__), SESSIONS_CELL)
     open_notebook(page, sidebar_lab, name)
-    run_cell(page, 0)
     panel = open_sidebar(page)
+    expect(panel.get_by_role("status")).to_contain_text("Ancia is not loaded in the kernel of old.ipynb")
+    run_cell(page, 0)  # loading ancia from a cell connects the sidebar
     expect(panel.get_by_role("status")).to_contain_text(
         f"Version mismatch: this sidebar is Ancia {ancia.__version__}, but the kernel runs ancia-jupyter 0.0.1.")
     expect(panel.get_by_role("status")).to_contain_text(f"pip install ancia-jupyter=={ancia.__version__}")
