@@ -32,6 +32,11 @@ def _eager_load() -> None:
 
 
 def unload(ipython: Any) -> None:
+    """``%unload_ext``: the sidebars' sessions close (they say ancia was unloaded), then the app."""
     from .app import close_app
 
+    if getattr(ipython, "kernel", None) is not None:
+        from .comm import unregister_comm_target
+
+        unregister_comm_target()
     close_app()
