@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it
 MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
 
 NEW_CHAT_TITLE = "New chat"
+SNAPSHOT = object()  # what an action returns when its reply is the fresh snapshot
 SLOW_ACTIONS = ("load_model", "unload_model")  # they wait for the model worker: answered from a thread
 
 Send = Callable[[dict], None]
@@ -47,7 +50,7 @@ class PanelSession:
         self.app: App = get_app()
         self.current_chat: int | None = None
         self._send_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
         self._lock = threading.Lock()
         self._events: list[dict] = []
         self._dirty = False
@@ -55,6 +58,7 @@ class PanelSession:
         self._last_flush = 0.0
         self._wake = threading.Event()
         self._approvals: dict[str, dict] = {}
+        self._live: dict[int, tuple[int, str]] = {}  # message being written -> (chat, text sent so far)
         if chat_id is not None:
             self.current_chat = self.app.store.get_chat(chat_id)["id"]
         self.app.engine.listeners.append(self._on_event)
@@ -84,13 +88,13 @@ class PanelSession:
     def _run(self, request_id: Any, method: Callable[[dict], Any], msg: dict) -> None:
         try:
             data = method(msg)
+            with self._flush_lock:  # the snapshot and its reply go out with nothing in between
+                self._reply(request_id, data=self._fresh_snapshot() if data is SNAPSHOT else data)
         except (AnciaError, KeyError, ValueError, TypeError) as exc:
             text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             self._reply(request_id, error=_one_line(text) or type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a bug must still answer the UI, in one line
             self._reply(request_id, error=_one_line(f"{type(exc).__name__}: {exc}"))
-        else:
-            self._reply(request_id, data=data)
 
     def _reply(self, request_id: Any, *, data: Any = None, error: str | None = None) -> None:
         if error is None:
@@ -99,31 +103,31 @@ class PanelSession:
             self._send({"type": "reply", "id": request_id, "ok": False, "error": error})
 
     def _do_state(self, msg: dict) -> dict:
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_select_chat(self, msg: dict) -> dict:
         self.current_chat = self.app.store.get_chat(_arg(msg, "chat_id", int))["id"]
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_new_chat(self, msg: dict) -> dict:
         title = _arg(msg, "title", str, required=False) or NEW_CHAT_TITLE
         self.current_chat = api.chats.create(title).id
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_rename_chat(self, msg: dict) -> dict:
         api.chats.rename(_arg(msg, "chat_id", int), _arg(msg, "title", str))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_delete_chat(self, msg: dict) -> dict:
         chat_id = _arg(msg, "chat_id", int)
         api.chats.delete(chat_id)
         if self.current_chat == chat_id:
             self.current_chat = None
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_duplicate_chat(self, msg: dict) -> dict:
         self.current_chat = api.chats.duplicate(_arg(msg, "chat_id", int)).id
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_send(self, msg: dict) -> dict:
         text = _arg(msg, "text", str)
@@ -166,31 +170,31 @@ class PanelSession:
         api.chats.edit_message(chat_id, message_id, content)
         if _arg(msg, "regenerate", bool, required=False):
             self._answer_again(chat_id, message_id)
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_delete_message(self, msg: dict) -> dict:
         api.chats.delete_message(self._chat(), _arg(msg, "message_id", int))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_select_model(self, msg: dict) -> dict:
         api.models.select(_arg(msg, "model_id", str))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_load_model(self, msg: dict) -> dict:
         api.models.load(_arg(msg, "model_id", str, required=False))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_unload_model(self, msg: dict) -> dict:
         api.models.unload()
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_set_params(self, msg: dict) -> dict:
         api.models.set_params(_arg(msg, "model_id", str, required=False), **_arg(msg, "params", dict))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_update_settings(self, msg: dict) -> dict:
         self.app.update_settings(**_arg(msg, "settings", dict))
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     def _do_approve_tool(self, msg: dict) -> dict:
         call_id = _arg(msg, "call_id", str)
@@ -208,7 +212,7 @@ class PanelSession:
         if self.app.tools is None:
             raise InvalidValueError("No tools are available in this installation.")
         self.app.store.set_tool_enabled(self.app.tools.get(name).name, enabled)
-        return self._fresh_snapshot()
+        return SNAPSHOT
 
     # -- helpers of the actions -------------------------------------------------------------------------
 
@@ -267,12 +271,24 @@ class PanelSession:
     # -- the snapshot -----------------------------------------------------------------------------------
 
     def _fresh_snapshot(self) -> dict:
-        """A snapshot for a reply; the pending push is dropped since the reply carries the same state."""
-        with self._lock:
-            self._dirty = False
-        return self.snapshot()
+        """A snapshot for a reply (the caller holds the flush lock): the events before it go out first, and
+        the pending push is dropped since the reply carries the same state."""
+        events, _, live = self._take(clear_dirty=True)
+        if events:
+            self._send({"type": "events", "events": merge_tokens(events)})
+        return self.snapshot(live)
 
-    def snapshot(self) -> dict:
+    def _take(self, *, clear_dirty: bool) -> tuple[list[dict], bool, dict[int, str]]:
+        """The pending events, the dirty flag, and the streaming texts those events add up to."""
+        with self._lock:
+            events, self._events = self._events, []
+            dirty = self._dirty
+            if clear_dirty:
+                self._dirty = False
+            return events, dirty, {mid: text for mid, (_, text) in self._live.items()}
+
+    def snapshot(self, live: dict[int, str] | None = None) -> dict:
+        """The state a view draws; ``live`` holds the text of answers being written, as sent so far."""
         app = self.app
         chat_id = self._chat_or_none()
         selected = app.models.selected()
@@ -285,7 +301,7 @@ class PanelSession:
         return {
             "version": __version__, "chats": [_chat_row(c) for c in app.store.list_chats()],
             "current_chat": chat_id,
-            "messages": [_message_row(m) for m in app.store.history(chat_id)] if chat_id is not None else [],
+            "messages": [_message_row(m, live or {}) for m in app.store.history(chat_id)] if chat_id is not None else [],
             "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
             "model_state": "generating" if app.engine.busy else app.models.state,
             "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),
@@ -297,6 +313,14 @@ class PanelSession:
     def _on_event(self, event: ev.Event) -> None:
         with self._lock:
             self._events.append(ev.to_dict(event))
+            if isinstance(event, (ev.MessageStarted, ev.Done)):  # a new round or the end: the last is written
+                for mid in [m for m, (chat_id, _) in self._live.items() if chat_id == event.chat_id]:
+                    del self._live[mid]
+            if isinstance(event, ev.MessageStarted):
+                self._live[event.message_id] = (event.chat_id, "")
+            elif isinstance(event, ev.Token) and event.message_id in self._live:
+                chat_id, text = self._live[event.message_id]
+                self._live[event.message_id] = (chat_id, text + event.text)
         self._wake.set()
 
     def _changed(self, *_: Any) -> None:
@@ -322,13 +346,11 @@ class PanelSession:
     def flush(self) -> None:
         """Send what is pending now: one ``events`` message, then a ``state`` if anything changed."""
         with self._flush_lock:  # one flush at a time keeps the pushes in the order things happened
-            with self._lock:
-                events, self._events = self._events, []
-                dirty, self._dirty = self._dirty, False
+            events, dirty, live = self._take(clear_dirty=True)
             if events:
                 self._send({"type": "events", "events": merge_tokens(events)})
             if dirty and not self._closed:
-                self._send({"type": "state", "state": self.snapshot()})
+                self._send({"type": "state", "state": self.snapshot(live)})
             if events or dirty:
                 self._last_flush = time.monotonic()
 
@@ -401,10 +423,13 @@ def _chat_row(chat: dict) -> dict:
                                      "updated_at")}
 
 
-def _message_row(m: dict) -> dict:
+def _message_row(m: dict, live: dict[int, str]) -> dict:
     row = {k: m.get(k) for k in ("id", "chat_id", "role", "content", "status", "model_id", "tool_calls",
                                  "tool_call_id", "tool_name", "error", "created_at", "completion_tokens",
                                  "timings")}
+    row["streaming"] = m["id"] in live
+    if row["streaming"]:
+        row["content"] = live[m["id"]]  # exactly the tokens sent before this snapshot; later ones follow
     row["attachments"] = [
         {"mime": a.get("mime"), "path": a.get("path"),
          "data": base64.b64encode(a["data"]).decode() if a.get("data") and len(a["data"]) <= MAX_INLINE_IMAGE
@@ -422,3 +447,16 @@ def _title_from(text: str) -> str:
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
+
+
+class _CallableModule(types.ModuleType):
+    """``ancia.panel()`` shows the chat panel, but importing this module (the sidebar's comm does) makes the
+    package attribute ``ancia_jupyter.panel`` this module; calling it must still show the panel."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .widget import panel
+
+        return panel(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -227,6 +227,28 @@ def test_a_long_answer_is_batched_not_pushed_per_token(client):
     assert text == "".join(t.text for t in tokens)
 
 
+def test_a_snapshot_mid_answer_holds_exactly_the_text_sent_before_it(client):
+    ancia.models.set_params("tiny", max_tokens=900)
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [endless(0.003)]
+    client.ok("send", text="a long one")
+    client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 5)
+    snapshots = []
+    for _ in range(5):
+        state = client.request("state")
+        sent = "".join(e["text"] for m in client.messages()[:client.messages().index(state)]
+                       if m["type"] == "events" for e in m["events"] if e["type"] == "token")
+        snapshots.append((state["data"]["messages"][-1], sent))
+        time.sleep(0.05)
+    client.ok("stop")
+    client.wait_done()
+    for row, sent in snapshots:
+        assert row["role"] == "assistant" and row["streaming"] is True and row["content"] == sent
+    final = client.ok("state")["messages"][-1]
+    assert final["streaming"] is False and final["status"] == "stopped"
+    assert final["content"] == "".join(e["text"] for e in client.events() if e["type"] == "token")
+
+
 def test_merge_tokens_joins_runs_of_one_message_only():
     merged = merge_tokens([{"type": "token", "text": "a", "message_id": 1}, {"type": "token", "text": "b", "message_id": 1},
                            {"type": "token", "text": "c", "message_id": 2}, {"type": "notice", "text": "n"},
@@ -404,6 +426,19 @@ def test_the_widget_wires_messages_to_a_session(tiny):
     assert sent[-1]["id"] == 7 and sent[-1]["ok"] and sent[-1]["data"]["chats"][0]["title"] == "From the widget"
     widget.close()
     assert widget.session._closed
+
+
+def test_ancia_panel_shows_the_panel_whatever_was_imported_first(tiny, monkeypatch):
+    import sys
+
+    import ancia_jupyter
+    from ancia_jupyter.widget import ChatPanel
+
+    # importing ancia_jupyter.panel first (the sidebar's comm does) makes the package attribute the module
+    monkeypatch.setattr(ancia_jupyter, "panel", sys.modules["ancia_jupyter.panel"])
+    widget = ancia_jupyter.panel(height="300px")
+    assert isinstance(widget, ChatPanel) and widget.height == "300px"
+    widget.close()
 
 
 def test_the_ui_modules_join_into_one_valid_es_module(tmp_path):

@@ -22,7 +22,8 @@ export function createComposer({ onSend, onStop, alert }) {
   const area = h("textarea", { class: "ancia-input", rows: 1, "aria-label": "Message",
     placeholder: "Ask anything…", title: "Enter sends · Shift+Enter starts a new line" });
   const files = h("input", { type: "file", accept: "image/*", multiple: true, hidden: true, "aria-hidden": "true" });
-  const attach = iconButton("image", "Attach image", () => files.click(), { class: "ancia-icon-btn ancia-attach" });
+  const attach = iconButton("image", "Attach image", () => files.click(), { class: "ancia-icon-btn ancia-attach",
+    hidden: true });
   const send = h("button", { type: "submit", class: "ancia-send", "aria-label": "Send", title: "Send (Enter)" }, icon("send"));
   const stop = h("button", { type: "button", class: "ancia-stop", "aria-label": "Stop", title: "Stop the answer",
     hidden: true, onclick: () => onStop() }, icon("stop"), h("span", {}, "Stop"));

@@ -57,7 +57,12 @@ export class MessageList {
         this.results.set(m.tool_call_id, { output: error ? null : m.content, error });
       }
       const stream = this.streams.get(m.id);
-      if (stream && stream.finished && m.status !== "partial") this.dropStream(m.id);
+      if (m.streaming) { // being written: its text is exactly what the events before this snapshot said
+        const live = stream && !stream.finished ? stream : this.stream(m.id, chatId, true);
+        live.text = m.content;
+      } else if (stream && stream.finished) {
+        this.dropStream(m.id);
+      }
     }
     const called = new Set(messages.flatMap((m) => (m.tool_calls || []).map((c) => c.id)));
     const shown = messages.filter((m) => m.role !== "system" && !(m.role === "tool" && called.has(m.tool_call_id)));
@@ -204,9 +209,10 @@ export class MessageList {
     }
   }
 
-  stream(messageId, chatId) {
+  stream(messageId, chatId, fresh = false) {
     let stream = this.streams.get(messageId);
-    if (!stream) {
+    if (fresh && stream) this.dropStream(messageId);
+    if (!stream || fresh) {
       const known = this.items.get(messageId);
       stream = { chatId: chatId ?? (known ? this.chatId : null), text: known ? known.message.content || "" : "",
         calls: new Map(), finished: false, status: null };

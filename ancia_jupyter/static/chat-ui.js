@@ -186,7 +186,14 @@ export function mountChat(element, channel, options = {}) {
   });
   resize.observe(root);
   const unsubscribe = channel.onMessage(onMessage);
-  request("state").catch(() => {});
+  // The first request can be lost while a reloaded page reconnects to the kernel: ask until a state comes.
+  const hello = (delay) => {
+    if (closed || snapshot) return;
+    rpc.request("state").then(apply, (err) => alert(err.message));
+    const timer = setTimeout(() => { timers.delete(timer); hello(Math.min(delay * 2, 8000)); }, delay);
+    timers.add(timer);
+  };
+  hello(1500);
 
   return () => {
     closed = true;

@@ -386,3 +386,29 @@ def test_two_views_of_one_panel_stay_in_step(notebook):
     for view in (first, second):
         expect(view.get_by_role("article", name="You message").last).to_have_text("Seen twice?")
         expect(view.get_by_role("article", name="Assistant message").last.locator(".ancia-md")).not_to_be_empty()
+
+
+def test_a_reload_while_an_answer_streams_picks_it_up(notebook, page, tiny_params):
+    nb = notebook("midway.ipynb", [PANEL_CELL, SLOW_CELL])
+    panel = nb.show_panel(0)
+    nb.run(1)
+    panel.get_by_role("button", name="New chat", exact=True).click()
+    panel.get_by_role("button", name="Model settings").click()
+    panel.get_by_role("spinbutton", name="Max tokens").fill("900")
+    panel.get_by_role("spinbutton", name="Max tokens").press("Enter")
+    expect(panel.get_by_role("spinbutton", name="Max tokens")).to_have_value("900")
+    panel.get_by_role("button", name="Model settings").click()
+    ask(panel, "Keep talking while I reload")
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(answer.locator(".ancia-md")).to_have_text(re.compile(r".{10,}"))
+    nb.save()
+    page.reload()
+    nb.wait_idle()
+    panel = nb.panel
+    answer = panel.get_by_role("article", name="Assistant message").last
+    expect(answer).to_have_class(re.compile("ancia-streaming"))
+    before = len(answer.locator(".ancia-md").inner_text())
+    expect(answer.locator(".ancia-md")).to_have_text(re.compile(".{%d,}" % (before + 20), re.DOTALL))
+    panel.get_by_role("button", name="Stop").click()
+    expect(answer.get_by_text("Stopped")).to_be_visible()
+    expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
