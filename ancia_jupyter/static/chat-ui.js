@@ -47,6 +47,8 @@ function createRpc(channel) {
 export function mountChat(element, channel, options = {}) {
   const rpc = createRpc(channel);
   const alerts = h("div", { class: "ancia-alerts" });
+  const offline = h("div", { class: "ancia-alert ancia-alert-error ancia-disconnected", role: "alert" },
+    "Not connected to the kernel. Run this cell again to reconnect the chat panel.");
   const timers = new Set();
   let snapshot = null;
   let approvals = [];
@@ -156,6 +158,7 @@ export function mountChat(element, channel, options = {}) {
 
   function apply(state) {
     snapshot = state;
+    offline.remove();
     approvals = state.approvals || approvals;
     messages.setMessages(state.current_chat, state.messages);
     render();
@@ -186,14 +189,17 @@ export function mountChat(element, channel, options = {}) {
   });
   resize.observe(root);
   const unsubscribe = channel.onMessage(onMessage);
-  // The first request can be lost while a reloaded page reconnects to the kernel: ask until a state comes.
-  const hello = (delay) => {
-    if (closed || snapshot) return;
+  // The first request can be lost while a reloaded page reconnects to the kernel: ask until a state comes,
+  // and say so when the widget's link to the kernel seems gone (a page reload in the middle of an answer).
+  const hello = (delay, waited) => {
+    if (closed) return;
+    if (snapshot) { offline.remove(); return; }
+    if (waited >= 6000 && !offline.isConnected) alerts.append(offline);
     rpc.request("state").then(apply, (err) => alert(err.message));
-    const timer = setTimeout(() => { timers.delete(timer); hello(Math.min(delay * 2, 8000)); }, delay);
+    const timer = setTimeout(() => { timers.delete(timer); hello(Math.min(delay * 2, 8000), waited + delay); }, delay);
     timers.add(timer);
   };
-  hello(1500);
+  hello(1500, 0);
 
   return () => {
     closed = true;
