@@ -181,11 +181,14 @@ class PanelSession:
         return SNAPSHOT
 
     def _do_load_model(self, msg: dict) -> dict:
-        api.models.load(_arg(msg, "model_id", str, required=False))
+        model_id = _arg(msg, "model_id", str, required=False)
+        # on the model worker, in line with the answers queued there: the model manager's lock is never held
+        # by a thread that waits for the worker while the worker waits for that lock
+        self.app.worker.call(lambda: api.models.load(model_id))
         return SNAPSHOT
 
     def _do_unload_model(self, msg: dict) -> dict:
-        api.models.unload()
+        self.app.worker.call(api.models.unload)  # after the answers queued before it, as for a load
         return SNAPSHOT
 
     def _do_set_params(self, msg: dict) -> dict:

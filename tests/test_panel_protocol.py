@@ -206,6 +206,7 @@ def test_a_new_chat_is_named_by_its_first_question(client):
     client.ok("rename_chat", chat_id=chat, title="New chat")
     client.ok("send", text="a follow-up")
     assert ancia.chats.get(chat).title == "New chat"  # only an empty chat is named
+    client.wait_done(2)
 
 
 def test_a_long_answer_is_batched_not_pushed_per_token(client):
@@ -327,6 +328,17 @@ def test_model_actions_and_params(client, monkeypatch):
     assert ancia.models.params("tiny")["top_k"] == 7
     offline = client.ok("update_settings", settings={"offline": True})
     assert offline["settings"]["offline"] is True and ancia.settings.get()["offline"] is True
+
+
+def test_unload_waits_for_the_answer_in_progress(client):
+    ancia.models.set_params("tiny", max_tokens=30)
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [endless(0.01)]
+    client.ok("send", text="finish this first")
+    unloaded = client.ok("unload_model")
+    done = client.wait_done()[0]
+    assert done["status"] == "complete" and done["usage"]["completion_tokens"] == 30
+    assert unloaded["loaded_model"] is None and get_app().models.loaded_id is None
 
 
 def test_an_answer_started_from_code_reaches_the_panel(client):
