@@ -143,7 +143,7 @@ class PanelSession:
         holder["stop"] = stream.request.stop
         self.current_chat = stream.request.chat_id
         if untitled:
-            self.app.store.update_chat(self.current_chat, title=_title_from(text))  # named by its first question
+            self.app.store.update_chat(self.current_chat, title=_title_from(text))  # named by its question
         users = [m for m in self.app.store.history(self.current_chat) if m["role"] == "user"]
         return {"chat_id": self.current_chat, "message_id": users[-1]["id"] if users else None}
 
@@ -296,15 +296,16 @@ class PanelSession:
         chat_id = self._chat_or_none()
         selected = app.models.selected()
         spec = app.models.spec(selected)
-        bounds = {name: {"type": kind.__name__, "min": low, "max": spec.context_length
-                         if name == "context_window" else high} for name, (kind, low, high) in PARAM_BOUNDS.items()}
+        bounds = {name: {"type": kind.__name__, "min": low,
+                         "max": spec.context_length if name == "context_window" else high}
+                  for name, (kind, low, high) in PARAM_BOUNDS.items()}
         chat = app.store.get_chat(chat_id) if chat_id is not None else None
         with self._lock:
             approvals = [p["call"] for p in self._approvals.values()]
         return {
             "version": __version__, "chats": [_chat_row(c) for c in app.store.list_chats()],
             "current_chat": chat_id,
-            "messages": [_message_row(m, live or {}) for m in app.store.history(chat_id)] if chat_id is not None else [],
+            "messages": [_message_row(m, live or {}) for m in app.store.history(chat_id)] if chat else [],
             "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
             "model_state": "generating" if app.engine.busy else app.models.state,
             "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),

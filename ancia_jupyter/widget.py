@@ -18,8 +18,10 @@ import traitlets
 from .panel import PanelSession
 
 STATIC = Path(__file__).parent / "static"
-_IMPORT = re.compile(r"""^import\s*\{([^}]*)\}\s*from\s*["']\./([\w.-]+\.js)["'];?[ \t]*$""", re.MULTILINE)
-_EXPORT = re.compile(r"^export\s+((?:async\s+)?function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)", re.MULTILINE)
+_IMPORT = re.compile(r"""^import\s*\{([^}]*)\}\s*from\s*["']\./([\w.-]+\.js)["'];?[ \t]*$""",
+                     re.MULTILINE)
+_EXPORT = re.compile(r"^export\s+((?:async\s+)?function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)",
+                     re.MULTILINE)
 
 
 def _bindings(names: str) -> str:
@@ -63,7 +65,7 @@ def bundle(entry: str = "widget.js", root: Path = STATIC) -> str:
     joined = "\n".join(parts)
     leftover = re.search(r"""^\s*import\s.*from\s*["']\.""", joined, re.MULTILINE)
     if leftover:
-        raise ValueError(f"The chat UI has an import this join does not understand: {leftover.group(0).strip()}")
+        raise ValueError(f"The chat UI has an import this join cannot follow: {leftover.group(0).strip()}")
     return joined
 
 

@@ -36,8 +36,9 @@ SETTINGS = {
     # no "Select Kernel" dialog when the notebook opens before the kernelspecs are known
     "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
 }
-KERNEL = "ancia-test"
-TINY_PARAMS = {"temperature": 0.0, "max_tokens": 24, "context_window": 1024}  # a kernelspec name of our own: a venv's own specs come before the user's data dir
+KERNEL = "ancia-test"  # a kernelspec name of our own: a venv's own specs come before the user's data dir
+TINY_PARAMS = {"temperature": 0.0, "max_tokens": 24, "context_window": 1024}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -80,7 +81,8 @@ class Lab:
     def notebook(self, name: str, cells: list[str]) -> str:
         """Write a notebook into the server's root; returns its name."""
         nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (ancia tests)", "language": "python"}
+        nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (ancia tests)",
+                                     "language": "python"}
         nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
         nbformat.write(nb, self.root / name)
         return name
@@ -122,8 +124,8 @@ def lab(tmp_path_factory, tiny_model_dir) -> Iterator[Lab]:
     port, token = free_port(), secrets.token_hex(16)
     log = open(base / "server.log", "w")  # noqa: SIM115 - the server writes to it until the session ends
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
          "--LabApp.expose_app_in_browser=True"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     lab = Lab(f"http://127.0.0.1:{port}", token, dirs["root"], dirs["ancia"])
@@ -246,7 +248,7 @@ FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture
 def page(browser, request) -> Iterator[Any]:
-    """A fresh browser context; when the test fails, a screenshot and the console end up in test-artifacts/."""
+    """A fresh browser context; a failed test leaves a screenshot and the console in test-artifacts/."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000},
                                   permissions=["clipboard-read", "clipboard-write"])
     context.set_default_timeout(30_000)

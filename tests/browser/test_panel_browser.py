@@ -414,7 +414,7 @@ def test_a_reload_while_an_answer_streams_picks_it_up(notebook, page, tiny_param
         answer = panel.get_by_role("article", name="Assistant message").last
     expect(answer).to_have_class(re.compile("ancia-streaming"))
     before = len(answer.locator(".ancia-md").inner_text())
-    expect(answer.locator(".ancia-md")).to_have_text(re.compile(".{%d,}" % (before + 20), re.DOTALL))
+    expect(answer.locator(".ancia-md")).to_have_text(re.compile(f".{{{before + 20},}}", re.DOTALL))
     panel.get_by_role("button", name="Stop").click()
     expect(answer.get_by_text("Stopped")).to_be_visible()
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Ready")
