@@ -177,7 +177,7 @@ export function mountChat(element, channel, options = {}) {
       const before = generating();
       for (const event of msg.events) {
         messages.onEvent(event);
-        if (event.type === "notice" && event.code !== "loading") alert(event.text, "info"); // the pill says loading
+        if (event.type === "notice") alert(event.text, "info");
         if (event.type === "done") approvals = approvals.filter(() => messages.generating);
       }
       if (before !== generating() || msg.events.some((e) => e.type !== "token")) render();
