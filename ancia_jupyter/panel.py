@@ -16,6 +16,7 @@ import threading
 import time
 import types
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from . import __version__, api
@@ -36,6 +37,23 @@ SNAPSHOT = object()  # what an action returns when its reply is the fresh snapsh
 SLOW_ACTIONS = ("load_model", "unload_model")  # they wait for the model worker: answered from a thread
 
 Send = Callable[[dict], None]
+
+
+# Actions that are one call of the API, answered with the fresh snapshot. Loading and unloading run on the
+# model worker after the answers queued there, so the model manager's lock is never held by a thread that
+# waits for the worker while the worker waits for that lock.
+API_ACTIONS: dict[str, Callable[[Any, dict], Any]] = {
+    "state": lambda s, m: None,
+    "rename_chat": lambda s, m: api.chats.rename(_arg(m, "chat_id", int), _arg(m, "title", str)),
+    "delete_message": lambda s, m: api.chats.delete_message(s._chat(), _arg(m, "message_id", int)),
+    "select_model": lambda s, m: api.models.select(_arg(m, "model_id", str)),
+    "set_params": lambda s, m: api.models.set_params(_arg(m, "model_id", str, required=False),
+                                                     **_arg(m, "params", dict)),
+    "update_settings": lambda s, m: s.app.update_settings(**_arg(m, "settings", dict)),
+    "load_model": lambda s, m: s.app.worker.call(partial(api.models.load,
+                                                         _arg(m, "model_id", str, required=False))),
+    "unload_model": lambda s, m: s.app.worker.call(api.models.unload),
+}
 
 
 class RequestError(AnciaError):
@@ -76,6 +94,8 @@ class PanelSession:
         request_id = msg.get("id")
         action = msg.get("action")
         method = getattr(self, f"_do_{action}", None) if isinstance(action, str) else None
+        if action in API_ACTIONS:
+            method = partial(self._api_action, API_ACTIONS[action])
         if method is None:
             self._reply(request_id, error=f"Unknown action {action!r}.")
             return
@@ -102,7 +122,8 @@ class PanelSession:
         else:
             self._send({"type": "reply", "id": request_id, "ok": False, "error": error})
 
-    def _do_state(self, msg: dict) -> dict:
+    def _api_action(self, call: Callable[[Any, dict], Any], msg: dict) -> object:
+        call(self, msg)
         return SNAPSHOT
 
     def _do_select_chat(self, msg: dict) -> dict:
@@ -112,10 +133,6 @@ class PanelSession:
     def _do_new_chat(self, msg: dict) -> dict:
         title = _arg(msg, "title", str, required=False) or NEW_CHAT_TITLE
         self.current_chat = api.chats.create(title).id
-        return SNAPSHOT
-
-    def _do_rename_chat(self, msg: dict) -> dict:
-        api.chats.rename(_arg(msg, "chat_id", int), _arg(msg, "title", str))
         return SNAPSHOT
 
     def _do_delete_chat(self, msg: dict) -> dict:
@@ -170,33 +187,6 @@ class PanelSession:
         api.chats.edit_message(chat_id, message_id, content)
         if _arg(msg, "regenerate", bool, required=False):
             self._answer_again(chat_id, message_id)
-        return SNAPSHOT
-
-    def _do_delete_message(self, msg: dict) -> dict:
-        api.chats.delete_message(self._chat(), _arg(msg, "message_id", int))
-        return SNAPSHOT
-
-    def _do_select_model(self, msg: dict) -> dict:
-        api.models.select(_arg(msg, "model_id", str))
-        return SNAPSHOT
-
-    def _do_load_model(self, msg: dict) -> dict:
-        model_id = _arg(msg, "model_id", str, required=False)
-        # on the model worker, in line with the answers queued there: the model manager's lock is never held
-        # by a thread that waits for the worker while the worker waits for that lock
-        self.app.worker.call(lambda: api.models.load(model_id))
-        return SNAPSHOT
-
-    def _do_unload_model(self, msg: dict) -> dict:
-        self.app.worker.call(api.models.unload)  # after the answers queued before it, as for a load
-        return SNAPSHOT
-
-    def _do_set_params(self, msg: dict) -> dict:
-        api.models.set_params(_arg(msg, "model_id", str, required=False), **_arg(msg, "params", dict))
-        return SNAPSHOT
-
-    def _do_update_settings(self, msg: dict) -> dict:
-        self.app.update_settings(**_arg(msg, "settings", dict))
         return SNAPSHOT
 
     def _do_approve_tool(self, msg: dict) -> dict:
