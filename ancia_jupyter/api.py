@@ -6,7 +6,8 @@ Thin: each call finds the kernel's app and asks the store, the model manager or 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import events as ev
 from .app import close_app, get_app
@@ -134,14 +135,14 @@ class Chat:
         events = app.engine.submit(ChatRequest(chat_id=self.id, prompt=None, params=params, **options))
         return events if stream else events.response()
 
-    def rename(self, title: str) -> "Chat":
+    def rename(self, title: str) -> Chat:
         get_app().store.update_chat(self.id, title=title)
         return self
 
     def delete(self) -> None:
         get_app().store.delete_chat(self.id)
 
-    def duplicate(self) -> "Chat":
+    def duplicate(self) -> Chat:
         return Chat(get_app().store.duplicate_chat(self.id)["id"])
 
     def history(self) -> list[dict]:

@@ -1,7 +1,7 @@
 """The kernel end of the JupyterLab sidebar: a comm target named ``ancia``.
 
 The sidebar opens a comm with ``kernel.createComm("ancia")`` on the kernel of the notebook in focus. Each
-comm gets its own :class:`~ancia_jupyter.panel.PanelSession`, which answers the sidebar's requests and
+comm gets its own :class:`~ancia_jupyter.session.PanelSession`, which answers the sidebar's requests and
 pushes the engine's events (``docs/panel-protocol.md``); this module only wires the comm to it.
 
 Loading the extension also opens (and closes at once) a comm to the front end's ``ancia.loaded`` target, so
@@ -68,7 +68,7 @@ def open_sessions() -> int:
 
 
 def _on_open(comm: Any, open_msg: dict) -> None:
-    from .panel import PanelSession
+    from .session import PanelSession
 
     try:
         session = PanelSession(comm.send)

@@ -13,14 +13,18 @@ import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .errors import AnciaError, InvalidValueError
 from .model_manager import ModelManager, check_params
 from .runtimes import PromptCache, Runtime, ToolCallRequest
 from .store import Store
+
+if TYPE_CHECKING:
+    from .response import Response
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing answer
 CACHE_BUDGET_BYTES = 2 * 1024**3  # prompt caches kept across chats, least recently used dropped first
@@ -66,7 +70,7 @@ class EventStream:
                 self.finished = True
             yield event
 
-    def response(self) -> "Response":
+    def response(self) -> Response:
         from .response import Response
 
         for _ in self:
@@ -124,7 +128,8 @@ def _as_template_message(m: dict) -> dict:
     return out
 
 
-def _title_from(prompt: str) -> str:
+def title_from(prompt: str) -> str:
+    """A chat's title, from its first question."""
     words = " ".join(prompt.split())
     return (words[:60] + "…") if len(words) > 60 else words
 
@@ -168,7 +173,7 @@ class Engine:
         if chat is None:
             if request.prompt is None:
                 raise InvalidValueError("A new chat needs a prompt.")
-            chat = self.store.create_chat(_title_from(request.prompt), model_id=request.model and model_id)
+            chat = self.store.create_chat(title_from(request.prompt), model_id=request.model and model_id)
             request.chat_id = chat["id"]
         if request.prompt is not None:
             content = request.prompt if not request.context else f"{request.prompt}\n\n{request.context}"

@@ -10,7 +10,7 @@ sidebar receive over widget messages or a kernel comm. The order for one answer 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Error:
     type: Literal["error"] = "error"
 
 
-Event = Union[MessageStarted, Token, ToolCall, ToolResult, Notice, Done, Error]
+Event = MessageStarted | Token | ToolCall | ToolResult | Notice | Done | Error
 EVENT_TYPES = {cls.type: cls for cls in (MessageStarted, Token, ToolCall, ToolResult, Notice, Done, Error)}
 
 

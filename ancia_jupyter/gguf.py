@@ -252,7 +252,7 @@ def _write_tokenizer(dest: pathlib.Path, metadata: dict[str, Any], context: int)
         tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     # Control tokens (type 3) are special: never split, skipped when decoding; user-defined (4) are kept.
-    typed = list(zip(tokens, types))
+    typed = list(zip(tokens, types, strict=False))
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t, ty in typed if ty == 3])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t, ty in typed if ty == 4])
 

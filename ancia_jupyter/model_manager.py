@@ -11,11 +11,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec, Source, default_params
 from .errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
@@ -84,7 +84,6 @@ class ModelManager:
         self.loaded_id: str | None = None
         self.state = "not_loaded"  # not_loaded, loading, ready
         self.last_used = time.monotonic()
-        self._lock = threading.RLock()
         self.listeners: list[Callable[[str], None]] = []
 
     # -- what exists ------------------------------------------------------------------------------
@@ -274,44 +273,44 @@ class ModelManager:
     # -- the resident model ---------------------------------------------------------------------------
 
     def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
+        """Load on the model worker, after any answer queued there (which may itself be loading a model)."""
+        if not self.worker.on_worker:
+            return self.worker.call(lambda: self.load(model_id, force=force))
         spec = self.spec(model_id)
-        with self._lock:
-            if self.loaded_id == spec.id and self.runtime is not None:
-                self.last_used = time.monotonic()
-                return self.runtime
-            if not force and not self.fits(spec):
-                raise MemoryFitError(
-                    f"{spec.title} needs about {self.memory_mb(spec)} MB but this machine has "
-                    f"{available_memory_mb()} MB free. Close other programs, pick a smaller model, or pass "
-                    "force=True to load it anyway.")
-            path = self.pull(spec.id)
-            self._set_state("loading")
-            try:
-                runtime = self.worker.call(lambda: self._load_on_worker(spec, path))
-            except BaseException:
-                self._set_state("ready" if self.runtime else "not_loaded")
-                raise
-            self.runtime, self.loaded_id = runtime, spec.id
+        if self.loaded_id == spec.id and self.runtime is not None:
             self.last_used = time.monotonic()
-            self._set_state("ready")
-            return runtime
-
-    def _load_on_worker(self, spec: ModelSpec, path: Path) -> Runtime:
+            return self.runtime
+        if not force and not self.fits(spec):
+            raise MemoryFitError(
+                f"{spec.title} needs about {self.memory_mb(spec)} MB but this machine has "
+                f"{available_memory_mb()} MB free. Close other programs, pick a smaller model, or pass "
+                "force=True to load it anyway.")
+        path = self.pull(spec.id)
+        self._set_state("loading")
         if self.runtime is not None:  # one resident model: free the old one first
             self.runtime.unload()
             self.runtime, self.loaded_id = None, None
-        runtime = create_runtime(spec.runtime)
-        runtime.load(path)
+        try:
+            runtime = create_runtime(spec.runtime)
+            runtime.load(path)
+        except BaseException:
+            self._set_state("not_loaded")
+            raise
+        self.runtime, self.loaded_id = runtime, spec.id
+        self.last_used = time.monotonic()
+        self._set_state("ready")
         return runtime
 
     def unload(self) -> bool:
-        with self._lock:
-            if self.runtime is None:
-                return False
-            runtime, self.runtime, self.loaded_id = self.runtime, None, None
-            self.worker.call(runtime.unload)
-            self._set_state("not_loaded")
-            return True
+        """Free the resident model, on the model worker after any queued answer."""
+        if not self.worker.on_worker:
+            return self.worker.call(self.unload)
+        if self.runtime is None:
+            return False
+        runtime, self.runtime, self.loaded_id = self.runtime, None, None
+        runtime.unload()
+        self._set_state("not_loaded")
+        return True
 
     def _set_state(self, state: str) -> None:
         self.state = state

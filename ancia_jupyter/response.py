@@ -21,7 +21,7 @@ class Response:
     notices: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_events(cls, events: list[ev.Event]) -> "Response":
+    def from_events(cls, events: list[ev.Event]) -> Response:
         text: dict[int, str] = {}
         calls: dict[str, dict[str, Any]] = {}
         error = None

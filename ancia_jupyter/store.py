@@ -11,8 +11,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -97,7 +98,7 @@ class Store:
         with self._lock:
             cursor = self.db.conn.execute(sql, list(params))
             names = [d[0] for d in cursor.description]
-            return [_decode(dict(zip(names, row))) for row in cursor.fetchall()]
+            return [_decode(dict(zip(names, row, strict=False))) for row in cursor.fetchall()]
 
     # -- chats ------------------------------------------------------------------------------------
 
@@ -223,7 +224,8 @@ class Store:
         return self._with_attachments(messages, "JOIN messages m ON m.id = a.message_id WHERE m.chat_id = ?",
                                       [chat["id"]])
 
-    def _with_attachments(self, messages: list[dict], where: str | None = None, params: list | None = None) -> list[dict]:
+    def _with_attachments(self, messages: list[dict], where: str | None = None,
+                          params: list | None = None) -> list[dict]:
         by_id = {m["id"]: m for m in messages}
         for m in messages:
             m["attachments"] = []

@@ -15,7 +15,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .panel import PanelSession
+from .session import PanelSession
 
 STATIC = Path(__file__).parent / "static"
 _IMPORT = re.compile(r"""^import\s*\{([^}]*)\}\s*from\s*["']\./([\w.-]+\.js)["'];?[ \t]*$""",

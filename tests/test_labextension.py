@@ -188,12 +188,12 @@ def test_comm_routes_requests_to_its_own_session_and_closes_it(tiny):
 
 
 def test_comm_that_cannot_start_a_session_closes_with_the_reason(monkeypatch):
-    from ancia_jupyter import panel
+    from ancia_jupyter import session
 
     def broken(send):
         raise RuntimeError("The store at /nowhere cannot be opened:\n  disk full")
 
-    monkeypatch.setattr(panel, "PanelSession", broken)
+    monkeypatch.setattr(session, "PanelSession", broken)
     comm = FakeComm()
     _open(comm)
     assert comm.closed_with == {"error": "The store at /nowhere cannot be opened: disk full"}

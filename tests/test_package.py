@@ -20,7 +20,7 @@ def run_python(code: str, **env) -> str:
 
 
 def test_import_loads_nothing_heavy():
-    out = run_python("import sys, json, ancia_jupyter; print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
+    out = run_python(f"import sys, json, ancia_jupyter; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     assert json.loads(out) == []
 
 
@@ -30,7 +30,7 @@ def test_load_ext_loads_nothing_heavy(tmp_path):
         "from IPython.testing.globalipapp import start_ipython\n"
         "ip = start_ipython()\n"
         "ip.run_line_magic('load_ext', 'ancia_jupyter')\n"
-        "print(json.dumps([m for m in %r if m in sys.modules]))\n" % (HEAVY[:3],)
+        f"print(json.dumps([m for m in {HEAVY[:3]!r} if m in sys.modules]))\n"
     )
     out = run_python(code, ANCIA_DATA_DIR=str(tmp_path))
     assert json.loads(out.strip().splitlines()[-1]) == []

@@ -19,7 +19,7 @@ from scripted import force_tokens
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
-from ancia_jupyter.panel import FLUSH_INTERVAL, PanelSession, merge_tokens
+from ancia_jupyter.session import FLUSH_INTERVAL, PanelSession, merge_tokens
 
 SNAPSHOT_KEYS = {"version", "chats", "current_chat", "messages", "models", "selected_model", "loaded_model",
                  "model_state", "params", "param_bounds", "settings", "tools", "mood"}
@@ -441,13 +441,10 @@ def test_the_widget_wires_messages_to_a_session(tiny):
 
 
 def test_ancia_panel_shows_the_panel_whatever_was_imported_first(tiny, monkeypatch):
-    import sys
 
     import ancia_jupyter
+    import ancia_jupyter.session  # noqa: F401  (the sidebar's comm imports it first)
     from ancia_jupyter.widget import ChatPanel
-
-    # importing ancia_jupyter.panel first (the sidebar's comm does) makes the package attribute the module
-    monkeypatch.setattr(ancia_jupyter, "panel", sys.modules["ancia_jupyter.panel"])
     widget = ancia_jupyter.panel(height="300px")
     assert isinstance(widget, ChatPanel) and widget.height == "300px"
     widget.close()
@@ -483,7 +480,7 @@ def test_markdown_escapes_html_and_keeps_only_safe_links(tmp_path):
              '"quoted" & \'single\'']
     done = subprocess.run(["node", str(runner), json.dumps(cases)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    html = dict(zip(cases, json.loads(done.stdout)))
+    html = dict(zip(cases, json.loads(done.stdout), strict=False))
     assert "<img" not in html[cases[0]] and "&lt;img src=x onerror=alert(1)&gt;" in html[cases[0]]
     assert "href" not in html[cases[1]] and "javascript" in html[cases[1]]
     assert '<a href="https://a.b/?q=1&amp;r=2" target="_blank" rel="noopener noreferrer">ok</a>' in html[cases[2]]

@@ -199,7 +199,7 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise ArgumentError(f"{path} must have exactly {len(args)} items")
-            return tuple(coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(coerce(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=False)))
         item = args[0] if args else Any
         items = [coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
         kinds = (tuple, set, frozenset)

@@ -240,7 +240,7 @@ def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: Lab, page: Page, sh
 
 def test_refuses_a_kernel_of_another_version(sidebar_lab: Lab, page: Page, shot, tiny_model):
     # The kernel pretends to run another version (the package's and the snapshot's, wherever it is read).
-    pretend = "import ancia_jupyter, ancia_jupyter.panel\nancia_jupyter.__version__ = ancia_jupyter.panel.__version__ = {!r}"
+    pretend = "import ancia_jupyter, ancia_jupyter.session\nancia_jupyter.__version__ = ancia_jupyter.session.__version__ = {!r}"
     name = sidebar_lab.notebook("old.ipynb", pretend.format("0.0.1") + "\n%load_ext ancia_jupyter",
                                 pretend.format(ancia.__version__), SESSIONS_CELL)
     open_notebook(page, sidebar_lab, name)

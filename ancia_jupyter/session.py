@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -23,7 +21,7 @@ from . import __version__, api
 from . import events as ev
 from .app import App, get_app
 from .catalog import PARAM_BOUNDS
-from .engine import ChatRequest
+from .engine import ChatRequest, title_from
 from .errors import AnciaError, InvalidValueError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -160,7 +158,7 @@ class PanelSession:
         holder["stop"] = stream.request.stop
         self.current_chat = stream.request.chat_id
         if untitled:
-            self.app.store.update_chat(self.current_chat, title=_title_from(text))  # named by its question
+            self.app.store.update_chat(self.current_chat, title=title_from(text))  # named by its question
         users = [m for m in self.app.store.history(self.current_chat) if m["role"] == "user"]
         return {"chat_id": self.current_chat, "message_id": users[-1]["id"] if users else None}
 
@@ -433,24 +431,5 @@ def _message_row(m: dict, live: dict[int, str]) -> dict:
     return row
 
 
-def _title_from(text: str) -> str:
-    words = " ".join(text.split())
-    return words if len(words) <= 60 else words[:60] + "…"
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-
-class _CallableModule(types.ModuleType):
-    """``ancia.panel()`` shows the chat panel, but importing this module (the sidebar's comm does) makes the
-    package attribute ``ancia_jupyter.panel`` this module; calling it must still show the panel."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from .widget import panel
-
-        return panel(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
