@@ -9,6 +9,7 @@ consumer of the same ``EventStream``.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
-from .errors import AnciaError, InvalidValueError
+from .errors import AnciaError, InvalidValueError, NotFoundError
 from .model_manager import ModelManager, check_params
 from .runtimes import PromptCache, Runtime, ToolCallRequest
 from .store import Store
@@ -251,20 +252,25 @@ class Engine:
             status = "error"
             text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
             self._emit(stream, ev.Error(text, code=type(exc).__name__))
-            if message_id is None:
-                message_id = self.store.add_message(request.chat_id, "assistant", "", status="error",
-                                                    model_id=model_id, error=text)["id"]
-            else:
-                self.store.update_message(message_id, status="error", error=text)
+            with contextlib.suppress(NotFoundError):  # the chat may have been deleted meanwhile
+                if message_id is None:
+                    message_id = self.store.add_message(request.chat_id, "assistant", "", status="error",
+                                                        model_id=model_id, error=text)["id"]
+                else:
+                    self.store.update_message(message_id, status="error", error=text)
         finally:
             with self._lock:
                 self._active.discard(request)
         timings["total"] = time.perf_counter() - started
         usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
         if message_id is not None and status != "error":
-            self.store.update_message(message_id, status=status, timings=timings,
-                                      prompt_tokens=totals["prompt_tokens"],
-                                      completion_tokens=totals["completion_tokens"])
+            try:
+                self.store.update_message(message_id, status=status, timings=timings,
+                                          prompt_tokens=totals["prompt_tokens"],
+                                          completion_tokens=totals["completion_tokens"])
+            except NotFoundError:
+                status = "error"
+                self._emit(stream, ev.Error("The chat was deleted while it was being answered.", code="NotFoundError"))
         self.models.last_used = time.monotonic()
         self._schedule_idle_unload()
         self._emit(stream, ev.Done(request.chat_id, message_id or 0, status, usage, timings))
@@ -361,7 +367,8 @@ class Engine:
                 if chunk.finish_reason:
                     final = chunk
         except BaseException:
-            self.store.update_message(message_id, content=text)
+            with contextlib.suppress(NotFoundError):
+                self.store.update_message(message_id, content=text)
             raise
         self.caches.put(request.chat_id, key, cache)
         calls = final.tool_calls if final else []

@@ -263,3 +263,19 @@ def test_chat_options_are_checked_and_kept(tiny):
     with pytest.raises(ValueError, match="Unknown chat option"):
         chat.set_options(colour=True)
     assert chat.info()["options"] == {"kernel_context": True}
+
+
+def test_deleting_a_chat_while_it_is_answered_ends_the_stream_cleanly(tiny):
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [slow(0.01)]
+    ancia.models.set_params("tiny", max_tokens=300)
+    stream = ancia.chat("a long one", stream=True)
+    for event in stream:
+        if isinstance(event, ev.Token):
+            ancia.chats.delete(event_chat := stream.events[0].chat_id)
+            break
+    rest = list(stream)
+    assert rest[-1].type == "done" and rest[-1].status == "error"
+    assert any(isinstance(e, ev.Error) for e in rest)
+    assert event_chat not in [c["id"] for c in ancia.chats.list()]
+    assert ancia.chat("the engine still works", max_tokens=3).status == "complete"
