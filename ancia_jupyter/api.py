@@ -233,7 +233,7 @@ class Models:
     def load(self, model_id: str | None = None, *, force: bool = False) -> dict:
         app = get_app()
         app.models.load(model_id, force=force)
-        app.engine._schedule_idle_unload()
+        app.engine.schedule_idle_unload()
         return app.models.info(app.models.loaded_id)
 
     def unload(self) -> bool:

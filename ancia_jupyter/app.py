@@ -75,7 +75,3 @@ def close_app() -> None:
         if _app is not None:
             _app.close()
             _app = None
-
-
-def eager_load_requested() -> bool:
-    return config.env_flag("ANCIA_ENABLE_MODEL_EAGER_LOAD")

@@ -272,7 +272,7 @@ class Engine:
                 status = "error"
                 self._emit(stream, ev.Error("The chat was deleted while it was being answered.", code="NotFoundError"))
         self.models.last_used = time.monotonic()
-        self._schedule_idle_unload()
+        self.schedule_idle_unload()
         self._emit(stream, ev.Done(request.chat_id, message_id or 0, status, usage, timings))
 
     def _fit_tools(self, request: ChatRequest, runtime: Runtime, params: dict, tools: list[dict] | None,
@@ -417,7 +417,7 @@ class Engine:
             self._idle_timer.cancel()
             self._idle_timer = None
 
-    def _schedule_idle_unload(self) -> None:
+    def schedule_idle_unload(self) -> None:
         keep_alive = self.settings()["keep_alive"]
         self._cancel_idle_timer()
         if keep_alive < 0:
