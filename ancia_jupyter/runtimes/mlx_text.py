@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -161,8 +162,6 @@ class MLXTextRuntime(Runtime):
                 continue
             arguments = item.get("arguments") or {}
             if isinstance(arguments, str):
-                import json
-
                 try:
                     arguments = json.loads(arguments)
                 except ValueError as exc:
