@@ -57,6 +57,19 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def offline_forced() -> bool:
+    """Offline mode set by the environment cannot be turned off from inside the kernel."""
+    return env_flag("ANCIA_OFFLINE")
+
+
+def how_to_go_online() -> str:
+    """The one step that turns offline mode off, for every message that refuses because of it."""
+    if offline_forced():
+        return ("Offline mode comes from the environment variable ANCIA_OFFLINE: unset it and restart the "
+                "kernel")
+    return "Turn it off with `ancia.settings.update(offline=False)`"
+
+
 def validate(changes: dict[str, Any]) -> dict[str, Any]:
     """Check every change before any is stored, so a bad value changes nothing."""
     for key, value in changes.items():
@@ -64,6 +77,9 @@ def validate(changes: dict[str, Any]) -> dict[str, Any]:
             raise InvalidValueError(f"Unknown setting {key!r}. Settings are: {', '.join(SETTINGS)}.")
         if not SETTINGS[key].check(value):
             raise InvalidValueError(f"Setting {key!r} must be {SETTINGS[key].allowed} (got {value!r}).")
+    if changes.get("offline") is False and offline_forced():
+        raise InvalidValueError("Offline mode cannot be turned off here: the environment variable "
+                                "ANCIA_OFFLINE is set. Unset it and restart the kernel.")
     return changes
 
 
@@ -71,7 +87,7 @@ def resolve(stored: dict[str, Any]) -> dict[str, Any]:
     """Defaults, then what the user stored, then the environment (``ANCIA_OFFLINE``, registry URL)."""
     values = {key: setting.default for key, setting in SETTINGS.items()}
     values.update({k: v for k, v in stored.items() if k in SETTINGS})
-    if env_flag("ANCIA_OFFLINE"):
+    if offline_forced():
         values["offline"] = True
     if values["plugin_registry_url"] is None and os.environ.get("ANCIA_PLUGIN_REGISTRY_URL"):
         values["plugin_registry_url"] = os.environ["ANCIA_PLUGIN_REGISTRY_URL"]

@@ -13,23 +13,22 @@ import contextlib
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
-from .errors import AnciaError, InvalidValueError, NotFoundError
+from .context_fit import ContextFitter, Fit
+from .errors import AnciaError, ContextWindowError, InvalidValueError, NotFoundError
 from .model_manager import ModelManager, check_params
-from .runtimes import PromptCache, Runtime, ToolCallRequest
+from .prompt_caches import PromptCaches
+from .runtimes import Runtime, ToolCallRequest
 from .store import Store
 
 if TYPE_CHECKING:
     from .response import Response
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing answer
-CACHE_BUDGET_BYTES = 2 * 1024**3  # prompt caches kept across chats, least recently used dropped first
-CACHE_MAX_CHATS = 16
 
 
 @dataclass(eq=False)
@@ -84,74 +83,24 @@ class EventStream:
         show_stream(self)
 
 
-class PromptCaches:
-    """Per-chat prompt caches, bounded by count and bytes, least recently used dropped first."""
-
-    def __init__(self) -> None:
-        self._caches: OrderedDict[int, tuple[tuple, PromptCache]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, chat_id: int, key: tuple) -> PromptCache:
-        with self._lock:
-            entry = self._caches.pop(chat_id, None)
-        return entry[1] if entry and entry[0] == key else PromptCache()
-
-    def put(self, chat_id: int, key: tuple, cache: PromptCache) -> None:
-        with self._lock:
-            self._caches[chat_id] = (key, cache)
-            while len(self._caches) > CACHE_MAX_CHATS or (
-                len(self._caches) > 1 and sum(c.nbytes for _, c in self._caches.values()) > CACHE_BUDGET_BYTES
-            ):
-                self._caches.popitem(last=False)
-
-    def drop(self, chat_id: int | None = None, model_id: str | None = None) -> None:
-        with self._lock:
-            for cid in list(self._caches):
-                if chat_id is None and model_id is None or cid == chat_id or self._caches[cid][0][0] == model_id:
-                    del self._caches[cid]
-
-    def __contains__(self, chat_id: int) -> bool:
-        return chat_id in self._caches
-
-
-def _as_template_message(m: dict) -> dict:
-    out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
-    if m.get("attachments"):
-        out["images"] = m["attachments"]  # vision runtimes place and count them; text templates ignore the key
-    if m.get("tool_calls"):
-        out["tool_calls"] = [
-            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-            for c in m["tool_calls"]
-        ]
-    if m["role"] == "tool":
-        out["tool_call_id"] = m.get("tool_call_id")
-        out["name"] = m.get("tool_name")
-    return out
-
-
 def title_from(prompt: str) -> str:
     """A chat's title, from its first question."""
     words = " ".join(prompt.split())
     return (words[:60] + "…") if len(words) > 60 else words
 
 
-def _turns(history: list[dict]) -> list[list[dict]]:
-    """Split history into turns, each starting at a user message; a turn is never split."""
-    turns: list[list[dict]] = []
-    for m in history:
-        if m["role"] == "user" or not turns:
-            turns.append([])
-        turns[-1].append(m)
-    return turns
-
-
 class Engine:
+    """Answers questions: checks and stores each request, then answers it on a thread of its own that hands
+    each generation round to the model worker and runs tools, approvals and downloads itself, so one chat
+    waiting on a person or the network never holds up another chat's answer."""
+
     def __init__(self, store: Store, models: ModelManager, settings: Callable[[], dict], tools: Any = None) -> None:
         self.store = store
         self.models = models
         self.settings = settings
         self.tools = tools  # the tool registry: schemas(names) and call(name, arguments, chat_id)
         self.caches = PromptCaches()
+        self.fitter = ContextFitter()
         self.listeners: list[Callable[[ev.Event], None]] = []  # every event of every answer (panels)
         self._active: set[ChatRequest] = set()
         self._lock = threading.Lock()
@@ -162,7 +111,7 @@ class Engine:
 
     def submit(self, request: ChatRequest) -> EventStream:
         """Check the request, store the user's message (in a new chat when ``chat_id`` is None), then answer
-        on the model worker; returns the answer's events. Bad input raises here and stores nothing."""
+        it; returns the answer's events. Bad input raises here and stores nothing."""
         chat = self.store.get_chat(request.chat_id) if request.chat_id is not None else None
         if request.prompt is not None and (not isinstance(request.prompt, str) or not request.prompt.strip()):
             raise InvalidValueError("The prompt is empty: ask something.")
@@ -171,6 +120,8 @@ class Engine:
         params = {**self.models.params(model_id), **check_params(spec, request.params)}
         if request.images and not spec.vision:
             raise InvalidValueError(f"{model_id} cannot see images; select a vision model to attach images.")
+        self._check_tools(request)
+        created = chat is None
         if chat is None:
             if request.prompt is None:
                 raise InvalidValueError("A new chat needs a prompt.")
@@ -188,7 +139,8 @@ class Engine:
         with self._lock:
             self._active.add(request)
         self._cancel_idle_timer()
-        self.models.worker.submit(lambda: self._run(request, stream, model_id, params, user_id))
+        answer = _Answer(request, stream, model_id, params, user_id, created)
+        threading.Thread(target=self._run, args=(answer,), name=f"ancia-answer-{chat['id']}", daemon=True).start()
         return stream
 
     def stop(self, chat_id: int | None = None) -> int:
@@ -203,7 +155,19 @@ class Engine:
     def busy(self) -> bool:
         return bool(self._active)
 
-    # -- on the worker ------------------------------------------------------------------------------
+    def _check_tools(self, request: ChatRequest) -> None:
+        """Tools named by the caller must exist and be on: said before anything is stored."""
+        names = request.tools
+        if names is None or isinstance(names, bool):
+            return
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise InvalidValueError(f"tools must be a list of tool names, None for every enabled tool or False "
+                                    f"for none (got {names!r}).")
+        if self.tools is None:
+            raise InvalidValueError("No tools are available in this installation.")
+        self.tools.schemas(list(names), chat_id=request.chat_id)
+
+    # -- one answer, on its own thread --------------------------------------------------------------
 
     def _emit(self, stream: EventStream, event: ev.Event) -> None:
         stream.put(event)
@@ -213,26 +177,22 @@ class Engine:
             except Exception:
                 pass
 
-    def _run(self, request: ChatRequest, stream: EventStream, model_id: str, params: dict, user_id: int | None) -> None:
-        message_id: int | None = None
+    def _run(self, answer: _Answer) -> None:
+        request, stream = answer.request, answer.stream
         started = time.perf_counter()
-        totals = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
-        timings: dict[str, float] = {}
         status = "complete"
+        rounds = 0
         try:
-            message_id = self._start_message(request, stream, model_id, params, user_id)
+            answer.message_id = self._start_message(answer)
             if request.stop.is_set():
                 raise _Stopped()
-            if self.models.loaded_id != model_id:
-                self._emit(stream, ev.Notice(f"Loading {model_id}…", code="loading"))
-            runtime = self.models.load(model_id)
-            tools = self._fit_tools(request, runtime, params, self._tool_schemas(request, runtime), stream)
-            rounds = 0
+            if self.models.loaded_id != answer.model_id:
+                self._emit(stream, ev.Notice(f"Loading {answer.model_id}…", code="loading"))
+            self.models.prepare(answer.model_id)  # memory check and download, off the model worker
             while True:
                 if rounds:
-                    message_id = self._start_message(request, stream, model_id, params, user_id)
-                calls, finish = self._generate(request, stream, runtime, model_id, params, tools, message_id,
-                                               totals, timings, started)
+                    answer.message_id = self._start_message(answer)
+                calls, finish = self.models.worker.call(lambda: self._round(answer, started))
                 if finish == "stopped":
                     status = "stopped"
                     break
@@ -242,7 +202,7 @@ class Engine:
                 if rounds > self.settings()["max_tool_rounds"]:
                     self._emit(stream, ev.Notice("Stopped calling tools: too many rounds.", code="tool_rounds"))
                     break
-                self._run_tools(request, stream, calls, message_id)
+                self._run_tools(answer, calls)
                 if request.stop.is_set():
                     status = "stopped"
                     break
@@ -250,115 +210,127 @@ class Engine:
             status = "stopped"
         except Exception as exc:
             status = "error"
-            text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
-            self._emit(stream, ev.Error(text, code=type(exc).__name__))
-            with contextlib.suppress(NotFoundError):  # the chat may have been deleted meanwhile
-                if message_id is None:
-                    message_id = self.store.add_message(request.chat_id, "assistant", "", status="error",
-                                                        model_id=model_id, error=text)["id"]
-                else:
-                    self.store.update_message(message_id, status="error", error=text)
+            self._fail(answer, exc, refused=isinstance(exc, ContextWindowError) and not rounds)
         finally:
             with self._lock:
                 self._active.discard(request)
-        timings["total"] = time.perf_counter() - started
+        answer.timings["total"] = time.perf_counter() - started
+        totals = answer.totals
         usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
-        if message_id is not None and status != "error":
+        if answer.message_id is not None and status != "error":
             try:
-                self.store.update_message(message_id, status=status, timings=timings,
+                self.store.update_message(answer.message_id, status=status, timings=answer.timings,
                                           prompt_tokens=totals["prompt_tokens"],
                                           completion_tokens=totals["completion_tokens"])
             except NotFoundError:
                 status = "error"
-                self._emit(stream, ev.Error("The chat was deleted while it was being answered.", code="NotFoundError"))
+                self._emit(stream, ev.Error(DELETED_MID_ANSWER, code="NotFoundError"))
         self.models.last_used = time.monotonic()
         self.schedule_idle_unload()
-        self._emit(stream, ev.Done(request.chat_id, message_id or 0, status, usage, timings))
+        self._emit(stream, ev.Done(request.chat_id, answer.message_id or 0, status, usage, answer.timings))
 
-    def _fit_tools(self, request: ChatRequest, runtime: Runtime, params: dict, tools: list[dict] | None,
-                   stream: EventStream) -> list[dict] | None:
+    def _fail(self, answer: _Answer, exc: Exception, refused: bool) -> None:
+        """Say what went wrong in one line and keep it with the chat; a refused request leaves no trace."""
+        request = answer.request
+        text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, NotFoundError) and not self._chat_exists(request.chat_id):
+            text = DELETED_MID_ANSWER
+        self._emit(answer.stream, ev.Error(text, code=type(exc).__name__))
+        with contextlib.suppress(NotFoundError):  # the chat may have been deleted meanwhile
+            if refused:
+                if answer.created_chat:
+                    self.store.delete_chat(request.chat_id)
+                else:
+                    for message_id in (answer.message_id, answer.user_id):
+                        if message_id is not None:
+                            self.store.delete_message(request.chat_id, message_id)
+                answer.message_id = None
+            elif answer.message_id is None:
+                answer.message_id = self.store.add_message(request.chat_id, "assistant", "", status="error",
+                                                           model_id=answer.model_id, error=text)["id"]
+            else:
+                self.store.update_message(answer.message_id, status="error", error=text)
+
+    def _chat_exists(self, chat_id: int | None) -> bool:
+        try:
+            self.store.get_chat(chat_id)
+            return True
+        except NotFoundError:
+            return False
+
+    def _start_message(self, answer: _Answer) -> int:
+        request = answer.request
+        message_id = self.store.add_message(request.chat_id, "assistant", "", status="partial",
+                                            model_id=answer.model_id, params=answer.params)["id"]
+        self._emit(answer.stream, ev.MessageStarted(request.chat_id, message_id, answer.user_id, answer.model_id))
+        return message_id
+
+    # -- on the model worker: one generation round --------------------------------------------------
+
+    def _round(self, answer: _Answer, started: float) -> tuple[list[ToolCallRequest], str]:
+        runtime = self.models.load(answer.model_id)
+        if answer.tools is _UNSET:
+            answer.tools = self._fit_tools(answer, runtime, self._tool_schemas(answer.request, runtime))
+        return self._generate(answer, runtime, started)
+
+    def _tool_schemas(self, request: ChatRequest, runtime: Runtime) -> list[dict] | None:
+        if request.tools is False or self.tools is None or not runtime.supports_tools:
+            return None
+        names = list(request.tools) if isinstance(request.tools, (list, tuple)) else None
+        return self.tools.schemas(names, chat_id=request.chat_id) or None
+
+    def _fit_tools(self, answer: _Answer, runtime: Runtime, tools: list[dict] | None) -> list[dict] | None:
         """Tool descriptions go with every prompt: when they would take more than half of the context window,
         answer without them (a small window is better spent on the conversation). Say so only when the
         caller chose the tools; the default set is best effort."""
         if not tools:
             return tools
         probe = [{"role": "user", "content": "?"}]
-        cost = len(runtime.prompt_tokens(probe, tools)) - len(runtime.prompt_tokens(probe, None))
-        window = params["context_window"]
+        cost = runtime.count_tokens(probe, tools) - runtime.count_tokens(probe, None)
+        window = answer.params["context_window"]
         if cost <= window // 2:
             return tools
-        if isinstance(request.tools, list):
-            self._emit(stream, ev.Notice(
+        if isinstance(answer.request.tools, (list, tuple)):
+            self._emit(answer.stream, ev.Notice(
                 f"Left out the tools: their descriptions take {cost} tokens, more than half of the context "
                 f"window of {window}. Choose fewer tools, or raise context_window with "
                 "`ancia.models.set_params(context_window=...)`.", code="tools_left_out"))
         return None
 
-    def _start_message(self, request: ChatRequest, stream: EventStream, model_id: str, params: dict,
-                       user_id: int | None) -> int:
-        message_id = self.store.add_message(request.chat_id, "assistant", "", status="partial",
-                                            model_id=model_id, params=params)["id"]
-        self._emit(stream, ev.MessageStarted(request.chat_id, message_id, user_id, model_id))
-        return message_id
-
-    def _tool_schemas(self, request: ChatRequest, runtime: Runtime) -> list[dict] | None:
-        if request.tools is False or self.tools is None or not runtime.supports_tools:
-            return None
-        names = request.tools if isinstance(request.tools, list) else None
-        return self.tools.schemas(names, chat_id=request.chat_id) or None
-
-    def _prompt(self, request: ChatRequest, runtime: Runtime, params: dict,
-                tools: list[dict] | None, stream: EventStream) -> tuple[list[int], list[dict]]:
-        """The prompt's tokens, fitted to the context window, and the images of the last user message."""
+    def _prompt(self, answer: _Answer, runtime: Runtime) -> tuple[Fit, list[dict]]:
+        """The prompt fitted to the context window, and the images of the last user message."""
+        request = answer.request
         chat = self.store.get_chat(request.chat_id)
         system = request.system or chat["system_prompt"] or self.settings()["system_prompt"]
         history = [m for m in self.store.history(request.chat_id)
                    if m["status"] != "error" and not (m["role"] == "assistant" and m["status"] == "partial"
                                                       and not m["content"] and not m["tool_calls"])]
-        turns = _turns(history)
         head = [{"role": "system", "content": system}] if system else []
-        window = params["context_window"]
-
-        def render(drop: int) -> list[int]:
-            kept = [_as_template_message(m) for turn in turns[drop:] for m in turn]
-            return runtime.prompt_tokens(head + kept, tools)
-
-        tokens = render(0)
-        if len(tokens) + min(params["max_tokens"], 64) > window and turns:
-            low, high = 1, len(turns) - 1  # binary search for the fewest turns to drop
-            best = None
-            while low <= high:
-                mid = (low + high) // 2
-                candidate = render(mid)
-                if len(candidate) + min(params["max_tokens"], 64) <= window:
-                    best, high = (mid, candidate), mid - 1
-                else:
-                    low = mid + 1
-            if best is None:
-                raise InvalidValueError(
-                    f"The prompt needs {len(render(len(turns) - 1))} tokens but the context window is {window}. "
-                    "Shorten it, or raise context_window with `ancia.models.set_params(context_window=...)`.")
-            dropped = sum(len(t) for t in turns[: best[0]])
-            self._emit(stream, ev.Notice(f"Left out the {dropped} oldest message(s) to fit the context window "
-                                         f"of {window} tokens.", code="context_trimmed"))
-            tokens = best[1]
+        window = answer.params["context_window"]
+        fit = self.fitter.fit(chat["id"], runtime, head, history, answer.tools, window,
+                              min(answer.params["max_tokens"], 64))
+        if fit.newly_dropped:
+            self._emit(answer.stream, ev.Notice(
+                f"Left out the {fit.dropped} oldest message(s) to fit the context window of {window} tokens "
+                "(they stay in the chat).", code="context_trimmed"))
         users = [m for m in history if m["role"] == "user"]
-        return tokens, users[-1]["attachments"] if users else []
+        return fit, users[-1]["attachments"] if users else []
 
-    def _generate(self, request: ChatRequest, stream: EventStream, runtime: Runtime, model_id: str, params: dict,
-                  tools: list[dict] | None, message_id: int, totals: dict, timings: dict,
-                  started: float) -> tuple[list[ToolCallRequest], str]:
-        prompt, images = self._prompt(request, runtime, params, tools, stream)
-        budget = max(1, min(params["max_tokens"], params["context_window"] - len(prompt)))
-        key = (model_id, id(runtime))
+    def _generate(self, answer: _Answer, runtime: Runtime, started: float) -> tuple[list[ToolCallRequest], str]:
+        request, stream, params, message_id = answer.request, answer.stream, answer.params, answer.message_id
+        assert message_id is not None
+        fit, images = self._prompt(answer, runtime)
+        budget = max(1, min(params["max_tokens"], params["context_window"] - fit.size))
+        key = (answer.model_id, id(runtime))
         cache = self.caches.take(request.chat_id, key)
         text, last_save = "", time.monotonic()
         final = None
         try:
-            for chunk in runtime.stream(prompt, {**params, "max_tokens": budget}, cache=cache, tools=tools,
-                                        images=images or None, should_stop=request.stop.is_set):
+            for chunk in runtime.stream(fit.tokens or [], {**params, "max_tokens": budget}, cache=cache,
+                                        tools=answer.tools, images=images or None,
+                                        should_stop=request.stop.is_set, messages=fit.messages):
                 if chunk.text:
-                    timings.setdefault("time_to_first_token", time.perf_counter() - started)
+                    answer.timings.setdefault("time_to_first_token", time.perf_counter() - started)
                     text += chunk.text
                     self._emit(stream, ev.Token(chunk.text, message_id))
                     if time.monotonic() - last_save >= SAVE_INTERVAL:
@@ -373,27 +345,31 @@ class Engine:
         self.caches.put(request.chat_id, key, cache)
         calls = final.tool_calls if final else []
         if final:
-            totals["prompt_tokens"] += final.prompt_tokens
-            totals["cached_tokens"] += final.cached_tokens
-            totals["completion_tokens"] += final.generation_tokens
-            timings["prompt_tps"] = final.prompt_tps
-            timings["generation_tps"] = final.generation_tps
+            answer.totals["prompt_tokens"] += final.prompt_tokens
+            answer.totals["cached_tokens"] += final.cached_tokens
+            answer.totals["completion_tokens"] += final.generation_tokens
+            answer.timings["prompt_tps"] = final.prompt_tps
+            answer.timings["generation_tps"] = final.generation_tps
         stored_calls = [{"id": c.id, "name": c.name or "invalid", "arguments": c.arguments} for c in calls]
         self.store.update_message(message_id, content=text, tool_calls=stored_calls or None,
                                   status="complete" if calls else "partial")
         return calls, final.finish_reason if final else "stop"
 
-    def _run_tools(self, request: ChatRequest, stream: EventStream, calls: list[ToolCallRequest],
-                   message_id: int) -> None:
+    # -- tools, on the answer's thread ----------------------------------------------------------------
+
+    def _run_tools(self, answer: _Answer, calls: list[ToolCallRequest]) -> None:
+        request, stream = answer.request, answer.stream
         for call in calls:
             shown = self.tools.resolve(call.name) if self.tools is not None and call.name else call.name
-            event = ev.ToolCall(call.id, shown, call.arguments, message_id)
+            event = ev.ToolCall(call.id, shown, call.arguments, answer.message_id or 0)
             self._emit(stream, event)
             started = time.perf_counter()
             if call.error:
                 output, error = None, f"{call.error} Raw text: {call.raw[:500]}"
             elif request.stop.is_set():
                 output, error = None, "stopped by the user"
+            elif self.tools is None:
+                output, error = None, "no tools are available"
             else:
                 output, error = self.tools.call(call.name, call.arguments, chat_id=request.chat_id,
                                                 approve=request.approve, event=event)
@@ -407,10 +383,12 @@ class Engine:
     def _on_store_change(self, kind: str, data: dict) -> None:
         if kind in ("history_changed", "chat_deleted"):
             self.caches.drop(chat_id=data["chat_id"])
+            self.fitter.forget(data["chat_id"])
         elif kind == "params_changed":
             self.caches.drop(model_id=data["model_id"])
         elif kind == "reset":
             self.caches.drop()
+            self.fitter.forget()
 
     def _cancel_idle_timer(self) -> None:
         if self._idle_timer is not None:
@@ -434,6 +412,26 @@ class Engine:
             return
         self.caches.drop()
         self.models.unload()
+
+
+DELETED_MID_ANSWER = "The chat was deleted while it was being answered; nothing more was saved."
+_UNSET: Any = object()
+
+
+@dataclass(eq=False)
+class _Answer:
+    """What one answer carries from round to round."""
+
+    request: ChatRequest
+    stream: EventStream
+    model_id: str
+    params: dict
+    user_id: int | None
+    created_chat: bool
+    message_id: int | None = None
+    tools: Any = _UNSET  # the tool schemas the model is shown, fitted in the first round
+    totals: dict = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0})
+    timings: dict = field(default_factory=dict)
 
 
 class _Stopped(Exception):

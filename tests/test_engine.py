@@ -132,12 +132,10 @@ def test_prompt_cache_is_dropped_when_history_params_or_model_change(tiny, tiny_
     assert second.usage["cached_tokens"] == 0
 
 
-def test_prompt_caches_are_bounded(tiny, monkeypatch):
-    from ancia_jupyter import engine
-
-    monkeypatch.setattr(engine, "CACHE_MAX_CHATS", 2)
-    chats = [ancia.chat(f"chat {i}").chat_id for i in range(3)]
+def test_prompt_caches_are_bounded(tiny):
     caches = get_app().engine.caches
+    caches.max_chats = 2
+    chats = [ancia.chat(f"chat {i}").chat_id for i in range(3)]
     assert chats[0] not in caches and chats[1] in caches and chats[2] in caches
 
 
@@ -157,12 +155,18 @@ def test_old_turns_are_dropped_to_fit_the_context_window_never_the_system_prompt
     assert "SYSTEM-RULES" in kept and "the latest question" in kept and "question 0" not in kept
 
 
-def test_a_prompt_longer_than_the_context_window_is_a_clear_error(tiny):
+def test_a_prompt_longer_than_the_context_window_is_a_clear_error_and_stores_nothing(tiny):
     ancia.models.set_params("tiny", context_window=256, max_tokens=8)
     response = ancia.chat("word " * 400, tools=False)
     assert response.status == "error" and "context window is 256" in response.error
-    history = ancia.chats.history(response.chat_id)
-    assert [(m["role"], m["status"]) for m in history] == [("user", "complete"), ("assistant", "error")]
+    assert "nothing was stored" in response.error
+    assert ancia.chats.list() == []  # the new chat went with the refused question
+
+    chat = ancia.chats.create("kept")
+    chat.send("a short question", tools=False)
+    before = chat.history()
+    refused = chat.send("word " * 400, tools=False)
+    assert refused.status == "error" and chat.history() == before
 
 
 def test_bad_input_raises_and_stores_nothing(tiny):

@@ -113,7 +113,7 @@ def test_registering_bad_paths_is_refused(tmp_path):
         (("x", str(tmp_path / "missing")), ModelError, "neither an MLX model directory nor a .gguf file"),
         (("x", str(empty)), ModelError, "has no config.json"),
         (("x", str(tmp_path / "notes.txt")), ModelError, "neither"),
-        (("has space", str(empty)), InvalidValueError, "without spaces"),
+        (("has space", str(empty)), InvalidValueError, "not a valid model id"),
         ((DEFAULT_MODEL_ID, str(empty)), InvalidValueError, "is a catalog model"),
     ]
     for args, error, message in cases:
@@ -124,7 +124,7 @@ def test_registering_bad_paths_is_refused(tmp_path):
 
 def test_corrupt_gguf_is_a_clear_error_and_leaves_nothing(tmp_path):
     bad = tmp_path / "broken.gguf"
-    bad.write_bytes(b"GGUF" + b"\x00" * 40)
+    bad.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + b"\x00" * 40)  # a header, then nothing sensible
     ancia.models.register("broken", str(bad))
     with pytest.raises(ModelError):
         ancia.models.load("broken")
@@ -193,6 +193,10 @@ def test_settings_validation_and_env_overrides(monkeypatch):
     assert ancia.settings.get()["offline"] is False  # nothing of the bad update was stored
     monkeypatch.setenv("ANCIA_OFFLINE", "1")
     assert ancia.settings.get()["offline"] is True
+    with pytest.raises(ValueError, match="environment variable ANCIA_OFFLINE is set"):
+        ancia.settings.update(offline=False)
+    with pytest.raises(OfflineError, match="unset it and restart the kernel"):
+        ancia.models.pull("qwen2.5-0.5b-instruct")
     monkeypatch.setenv("ANCIA_PLUGIN_REGISTRY_URL", "https://example.invalid/registry.json")
     assert ancia.settings.get()["plugin_registry_url"] == "https://example.invalid/registry.json"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from scripted import script
@@ -10,6 +11,7 @@ from scripted import script
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
+from ancia_jupyter.errors import InvalidValueError, NotFoundError
 from ancia_jupyter.tools import registry as registry_mod
 
 
@@ -142,3 +144,36 @@ def test_approval_through_ancia_chat(tiny):
     allowed = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=lambda event: True)
     assert allowed.tool_calls[0]["output"] == "deleted" and ran == ["x.txt"]
     assert json.loads(json.dumps(allowed.tool_calls[0]["arguments"])) == {"path": "x.txt"}
+
+
+def test_while_one_chat_waits_for_an_approval_another_chat_answers(tiny):
+    @ancia.tool(name="files.delete", confirm=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    load_scripted('<tool_call>{"name": "files_delete", "arguments": {"path": "x.txt"}}</tool_call>',
+                  "Other chat.", "Deleted.")
+    asked, release = threading.Event(), threading.Event()
+
+    def approve(event):
+        asked.set()
+        return release.wait(30)
+
+    waiting = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=approve, stream=True)
+    assert asked.wait(30), "the first chat never asked for its approval"
+    other = ancia.chat("Meanwhile, hello", tools=False, max_tokens=20)  # would hang if the worker were held
+    assert other.status == "complete" and other.text == "Other chat."
+    assert not release.is_set()
+    release.set()
+    first = waiting.response()
+    assert first.status == "complete" and first.tool_calls[0]["output"] == "deleted"
+    assert first.text == "Deleted."
+
+
+def test_an_unknown_tool_name_is_refused_before_anything_is_stored(tiny):
+    with pytest.raises(NotFoundError, match="no.such.tool"):
+        ancia.chat("hello", tools=["no.such.tool"])
+    with pytest.raises(InvalidValueError, match="list of tool names"):
+        ancia.chat("hello", tools="system.time")
+    assert ancia.chats.list() == []

@@ -52,6 +52,7 @@ class PromptCache:
 class Runtime(ABC):
     name: str = "runtime"
     vision: bool = False
+    local: bool = True  # tokenizes here: ``prompt_tokens`` is exact; False for a server that does it
 
     @abstractmethod
     def load(self, path: Path) -> None: ...
@@ -66,11 +67,21 @@ class Runtime(ABC):
     def count_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> int:
         return len(self.prompt_tokens(messages, tools))
 
+    def message_tokens(self, message: dict) -> int:
+        """About what one message adds to a prompt; counted once per message to fit long chats fast."""
+        try:
+            return len(self.prompt_tokens([message]))
+        except Exception:  # a template that wants a whole conversation
+            return len(message.get("content") or "") // 3 + 8
+
     @abstractmethod
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
                tools: list[dict] | None = None, images: list[Any] | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
-        """Stream an answer; the last chunk has ``finish_reason`` and the usage figures."""
+               should_stop: Callable[[], bool] = lambda: False,
+               messages: list[dict] | None = None) -> Iterator[Chunk]:
+        """Stream an answer; the last chunk has ``finish_reason`` and the usage figures. ``messages`` are
+        what ``prompt`` was rendered from (a runtime that is not ``local`` gets an empty prompt and uses
+        them)."""
 
     @property
     def supports_tools(self) -> bool:

@@ -75,9 +75,16 @@ class MLXTextRuntime(Runtime):
             tokens = tokens["input_ids"]
         return list(tokens)
 
+    def message_tokens(self, message: dict) -> int:
+        text = message.get("content") or ""
+        if message.get("tool_calls"):
+            text += json.dumps([c["function"] for c in message["tool_calls"]])
+        return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators
+
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
                tools: list[dict] | None = None, images: list[Any] | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
+               should_stop: Callable[[], bool] = lambda: False,
+               messages: list[dict] | None = None) -> Iterator[Chunk]:
         import mlx.core as mx
         from mlx_lm.generate import make_text_state_machine, stream_generate
         from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache

@@ -124,7 +124,8 @@ class MLXVisionRuntime(Runtime):
 
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
                tools: list[dict] | None = None, images: list[Any] | None = None,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[Chunk]:
+               should_stop: Callable[[], bool] = lambda: False,
+               messages: list[dict] | None = None) -> Iterator[Chunk]:
         import mlx.core as mx
         from mlx_vlm.generate import PromptCacheState, stream_generate
 

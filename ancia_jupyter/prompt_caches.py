@@ -1,0 +1,45 @@
+"""Per-chat prompt caches: turn N of a chat reads only its new tokens.
+
+Bounded by count and bytes, least recently used dropped first. A cache is a plain value the engine hands
+to the runtime; it is tied to one loaded model (the key), so a reload or a model change starts afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from .runtimes import PromptCache
+
+CACHE_BUDGET_BYTES = 2 * 1024**3
+CACHE_MAX_CHATS = 16
+
+
+class PromptCaches:
+    def __init__(self, max_chats: int = CACHE_MAX_CHATS, budget_bytes: int = CACHE_BUDGET_BYTES) -> None:
+        self._caches: OrderedDict[int, tuple[tuple, PromptCache]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_chats = max_chats
+        self.budget_bytes = budget_bytes
+
+    def take(self, chat_id: int, key: tuple) -> PromptCache:
+        with self._lock:
+            entry = self._caches.pop(chat_id, None)
+        return entry[1] if entry and entry[0] == key else PromptCache()
+
+    def put(self, chat_id: int, key: tuple, cache: PromptCache) -> None:
+        with self._lock:
+            self._caches[chat_id] = (key, cache)
+            while len(self._caches) > self.max_chats or (
+                len(self._caches) > 1 and sum(c.nbytes for _, c in self._caches.values()) > self.budget_bytes
+            ):
+                self._caches.popitem(last=False)
+
+    def drop(self, chat_id: int | None = None, model_id: str | None = None) -> None:
+        with self._lock:
+            for cid in list(self._caches):
+                if chat_id is None and model_id is None or cid == chat_id or self._caches[cid][0][0] == model_id:
+                    del self._caches[cid]
+
+    def __contains__(self, chat_id: int) -> bool:
+        return chat_id in self._caches
