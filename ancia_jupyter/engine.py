@@ -105,6 +105,7 @@ class Engine:
         self._active: set[ChatRequest] = set()
         self._lock = threading.Lock()
         self._idle_timer: threading.Timer | None = None
+        self._hinted = False
         store.subscribe(self._on_store_change)
 
     # -- public -------------------------------------------------------------------------------------
@@ -188,6 +189,10 @@ class Engine:
                 raise _Stopped()
             if self.models.loaded_id != answer.model_id:
                 self._emit(stream, ev.Notice(f"Loading {answer.model_id}…", code="loading"))
+                hint = self.models.choice(self.models.spec(answer.model_id)).hint
+                if hint and not self._hinted:  # said once per kernel
+                    self._hinted = True
+                    self._emit(stream, ev.Notice(hint, code="runtime_hint"))
             self.models.prepare(answer.model_id)  # memory check and download, off the model worker
             while True:
                 if rounds:

@@ -26,6 +26,7 @@ def main() -> None:
     import ancia_jupyter as ancia
     from ancia_jupyter.app import get_app
 
+    ancia.models.set_runtime(ancia.models.selected(), "mlx")  # this benchmark compares with raw mlx-lm
     ancia.models.set_params(temperature=0.0, max_tokens=TOKENS)
     ancia.models.load()
     runtime = get_app().models.runtime

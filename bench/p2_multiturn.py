@@ -6,7 +6,11 @@ only the new tokens are processed and the ratio stays near 1; without it the who
 
 from __future__ import annotations
 
+import sys
+
 from common import fresh_data_dir, report
+
+RUNTIME = sys.argv[1] if len(sys.argv) > 1 else "auto"  # or mlx / llama_cpp
 
 TURNS = 10
 
@@ -28,14 +32,17 @@ def main() -> None:
     fresh_data_dir()
     import ancia_jupyter as ancia
 
+    ancia.models.set_runtime(ancia.models.selected(), RUNTIME)
+
     ancia.models.set_params(temperature=0.0, max_tokens=24, context_window=4096)
     ancia.models.load()
     ancia.chat("warm up", max_tokens=2)
     cached, with_cache = ttft_ratio(True)
     uncached, without_cache = ttft_ratio(False)
-    report("P2 multi-turn TTFT turn 10 / turn 1, with cache", cached, "≤ 1.3",
+    runtime = ancia.models.info(ancia.models.selected())["runtime"]
+    report(f"P2 multi-turn TTFT turn 10 / turn 1, with cache ({runtime})", cached, "≤ 1.3",
            "TTFT s: " + " ".join(f"{t:.3f}" for t in with_cache))
-    report("P2 multi-turn TTFT turn 10 / turn 1, without cache", uncached, "(for comparison)",
+    report(f"P2 multi-turn TTFT turn 10 / turn 1, without cache ({runtime})", uncached, "(for comparison)",
            "TTFT s: " + " ".join(f"{t:.3f}" for t in without_cache))
 
 

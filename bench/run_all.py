@@ -8,5 +8,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("p1_stream_overhead.py", "p2_multiturn.py", "p3_import.py", "p4_store.py"):
-    subprocess.run([sys.executable, str(HERE / script)], cwd=HERE, check=True)
+RUNS = [["p1_stream_overhead.py"], ["p2_multiturn.py"], ["p2_multiturn.py", "mlx"], ["p2_long.py"],
+        ["p3_import.py"], ["p4_store.py"], ["p5_p7_runtime.py"]]
+
+for script, *args in RUNS:
+    subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE, check=True)
