@@ -174,7 +174,13 @@ def _forget_modules(path: Path) -> None:
 
 def _load(registry: Any, plugin_id: str, path: Path) -> str | None:
     """Load one plugin's tools into ``registry``; on failure record the error, disable the plugin, and
-    return the error."""
+    return the error.
+
+    Anything the plugin's code raises counts, ``SystemExit`` and ``KeyboardInterrupt`` included: were one
+    let through, every later start (which loads the enabled plugins) would raise it again, and the app
+    that ``uninstall`` needs could never start.
+    """
+    from .tools.calling import error_text
     from .tools.registry import importing_plugin
 
     if str(path) not in sys.path:
@@ -199,9 +205,9 @@ def _load(registry: Any, plugin_id: str, path: Path) -> str | None:
                                           "nor a module")
             if not found:
                 raise PluginError(f"the wheel declares no {ENTRY_POINT_GROUP!r} entry point")
-    except Exception as exc:
+    except BaseException as exc:  # the plugin's failure, whatever it raised: recorded, not re-raised
         _forget_modules(path)
-        error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        error = error_text(exc)
         registry.app.store.upsert_plugin(plugin_id, enabled=0, error=error)
         return error
     return None
@@ -250,10 +256,14 @@ def _install(app: Any, entry: dict) -> dict:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(staging, final)
-    app.store.upsert_plugin(entry["id"], version=entry["version"], enabled=1, path=str(final), sha256=digest,
-                            error=None)
+    # recorded off until it has loaded: a load that never returns (the process dies) must not leave a
+    # plugin that every start loads again
+    app.store.upsert_plugin(entry["id"], version=entry["version"], enabled=0, path=str(final), sha256=digest,
+                            error="it did not finish loading")
     error = _load(app.tools, entry["id"], final)
-    if error:
+    if not error:
+        app.store.upsert_plugin(entry["id"], enabled=1, error=None)
+    else:
         raise PluginError(f"{entry['id']} {entry['version']} was installed but failed to load, "
                           "so it is disabled: "
                           f"{error}. Fix the plugin, or `ancia.plugins.uninstall({entry['id']!r})`.")
@@ -312,13 +322,15 @@ def update(plugin_id: str | None = None) -> builtins.list[dict]:
 
 
 def uninstall(plugin_id: str) -> None:
-    """Remove a plugin: its tools, its files, its record."""
+    """Remove a plugin: its tools, its files, its record; also when it is broken or its files are gone."""
     app = _app()
     row = _row(app, plugin_id)
     app.tools.remove_source(f"plugin:{plugin_id}")
-    path = Path(row["path"] or app.data_dir / "plugins" / plugin_id)
+    root = app.data_dir / "plugins"
+    path = Path(row["path"] or root / plugin_id)
     _forget_modules(path)
-    shutil.rmtree(path, ignore_errors=True)
+    if path.resolve().parent == root.resolve():  # only ever a folder ancia made for a plugin
+        shutil.rmtree(path, ignore_errors=True)
     app.store.delete_plugin(plugin_id)
 
 
@@ -326,10 +338,14 @@ def enable(plugin_id: str) -> dict:
     """Turn a plugin back on and load its tools; a load failure raises ``PluginError`` and keeps it off."""
     app = _app()
     row = _row(app, plugin_id)
-    app.store.upsert_plugin(plugin_id, enabled=1, error=None)
-    error = _load(app.tools, plugin_id, Path(row["path"]))
+    path = Path(row["path"] or "")
+    error = _load(app.tools, plugin_id, path) if row["path"] and path.is_dir() else \
+        f"its files are missing ({row['path']})"
     if error:
-        raise PluginError(f"{plugin_id} failed to load, so it stays disabled: {error}")
+        app.store.upsert_plugin(plugin_id, enabled=0, error=error)
+        raise PluginError(f"{plugin_id} failed to load, so it stays disabled: {error}. "
+                          f"`ancia.plugins.uninstall({plugin_id!r})` removes it.")
+    app.store.upsert_plugin(plugin_id, enabled=1, error=None)
     return _info(app, plugin_id)
 
 

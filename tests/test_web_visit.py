@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import re
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -69,7 +73,8 @@ class Server:
 
 def send(handler, status=200, body=b"", content_type="text/html; charset=utf-8", headers=None, length=True):
     handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
+    if content_type:
+        handler.send_header("Content-Type", content_type)
     for key, value in (headers or {}).items():
         handler.send_header(key, value)
     if length:
@@ -106,6 +111,19 @@ ROUTES = {
     "/missing": lambda h: send(h, 404, body=b"not here"),
     "default": lambda h: send(h, body=b"<p>default</p>"),
 }
+
+
+def zipped(name: str, text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+LATIN1_PAGE = ("<html><head><meta http-equiv='Content-Type' content='text/html; charset=iso-8859-1'>"
+               "<title>Caf\xe9</title></head><body><p>Le caf\xe9 cr\xe8me co\xfbte trois euros, "
+               "servi en terrasse.</p></body></html>").encode("latin-1")
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 
 
 @pytest.fixture
@@ -245,3 +263,46 @@ def test_the_hop_check_resolves_and_checks_every_address():
     assert v6.host_header == "[2606:4700:4700::1111]:8443"
     with pytest.raises(web_visit.VisitRefused, match="no host"):
         web_visit.check_hop("http:///path", True, resolver)
+
+
+def test_an_unknown_charset_falls_back_instead_of_failing(server):
+    ancia.settings.update(allow_private_network=True)
+    server.routes["/odd.html"] = lambda h: send(h, body=ARTICLE.encode(), content_type="text/html; charset=x-no-such")
+    server.routes["/odd.txt"] = lambda h: send(h, body="café crème".encode(), content_type="text/plain; charset=x-nope")
+    server.routes["/odd-meta.html"] = lambda h: send(h, body=ARTICLE.replace('charset="utf-8"', 'charset="x-bogus"')
+                                                     .replace("—", "–").encode(), content_type="text/html")
+    server.routes["/latin1.html"] = lambda h: send(h, body=LATIN1_PAGE, content_type="text/html")
+    assert "holding paws while they sleep" in visit(f"{server.url}/odd.html")
+    assert visit(f"{server.url}/odd.txt").endswith("\n\ncafé crème")
+    assert "Jane Rivers – 12 March" in visit(f"{server.url}/odd-meta.html")
+    assert "Le café crème coûte trois euros" in visit(f"{server.url}/latin1.html")
+
+
+@pytest.mark.parametrize("body, content_type, kind", [
+    (PNG, "text/html; charset=utf-8", "a PNG image"),
+    (zipped("page.html", ARTICLE), None, "a ZIP archive"),
+    (b"<" + PNG, None, "binary data"),  # starts like markup, is not
+    (gzip.compress(ARTICLE.encode()), "text/html", "gzip data"),  # compressed, but not announced as such
+    (b"%PDF-1.7\n" + bytes(range(200)), "text/plain", "a PDF document"),
+    (b"\x7fELF\x02\x01\x01" + bytes(100), "application/json", "a program (ELF)"),
+    (bytes(range(256)) * 4, "text/plain", "binary data"),
+])
+def test_binary_bodies_are_refused_whatever_their_content_type(server, body, content_type, kind):
+    ancia.settings.update(allow_private_network=True)
+    server.routes["/thing"] = lambda h: send(h, body=body, content_type=content_type)
+    with pytest.raises(ToolError, match=re.escape(f"refused: {server.url}/thing is not a web page or text but {kind}")):
+        visit(f"{server.url}/thing")
+
+
+def test_untyped_and_unusual_text_is_still_read(server):
+    ancia.settings.update(allow_private_network=True)
+    server.routes["/untyped"] = lambda h: send(h, body=ARTICLE.encode(), content_type=None)
+    server.routes["/untyped.txt"] = lambda h: send(h, body=b"just some notes\twith a tab", content_type=None)
+    server.routes["/utf16.txt"] = lambda h: send(h, body="wide notes, ünïcode".encode("utf-16"),
+                                                  content_type="text/plain")
+    server.routes["/log.txt"] = lambda h: send(h, body=b"\x1b[31merror\x1b[0m: disk full\r\n" * 20,
+                                               content_type="text/plain")
+    assert visit(f"{server.url}/untyped").startswith("# Why Otters Hold Hands\n")
+    assert visit(f"{server.url}/untyped.txt").endswith("\n\njust some notes\twith a tab")
+    assert visit(f"{server.url}/utf16.txt").endswith("\n\nwide notes, ünïcode")
+    assert "error\x1b[0m: disk full" in visit(f"{server.url}/log.txt")

@@ -13,7 +13,8 @@ import enum
 import inspect
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnciaError, ToolError
@@ -27,11 +28,15 @@ MAX_ERROR_CHARS = 2_000
 
 @dataclass
 class ToolContext:
-    """What a running tool may want to know: the app, the chat it was called for, itself."""
+    """What a running tool may want to know: the app, the chat it was called for, itself, and when its
+    time is up: a tool that waits on the network bounds its wait by ``deadline`` and stops when
+    ``cancelled`` is set (the call timed out), since its thread cannot be killed."""
 
     app: Any
     chat_id: int | None
     tool: Tool
+    deadline: float | None = None  # time.monotonic() at which the call is given up
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 _CURRENT: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar("ancia_tool", default=None)
@@ -74,23 +79,35 @@ def to_text(value: Any, limit: int = MAX_OUTPUT_CHARS) -> str:
 
 def error_text(exc: BaseException) -> str:
     """An exception as one message: ours as they are, others with their type."""
-    text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
+    try:
+        text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}".removesuffix(": ")
+    except BaseException:  # an exception whose str() raises still has a name
+        text = type(exc).__name__
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " […]"
 
 
 def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float,
-             context: ToolContext) -> tuple[Any, str | None]:
-    """Run a tool in its own thread (async ones in their own event loop) and wait at most ``timeout``.
+             context: ToolContext) -> tuple[str | None, str | None]:
+    """Run a tool in its own thread (async ones in their own event loop), wait at most ``timeout``, and
+    return ``(text, error)``.
 
-    A sync function cannot be killed: one that hangs is left behind in a daemon thread, and the model is
-    told it timed out, so the chat goes on.
+    A sync function cannot be killed: one that hangs is left behind in a daemon thread, its context is
+    cancelled, and the model is told it timed out, so the chat goes on. Whatever the tool raises, even
+    ``SystemExit`` or ``KeyboardInterrupt``, and whatever its result's ``repr`` raises, stays in that thread.
     """
     box: dict[str, Any] = {}
+    context = dataclasses.replace(context, deadline=time.monotonic() + timeout)
 
     async def bounded(awaitable: Any) -> Any:
         import asyncio
 
-        task = asyncio.ensure_future(awaitable)
+        async def settled() -> Any:  # asyncio lets these two out of its loop, then logs the task as lost
+            try:
+                return await awaitable
+            except (SystemExit, KeyboardInterrupt) as exc:
+                box["raised"] = exc
+
+        task = asyncio.ensure_future(settled())
         done, _ = await asyncio.wait({task}, timeout=timeout)
         if not done:
             task.cancel()
@@ -106,9 +123,14 @@ def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float,
                 import asyncio
 
                 value = asyncio.run(bounded(value))  # a fresh loop in this thread: never the kernel's
-            box["value"] = value
+                if "raised" in box:
+                    raise box["raised"]
+            try:
+                box["text"] = to_text(value, tool.max_output)
+            except BaseException as exc:
+                box["error"] = f"the result could not be shown as text ({error_text(exc)})"
         except BaseException as exc:  # reported to the model, never raised into the engine
-            box["error"] = exc
+            box["error"] = error_text(exc)
         finally:
             _CURRENT.reset(token)
 
@@ -116,7 +138,8 @@ def run_tool(tool: Tool, kwargs: dict[str, Any], timeout: float,
     thread.start()
     thread.join(timeout + 0.25)
     if thread.is_alive() or box.get("timeout"):
+        context.cancelled.set()
         return None, f"timed out after {timeout:g} s (the setting tool_timeout)"
     if "error" in box:
-        return None, error_text(box["error"])
-    return box.get("value"), None
+        return None, box["error"]
+    return box.get("text"), None

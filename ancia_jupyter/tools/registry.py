@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFoundError, ToolError
-from .calling import MAX_OUTPUT_CHARS, ToolContext, error_text, run_tool, to_text
+from .calling import MAX_OUTPUT_CHARS, ToolContext, error_text, run_tool
 from .schema import ArgumentError, Parameters, check_arguments, parameters, parse_docstring
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
@@ -296,11 +296,4 @@ class ToolRegistry:
                 return None, f"denied: the approval check failed ({error_text(exc)})"
             if not allowed:
                 return None, "denied by the user"
-        value, error = run_tool(tool, kwargs, float(settings["tool_timeout"]),
-                                ToolContext(self.app, chat_id, tool))
-        if error is not None:
-            return None, error
-        try:
-            return to_text(value, tool.max_output), None
-        except Exception as exc:  # a repr that raises
-            return None, f"the result could not be shown as text ({error_text(exc)})"
+        return run_tool(tool, kwargs, float(settings["tool_timeout"]), ToolContext(self.app, chat_id, tool))

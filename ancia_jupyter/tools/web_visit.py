@@ -5,21 +5,28 @@ is treated as hostile: only http(s); every host is resolved and every address ch
 link-local, multicast, reserved, cloud metadata are refused unless the setting ``allow_private_network``
 is on); redirects are followed by hand and each hop checked again; the connection goes to the address
 that was checked (the URL is rewritten to the IP, with Host and TLS SNI set to the name), so a DNS answer
-that changes between check and connect (rebinding) cannot redirect it. Size and time are bounded.
+that changes between check and connect (rebinding) cannot redirect it. Size is bounded, and time by one
+deadline for the whole fetch. A body that is really binary is refused whatever its content type says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+import selectors
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ToolError
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_BYTES = 2_000_000  # body size cap, after decompression
 MAX_REDIRECTS = 5
@@ -125,18 +132,176 @@ class Page:
     body: bytes
 
 
+class Clock:
+    """One deadline for a whole fetch, and the sockets to shut when it passes or the call is cancelled.
+
+    httpx's timeouts are per read, so a server that dribbles a byte at a time never trips them: every
+    socket operation here gets at most the time left, and a watchdog shuts the open sockets when time is
+    up, which wakes a blocked read at once and tells the server the client has gone.
+    """
+
+    def __init__(self, timeout: float, cancel: threading.Event | None = None) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.cancel = cancel or threading.Event()
+        self.over = threading.Event()  # the deadline passed or the call was cancelled
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+
+    def __enter__(self) -> Clock:
+        threading.Thread(target=self._watch, name="ancia-fetch-watchdog", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for sock in list(self._sockets):
+            self.close(sock)
+
+    def _watch(self) -> None:
+        while not self._done.wait(max(0.0, min(0.05, self.deadline - time.monotonic()))):
+            if self.cancel.is_set() or time.monotonic() >= self.deadline:
+                with self._lock:
+                    self.over.set()
+                    for sock in self._sockets:
+                        with contextlib.suppress(OSError):
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: no TLS state
+                return
+
+    def left(self, timeout: float | None = None) -> float:
+        """Seconds the next socket operation may take; ``TimeoutError`` once time is up."""
+        remaining = self.deadline - time.monotonic()
+        if self.over.is_set() or self.cancel.is_set() or remaining <= 0:
+            raise TimeoutError("the fetch ran out of time")
+        return remaining if timeout is None else min(timeout, remaining)
+
+    def track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.add(sock)
+        return sock
+
+    def close(self, sock: socket.socket) -> None:
+        with self._lock:  # never shut a socket whose file descriptor was closed (and maybe reused)
+            self._sockets.discard(sock)
+            sock.close()
+
+    @contextlib.contextmanager
+    def io(self, kind: str) -> Iterator[None]:
+        """Socket errors as httpcore's, so httpx reports them; anything after time is up is a timeout."""
+        import httpcore
+
+        try:
+            yield
+        except OSError as exc:
+            timed_out = isinstance(exc, TimeoutError) or self.over.is_set()
+            raise getattr(httpcore, f"{kind}{'Timeout' if timed_out else 'Error'}")(str(exc)) from exc
+
+
+class _Stream:
+    """An httpcore network stream over a socket whose every operation obeys the clock."""
+
+    def __init__(self, sock: socket.socket, clock: Clock) -> None:
+        self.sock, self.clock = sock, clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        with self.clock.io("Read"):
+            self.sock.settimeout(self.clock.left(timeout))
+            data = self.sock.recv(max_bytes)
+            if not data and self.clock.over.is_set():  # the watchdog shut it: not the page's end
+                raise TimeoutError("the fetch ran out of time")
+            return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        with self.clock.io("Write"):
+            while buffer:
+                self.sock.settimeout(self.clock.left(timeout))
+                buffer = buffer[self.sock.send(buffer):]
+
+    def close(self) -> None:
+        self.clock.close(self.sock)
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> _Stream:
+        tls = None
+        with self.clock.io("Connect"):
+            try:
+                tls = self.clock.track(ssl_context.wrap_socket(self.sock, server_hostname=server_hostname,
+                                                               do_handshake_on_connect=False))
+                tls.settimeout(self.clock.left(timeout))
+                tls.do_handshake()  # after track: the watchdog can cut a handshake that dribbles too
+            except BaseException:
+                self.close()
+                if tls is not None:
+                    self.clock.close(tls)
+                raise
+        self.clock.close(self.sock)  # detached by the wrap: only the bookkeeping goes
+        return _Stream(tls, self.clock)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info in ("socket", "ssl_object"):  # an SSLSocket answers what httpcore asks its ssl_object
+            return self.sock if info == "socket" or hasattr(self.sock, "selected_alpn_protocol") else None
+        if info in ("client_addr", "server_addr"):
+            return self.sock.getsockname() if info == "client_addr" else self.sock.getpeername()
+        if info == "is_readable":  # an idle kept-alive connection that reads as ready was closed by the server
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.sock, selectors.EVENT_READ)
+                return bool(selector.select(0))
+        return None
+
+
+class _Backend:
+    """httpcore's network backend for one fetch: TCP connections that obey the clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> _Stream:
+        with self.clock.io("Connect"):
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            sock = self.clock.track(socket.socket(family, kind, proto))  # host is the checked IP: no DNS
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(self.clock.left(timeout))
+                sock.connect(address)
+            except BaseException:
+                self.clock.close(sock)
+                raise
+        return _Stream(sock, self.clock)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _client(clock: Clock, timeout: float) -> Any:
+    import httpcore
+    import httpx
+
+    transport = httpx.HTTPTransport(trust_env=False)
+    # httpx has no argument for httpcore's network backend; its pool is swapped for one that has ours
+    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
+                                              network_backend=_Backend(clock))
+    return httpx.Client(transport=transport, trust_env=False, follow_redirects=False,
+                        timeout=httpx.Timeout(timeout))
+
+
 def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeout: float | None = None,
-          resolver: Callable[[str, int], list[str]] | None = None) -> Page:
-    """GET ``url`` with every hop checked and pinned, at most ``max_bytes`` and ``timeout`` seconds."""
+          resolver: Callable[[str, int], list[str]] | None = None,
+          cancel: threading.Event | None = None) -> Page:
+    """GET ``url`` with every hop checked and pinned, at most ``max_bytes``, all of it (connect, headers,
+    body, redirects) within ``timeout`` seconds; setting ``cancel`` ends it at once."""
     import httpx
 
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     timeout = TIMEOUT if timeout is None else timeout
-    deadline = time.monotonic() + timeout
     headers = {"User-Agent": USER_AGENT,
                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
     current = url
-    with httpx.Client(trust_env=False, follow_redirects=False, timeout=httpx.Timeout(timeout)) as client:
+    with Clock(timeout, cancel) as clock, _client(clock, timeout) as client:
+        def out_of_time() -> ToolError:
+            if clock.cancel.is_set():
+                return ToolError(f"stopped fetching {current}: the tool call was cancelled")
+            return ToolError(f"timed out after {timeout:.2g} s fetching {current}")
+
         for _ in range(MAX_REDIRECTS + 1):
             hop = check_hop(current, allow_private, resolver)
             sni = {"sni_hostname": hop.host} if hop.scheme == "https" else {}
@@ -144,9 +309,9 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
                                            headers={**headers, "Host": hop.host_header}, extensions=sni)
             try:
                 response = client.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise ToolError(f"timed out after {timeout:g} s fetching {current}") from None
             except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TimeoutException) or clock.over.is_set():
+                    raise out_of_time() from None
                 raise ToolError(f"could not fetch {current}: {exc}") from None
             try:
                 if response.is_redirect and response.headers.get("location"):
@@ -163,11 +328,10 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
                         body += chunk
                         if len(body) > max_bytes:
                             raise ToolError(f"refused: the page is more than {max_bytes} bytes")
-                        if time.monotonic() > deadline:
-                            raise ToolError(f"timed out after {timeout:g} s reading {current}")
-                except httpx.TimeoutException:
-                    raise ToolError(f"timed out after {timeout:g} s reading {current}") from None
-                except httpx.HTTPError as exc:
+                        clock.left()
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or clock.over.is_set():
+                        raise out_of_time() from None
                     raise ToolError(f"could not read {current}: {exc}") from None
                 content_type = response.headers.get("content-type", "")
                 return Page(current, content_type.split(";")[0].strip().lower(), response.charset_encoding,
@@ -202,12 +366,66 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+MAGIC = [(b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF87a", "a GIF image"),
+         (b"GIF89a", "a GIF image"), (b"%PDF-", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"),
+         (b"PK\x05\x06", "a ZIP archive"), (b"\x1f\x8b", "gzip data"), (b"\xfd7zXZ\x00", "xz data"),
+         (b"(\xb5/\xfd", "zstd data"), (b"7z\xbc\xaf\x27\x1c", "a 7z archive"), (b"\x7fELF", "a program (ELF)"),
+         (b"\xcf\xfa\xed\xfe", "a program (Mach-O)"), (b"\x00asm", "WebAssembly"),
+         (b"SQLite format 3\x00", "an SQLite database"), (b"OggS\x00", "Ogg media"), (b"wOFF", "a web font"),
+         (b"wOF2", "a web font")]  # short, unambiguous prefixes; other binaries fail the control-byte test
+_UNICODE_BOMS = [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                 (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
+_CONTROL = bytes(set(range(32)) - set(b"\t\n\v\f\r\x1b"))
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.I)
+
+
+def sniff_binary(page: Page) -> str | None:
+    """What a body really is when it is not text, whatever its content type says (``None``: text)."""
+    head = page.body[:1024]
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI ")):
+        return "media (video, audio or an image)"
+    wide = any(head.startswith(bom) for bom, name in _UNICODE_BOMS if name != "utf-8-sig") or \
+        (page.charset or "").lower().startswith(("utf-16", "utf-32"))
+    if head and not wide and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 20:
+        return "binary data"
+    return None
+
+
+def decode(body: bytes, charset: str | None) -> str:
+    """Text of a body: its BOM, the declared charset, a ``<meta>`` one, else UTF-8 or Windows-1252.
+
+    A charset Python does not know (``x-no-such-charset``) is skipped, not raised.
+    """
+    for bom, name in _UNICODE_BOMS:
+        if body.startswith(bom):
+            return body.decode(name, "replace")
+    for name in (charset, *(m.decode("ascii") for m in _META_CHARSET.findall(body[:4096]))):
+        if name:
+            try:
+                return body.decode(name, "replace")
+            except (LookupError, UnicodeError):  # unknown, or not a text encoding ("base64")
+                continue
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", "replace")
+
+
 def extract(page: Page) -> tuple[str, str]:
     """(title, text) of a fetched page: the article for HTML, the text itself for text types."""
-    if page.content_type in HTML_TYPES or (not page.content_type and page.body.lstrip()[:1] == b"<"):
+    kind = sniff_binary(page)
+    if kind is not None:
+        raise ToolError(f"refused: {page.url} is not a web page or text but {kind} "
+                        f"(content type {page.content_type or 'none'!r})")
+    untyped = not page.content_type
+    source = decode(page.body, page.charset)
+    if page.content_type in HTML_TYPES or (untyped and source.lstrip("\ufeff \t\r\n").startswith("<")):
         from readability import Document
 
-        source: Any = page.body.decode(page.charset, "replace") if page.charset else page.body
+        source = re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", "", source)  # lxml refuses a str that declares one
         try:
             document = Document(source)
             title, text = document.short_title(), html_to_text(document.summary(html_partial=True))
@@ -216,16 +434,16 @@ def extract(page: Page) -> tuple[str, str]:
         if len(text) < 40:
             import lxml.html
 
-            root = lxml.html.document_fromstring(source)
+            root = lxml.html.document_fromstring(source or "<html></html>")
             for junk in root.xpath("//script|//style|//noscript"):
                 junk.drop_tree()
             title = title or (root.findtext(".//title") or "").strip()
             body = root.body if root.body is not None else root
             text = html_to_text(lxml.html.tostring(body, encoding="unicode"))
         return title, text
-    if page.content_type.startswith("text/") or page.content_type in TEXT_TYPES:
-        return "", page.body.decode(page.charset or "utf-8", "replace").strip()
-    raise ToolError(f"{page.url} is not a web page or text (content type {page.content_type or 'unknown'!r})")
+    if untyped or page.content_type.startswith("text/") or page.content_type in TEXT_TYPES:
+        return "", source.strip()
+    raise ToolError(f"{page.url} is not a web page or text (content type {page.content_type!r})")
 
 
 def visit_website(url: str, max_chars: int = 8000) -> str:
@@ -239,7 +457,15 @@ def visit_website(url: str, max_chars: int = 8000) -> str:
         raise ToolError(f"max_chars must be between 500 and 20000 (got {max_chars}).")
     from .calling import current
 
-    page = fetch(url, allow_private=bool(current().app.settings()["allow_private_network"]))
+    context = current()
+    left = TIMEOUT if context.deadline is None else max(context.deadline - time.monotonic(), 0.0)
+    try:  # the call's own limit can be the tighter one, and its thread cannot be killed: both bound the fetch
+        page = fetch(url, allow_private=bool(context.app.settings()["allow_private_network"]),
+                     timeout=min(TIMEOUT, left), cancel=context.cancelled)
+    except ToolError as exc:
+        if left < TIMEOUT and str(exc).startswith("timed out"):
+            raise ToolError(f"{exc} (the setting tool_timeout)") from None
+        raise
     title, text = extract(page)
     if len(text) > max_chars:
         text = text[:max_chars].rsplit(" ", 1)[0] + f"\n[… cut at {max_chars} of {len(text)} characters]"
