@@ -214,6 +214,10 @@ class Chats:
     def export(self, chat_id: int, format: str = "md") -> str:
         return export_chat(chat_id, format)
 
+    def compact(self) -> dict:
+        """Shrink the database file after deleting a lot: its path and its bytes before and after."""
+        return get_app().store.compact()
+
 
 class Models:
     """``ancia.models``: the catalog, what is downloaded and loaded, and per-model params."""
@@ -241,16 +245,33 @@ class Models:
         app.engine.caches.drop()
         return app.models.unload()
 
-    def pull(self, model_id: str | None = None) -> str:
-        return str(get_app().models.pull(model_id))
+    def pull(self, model_id: str | None = None) -> str | None:
+        """Fetch a model's files for the runtime that will run it; None for a server model."""
+        path = get_app().models.pull(model_id)
+        return str(path) if path is not None else None
 
     def delete_cache(self, model_id: str) -> bool:
         app = get_app()
         app.engine.caches.drop(model_id=model_id)
         return app.models.delete_cache(model_id)
 
-    def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False) -> dict:
-        return get_app().models.register(model_id, path, title=title, vision=vision)
+    def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False,
+                 remote_model: str | None = None, api_key_env: str | None = None) -> dict:
+        """Add your own model: an MLX directory, a ``.gguf`` file, or an OpenAI-compatible server's URL
+        (``register("team-llm", "http://host:8000/v1", remote_model="...", api_key_env="TEAM_LLM_KEY")``)."""
+        return get_app().models.register(model_id, path, title=title, vision=vision, remote_model=remote_model,
+                                         api_key_env=api_key_env)
+
+    def set_runtime(self, model_id: str, runtime: str) -> dict:
+        """Run a model on ``"mlx"`` or ``"llama_cpp"`` whatever this machine is, or ``"auto"`` (kept)."""
+        app = get_app()
+        spec = app.models.spec(model_id)
+        info = app.models.set_runtime(spec.id, runtime)
+        if app.models.loaded_id == spec.id and app.models.runtime is not None \
+                and app.models.runtime.name != info["runtime"]:
+            app.engine.caches.drop(model_id=spec.id)
+            app.models.unload()  # the next answer loads it on the runtime now chosen
+        return info
 
     def unregister(self, model_id: str) -> None:
         get_app().models.unregister(model_id)

@@ -40,3 +40,7 @@ class InvalidValueError(AnciaError, ValueError):
 
 class ContextWindowError(InvalidValueError):
     """A request that cannot fit in the model's context window even alone; nothing is kept of it."""
+
+
+class StoreError(AnciaError):
+    """The database file cannot be opened, read or written; the message names it and what to do."""

@@ -29,15 +29,20 @@ def models_dir() -> Path:
 def private_dir(path: Path) -> Path:
     """Create ``path`` readable by its owner only, and tighten it if it was found looser."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
-        path.chmod(DIR_MODE)
+    _tighten(path)
     return path
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` (empty) with mode 0600, or tighten an existing file to 0600."""
+    """Create ``path`` (empty) with mode 0600, or take group and other access away from an existing one."""
     fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
     os.close(fd)
-    if stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
-        path.chmod(FILE_MODE)
+    _tighten(path)
     return path
+
+
+def _tighten(path: Path) -> None:
+    """Take group and other access away; never add any, so a folder made read-only stays read-only."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        path.chmod(mode & 0o700)

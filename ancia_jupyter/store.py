@@ -1,8 +1,9 @@
-"""The per-user SQLite database: the only module that writes SQL.
+"""The per-user SQLite database: with `store_files` and `store_state`, the only code that writes SQL.
 
 Every chat, message, setting, model parameter, tool and plugin state lives here, so a reopened
-notebook, a second panel and the CLI all see the same thing. Connections are hardened (WAL, foreign
-keys, secure_delete) and the files are private to their owner.
+notebook, a second panel, another kernel and the CLI all see the same thing. Connections are hardened
+(WAL, foreign keys, secure_delete), the files are private to their owner, and what is deleted leaves
+the file; `store_files` opens the file and runs the transactions.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
+from . import store_files
 from .errors import InvalidValueError, NotFoundError
-from .migrations import migrations
-from .paths import data_dir, private_dir, private_file
+from .paths import data_dir
+from .store_state import StateTables
 
 DB_NAME = "ancia.db"
 MESSAGE_STATUSES = ("complete", "partial", "stopped", "error")
@@ -31,6 +32,7 @@ MESSAGE_FIELDS = (
 )
 CHAT_FIELDS = ("title", "model_id", "system_prompt", "mood", "options")
 MAX_TITLE = 200
+MAX_SEARCH_RESULTS = 1000
 
 Listener = Callable[[str, dict], None]
 
@@ -55,23 +57,15 @@ def _title(title: object) -> str:
     return title
 
 
-class Store:
-    """One database file; safe to share between the kernel's threads."""
+class Store(StateTables):
+    """One database file; safe to share between the kernel's threads and with other processes."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        if path is None:
-            path = private_dir(data_dir()) / DB_NAME
-        self.path = Path(path)
-        private_dir(self.path.parent)
-        private_file(self.path)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self.db = Database(conn)
+        self.path = Path(path) if path is not None else data_dir() / DB_NAME
+        # Read-only when the file or its folder cannot be written: everything can still be read.
+        self.db, self.writable = store_files.connect(self.path)
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=NORMAL"):
-            conn.execute(f"PRAGMA {pragma}")
-        with self._lock:
-            migrations.apply(self.db)
 
     def close(self) -> None:
         with self._lock:
@@ -79,6 +73,30 @@ class Store:
 
     def pragma(self, name: str) -> Any:
         return self.db.execute(f"PRAGMA {name}").fetchone()[0]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: other kernels wait for it instead of failing."""
+        if not self.writable:
+            raise store_files.read_only_error(self.path)
+        with self._lock, store_files.transaction(self.db.conn, self.path) as conn:
+            if not store_files.SECURE_DELETE:  # another kernel's newer SQLite may have rewritten it
+                store_files.tune_search_index(conn)
+            yield conn
+
+    def _forget(self) -> None:
+        """Empty the WAL after a delete, so earlier copies of the deleted pages do not stay in it."""
+        with self._lock:
+            store_files.checkpoint(self.db.conn)
+
+    def compact(self) -> dict:
+        """Merge the search index and rebuild the file without free pages: its bytes before and after."""
+        before = store_files.file_size(self.path)
+        with self._write() as conn:
+            store_files.merge_index(conn)
+        with self._lock:
+            store_files.vacuum(self.db.conn, self.path)
+        return {"path": str(self.path), "bytes_before": before, "bytes_after": store_files.file_size(self.path)}
 
     # -- change notifications: panels and caches follow what code does -------------------------
 
@@ -96,9 +114,13 @@ class Store:
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
         with self._lock:
-            cursor = self.db.conn.execute(sql, list(params))
-            names = [d[0] for d in cursor.description]
-            return [_decode(dict(zip(names, row, strict=False))) for row in cursor.fetchall()]
+            try:
+                cursor = self.db.conn.execute(sql, list(params))
+                names = [d[0] for d in cursor.description]
+                rows = cursor.fetchall()
+            except sqlite3.Error as e:
+                raise store_files.store_error(self.path, e, "read") from e
+        return [_decode(dict(zip(names, row, strict=False))) for row in rows]
 
     # -- chats ------------------------------------------------------------------------------------
 
@@ -106,7 +128,7 @@ class Store:
         now = time.time()
         row = {"title": _title(title), "created_at": now, "updated_at": now, "options": {}}
         row.update({k: v for k, v in fields.items() if k in CHAT_FIELDS and k != "title"})
-        with self._lock:
+        with self._write():
             chat_id = self.db["chats"].insert(_encode(row)).last_pk
         self.notify("chat_created", chat_id=chat_id)
         return self.get_chat(chat_id)
@@ -135,15 +157,17 @@ class Store:
         if "title" in fields:
             fields["title"] = _title(fields["title"])
         fields["updated_at"] = time.time()
-        with self._lock:
+        with self._write():
             self.db["chats"].update(chat["id"], _encode(fields))
         self.notify("chat_updated", chat_id=chat["id"], fields=sorted(fields))
         return self.get_chat(chat["id"])
 
     def delete_chat(self, chat_id: int) -> None:
         chat = self.get_chat(chat_id)
-        with self._lock:
-            self.db.execute("DELETE FROM chats WHERE id = ?", [chat["id"]])
+        with self._write() as conn:
+            store_files.delete_messages(conn, "chat_id = ?", [chat["id"]])
+            conn.execute("DELETE FROM chats WHERE id = ?", [chat["id"]])
+        self._forget()
         self.notify("chat_deleted", chat_id=chat["id"])
 
     def duplicate_chat(self, chat_id: int, title: str | None = None) -> dict:
@@ -151,7 +175,7 @@ class Store:
         chat = self.get_chat(chat_id)
         now = time.time()
         fields = {k: chat[k] for k in CHAT_FIELDS if k != "title"}
-        with self._lock, self.db.atomic():
+        with self._write():
             new_id = self.db["chats"].insert(
                 _encode({**fields, "title": _title(title or f"{chat['title']} (copy)"),
                          "created_at": now, "updated_at": now})
@@ -189,7 +213,9 @@ class Store:
         now = time.time()
         row = {"chat_id": chat["id"], "role": role, "content": content, "created_at": now, "updated_at": now,
                **fields}
-        with self._lock, self.db.atomic():
+        with self._write() as conn:
+            if not conn.execute("SELECT 1 FROM chats WHERE id = ?", [chat["id"]]).fetchone():
+                raise NotFoundError(f"Chat {chat['id']} was deleted (by another kernel?); nothing was added.")
             message_id = self.db["messages"].insert(_encode(row)).last_pk
             for attachment in attachments:
                 self.db["attachments"].insert({"message_id": message_id, "mime": attachment.get("mime"),
@@ -201,16 +227,18 @@ class Store:
     def update_message(self, message_id: int, *, notify: bool = True, **fields: Any) -> None:
         """Write fields of a message; ``notify=False`` for the engine's own frequent partial saves."""
         self._check_fields(fields)
-        fields["updated_at"] = time.time()
-        with self._lock:
-            cursor = self.db.execute(
-                "UPDATE messages SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
-                [*_encode(fields).values(), message_id],
-            )
-        if cursor.rowcount == 0:
-            raise NotFoundError(f"No message with id {message_id!r}.")
+        with self._write() as conn:
+            fields = self._update_message(conn, message_id, fields)
         if notify:
             self.notify("message_updated", message_id=message_id, fields=sorted(fields))
+
+    def _update_message(self, conn: sqlite3.Connection, message_id: int, fields: dict) -> dict:
+        fields = {**fields, "updated_at": time.time()}
+        cursor = conn.execute("UPDATE messages SET " + ", ".join(f"{k} = ?" for k in fields) + " WHERE id = ?",
+                              [*_encode(fields).values(), message_id])
+        if cursor.rowcount == 0:
+            raise NotFoundError(f"No message with id {message_id!r}.")
+        return fields
 
     def get_message(self, message_id: int) -> dict:
         rows = self._query("SELECT * FROM messages WHERE id = ?", [message_id])
@@ -248,29 +276,36 @@ class Store:
         message = self._chat_message(chat_id, message_id)
         if not isinstance(content, str):
             raise InvalidValueError("Message content must be a string.")
-        self.update_message(message["id"], notify=False, content=content)
+        with self._write() as conn:
+            self._update_message(conn, message["id"], {"content": content})
+            if not store_files.SECURE_DELETE:  # the replaced words stay in the index until it is merged
+                store_files.merge_index(conn)
+        self._forget()
         self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
         return self.get_message(message["id"])
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         message = self._chat_message(chat_id, message_id)
-        with self._lock:
-            self.db.execute("DELETE FROM messages WHERE id = ?", [message["id"]])
+        with self._write() as conn:
+            store_files.delete_messages(conn, "id = ?", [message["id"]])
+        self._forget()
         self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
 
     def delete_messages_from(self, chat_id: int, message_id: int) -> int:
         """Drop a message and everything after it (regenerate, edit-and-resend); returns how many."""
         message = self._chat_message(chat_id, message_id)
-        with self._lock:
-            count = self.db.execute("DELETE FROM messages WHERE chat_id = ? AND id >= ?",
-                                    [message["chat_id"], message["id"]]).rowcount
+        with self._write() as conn:
+            count = store_files.delete_messages(conn, "chat_id = ? AND id >= ?",
+                                                [message["chat_id"], message["id"]])
+        self._forget()
         self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
         return count
 
     def clear_messages(self, chat_id: int) -> int:
         chat = self.get_chat(chat_id)
-        with self._lock:
-            count = self.db.execute("DELETE FROM messages WHERE chat_id = ?", [chat["id"]]).rowcount
+        with self._write() as conn:
+            count = store_files.delete_messages(conn, "chat_id = ?", [chat["id"]])
+        self._forget()
         self.notify("history_changed", chat_id=chat["id"], from_message_id=None)
         return count
 
@@ -278,13 +313,18 @@ class Store:
         """Full-text search over every message; each hit names its chat and a highlighted snippet."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidValueError("Search needs a non-empty query string.")
+        if "\x00" in query:
+            raise InvalidValueError("A search query cannot contain a NUL character (\\x00); remove it.")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_RESULTS:
+            raise InvalidValueError(f"A search limit is a whole number from 1 to {MAX_SEARCH_RESULTS} "
+                                    f"(got {limit!r}).")
         terms = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
         return self._query(
             "SELECT m.id AS message_id, m.chat_id, c.title AS chat_title, m.role, m.created_at, "
             "snippet(messages_fts, 0, '**', '**', '…', 12) AS snippet "
             "FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid "
             "JOIN chats c ON c.id = m.chat_id WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
-            [terms, int(limit)],
+            [terms, limit],
         )
 
     def _check_fields(self, fields: dict) -> None:
@@ -294,81 +334,14 @@ class Store:
         if "status" in fields and fields["status"] not in MESSAGE_STATUSES:
             raise InvalidValueError(f"A message status is one of {', '.join(MESSAGE_STATUSES)}.")
 
-    # -- key/value tables: settings, model params, tool state ------------------------------------
-
-    def get_settings(self) -> dict:
-        return {r["key"]: json.loads(r["value"]) for r in self._query("SELECT key, value FROM settings")}
-
-    def set_settings(self, values: dict) -> None:
-        with self._lock, self.db.atomic():
-            for key, value in values.items():
-                if value is None:
-                    self.db.execute("DELETE FROM settings WHERE key = ?", [key])
-                else:
-                    self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
-        self.notify("settings_changed", keys=sorted(values))
-
-    def get_params(self, model_id: str) -> dict:
-        rows = self._query("SELECT params FROM model_params WHERE model_id = ?", [model_id])
-        return rows[0]["params"] if rows else {}
-
-    def set_params(self, model_id: str, params: dict) -> None:
-        with self._lock:
-            if params:
-                self.db["model_params"].upsert({"model_id": model_id, "params": json.dumps(params)},
-                                               pk="model_id")
-            else:
-                self.db.execute("DELETE FROM model_params WHERE model_id = ?", [model_id])
-        self.notify("params_changed", model_id=model_id)
-
-    def tool_states(self) -> dict[str, bool]:
-        return {r["name"]: bool(r["enabled"]) for r in self._query("SELECT * FROM tool_state")}
-
-    def set_tool_enabled(self, name: str, enabled: bool) -> None:
-        with self._lock:
-            self.db["tool_state"].upsert({"name": name, "enabled": int(enabled)}, pk="name")
-        self.notify("tools_changed", name=name)
-
-    # -- local models and plugins -----------------------------------------------------------------
-
-    def local_models(self) -> list[dict]:
-        return self._query("SELECT * FROM local_models ORDER BY added_at")
-
-    def add_local_model(self, model_id: str, path: str, format: str, title: str | None = None,
-                        vision: bool = False) -> None:
-        with self._lock:
-            self.db["local_models"].insert({"id": model_id, "path": path, "format": format, "title": title,
-                                            "vision": int(vision), "added_at": time.time()}, replace=True)
-        self.notify("models_changed", model_id=model_id)
-
-    def remove_local_model(self, model_id: str) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM local_models WHERE id = ?", [model_id])
-        self.notify("models_changed", model_id=model_id)
-
-    def plugins(self) -> list[dict]:
-        return self._query("SELECT * FROM plugins ORDER BY id")
-
-    def upsert_plugin(self, plugin_id: str, **fields: Any) -> None:
-        now = time.time()
-        existing = self._query("SELECT installed_at FROM plugins WHERE id = ?", [plugin_id])
-        row = {"id": plugin_id, "installed_at": existing[0]["installed_at"] if existing else now,
-               "updated_at": now, **fields}
-        with self._lock:
-            self.db["plugins"].upsert(row, pk="id")
-        self.notify("plugins_changed", plugin_id=plugin_id)
-
-    def delete_plugin(self, plugin_id: str) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM plugins WHERE id = ?", [plugin_id])
-        self.notify("plugins_changed", plugin_id=plugin_id)
-
     # -- everything --------------------------------------------------------------------------------
 
     def wipe(self) -> None:
         """Delete every chat, message, setting, parameter and state row (``ancia.reset``)."""
-        with self._lock, self.db.atomic():
-            for table in ("attachments", "messages", "chats", "settings", "model_params", "tool_state",
+        with self._write() as conn:
+            store_files.delete_messages(conn, "1", [])
+            for table in ("attachments", "chats", "settings", "model_params", "tool_state",
                           "local_models", "plugins"):
-                self.db.execute(f"DELETE FROM {table}")
+                conn.execute(f"DELETE FROM {table}")
+        self._forget()
         self.notify("reset")

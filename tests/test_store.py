@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from ancia_jupyter.errors import InvalidValueError, NotFoundError
+from ancia_jupyter.paths import private_dir
 from ancia_jupyter.store import Store
 
 
@@ -38,6 +39,14 @@ def test_files_are_private_and_tightened_when_found_loose(tmp_path):
     Store(path).close()
     assert mode(path.parent) == 0o700
     assert mode(path) == 0o600
+
+
+def test_tightening_takes_access_away_and_never_adds_any(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    assert mode(private_dir(folder)) == 0o500
+    folder.chmod(0o700)
 
 
 def test_migrations_run_once_and_reopening_keeps_data(tmp_path):

@@ -1,0 +1,96 @@
+"""The small tables beside the chats: settings, model parameters, tool state, local models, plugins.
+
+A mixin of `Store`, which provides the write transaction, the query helper and the notifications.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlite_utils import Database
+
+
+class StateTables:
+    """Reads and writes of the key/value tables; every write is one transaction and one notification."""
+
+    db: Database
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]: ...
+
+    def notify(self, kind: str, **data: Any) -> None: ...
+
+    # -- key/value tables: settings, model params, tool state ------------------------------------
+
+    def get_settings(self) -> dict:
+        return {r["key"]: json.loads(r["value"]) for r in self._query("SELECT key, value FROM settings")}
+
+    def set_settings(self, values: dict) -> None:
+        with self._write():
+            for key, value in values.items():
+                if value is None:
+                    self.db.execute("DELETE FROM settings WHERE key = ?", [key])
+                else:
+                    self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+        self.notify("settings_changed", keys=sorted(values))
+
+    def get_params(self, model_id: str) -> dict:
+        rows = self._query("SELECT params FROM model_params WHERE model_id = ?", [model_id])
+        return rows[0]["params"] if rows else {}
+
+    def set_params(self, model_id: str, params: dict) -> None:
+        with self._write():
+            if params:
+                self.db["model_params"].upsert({"model_id": model_id, "params": json.dumps(params)},
+                                               pk="model_id")
+            else:
+                self.db.execute("DELETE FROM model_params WHERE model_id = ?", [model_id])
+        self.notify("params_changed", model_id=model_id)
+
+    def tool_states(self) -> dict[str, bool]:
+        return {r["name"]: bool(r["enabled"]) for r in self._query("SELECT * FROM tool_state")}
+
+    def set_tool_enabled(self, name: str, enabled: bool) -> None:
+        with self._write():
+            self.db["tool_state"].upsert({"name": name, "enabled": int(enabled)}, pk="name")
+        self.notify("tools_changed", name=name)
+
+    # -- local models and plugins -----------------------------------------------------------------
+
+    def local_models(self) -> list[dict]:
+        return self._query("SELECT * FROM local_models ORDER BY added_at")
+
+    def add_local_model(self, model_id: str, path: str, format: str, title: str | None = None,
+                        vision: bool = False) -> None:
+        with self._write():
+            self.db["local_models"].insert({"id": model_id, "path": path, "format": format, "title": title,
+                                            "vision": int(vision), "added_at": time.time()}, replace=True)
+        self.notify("models_changed", model_id=model_id)
+
+    def remove_local_model(self, model_id: str) -> None:
+        with self._write():
+            self.db.execute("DELETE FROM local_models WHERE id = ?", [model_id])
+        self.notify("models_changed", model_id=model_id)
+
+    def plugins(self) -> list[dict]:
+        return self._query("SELECT * FROM plugins ORDER BY id")
+
+    def upsert_plugin(self, plugin_id: str, **fields: Any) -> None:
+        now = time.time()
+        with self._write():
+            existing = self._query("SELECT installed_at FROM plugins WHERE id = ?", [plugin_id])
+            row = {"id": plugin_id, "installed_at": existing[0]["installed_at"] if existing else now,
+                   "updated_at": now, **fields}
+            self.db["plugins"].upsert(row, pk="id")
+        self.notify("plugins_changed", plugin_id=plugin_id)
+
+    def delete_plugin(self, plugin_id: str) -> None:
+        with self._write():
+            self.db.execute("DELETE FROM plugins WHERE id = ?", [plugin_id])
+        self.notify("plugins_changed", plugin_id=plugin_id)
