@@ -94,3 +94,27 @@ def m001_initial(db: Database) -> None:
 def m002_message_search(db: Database) -> None:
     # Full-text search over message content, kept in sync by triggers on insert, update and delete.
     db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize="porter")
+
+
+@migrations()
+def m003_server_models(db: Database) -> None:
+    # A registered model may be an OpenAI-compatible server: its URL in path, the model's name there, and
+    # the name of the environment variable holding its key (never the key). SQLite cannot change a CHECK,
+    # so the table is rebuilt.
+    db.execute(
+        """
+        CREATE TABLE local_models_new (
+            id TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            format TEXT NOT NULL CHECK (format IN ('mlx', 'gguf', 'openai')),
+            title TEXT,
+            vision INTEGER NOT NULL DEFAULT 0,
+            added_at REAL NOT NULL,
+            remote_model TEXT,
+            api_key_env TEXT
+        )"""
+    )
+    db.execute("INSERT INTO local_models_new (id, path, format, title, vision, added_at) "
+               "SELECT id, path, format, title, vision, added_at FROM local_models")
+    db.execute("DROP TABLE local_models")
+    db.execute("ALTER TABLE local_models_new RENAME TO local_models")

@@ -67,10 +67,13 @@ class StateTables:
         return self._query("SELECT * FROM local_models ORDER BY added_at")
 
     def add_local_model(self, model_id: str, path: str, format: str, title: str | None = None,
-                        vision: bool = False) -> None:
+                        vision: bool = False, remote_model: str | None = None,
+                        api_key_env: str | None = None) -> None:
         with self._write():
             self.db["local_models"].insert({"id": model_id, "path": path, "format": format, "title": title,
-                                            "vision": int(vision), "added_at": time.time()}, replace=True)
+                                            "vision": int(vision), "added_at": time.time(),
+                                            "remote_model": remote_model, "api_key_env": api_key_env},
+                                           replace=True)
         self.notify("models_changed", model_id=model_id)
 
     def remove_local_model(self, model_id: str) -> None:
