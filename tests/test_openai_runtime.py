@@ -126,14 +126,28 @@ def test_a_server_killed_mid_answer_gives_the_chunks_before_then_a_disconnect_er
     assert slow_server.url in str(raised.value)
 
 
-def test_the_engine_keeps_what_was_streamed_when_the_server_dies(slow_server, tiny, monkeypatch):
-    class ServedTiny(OpenAIRuntime):
-        def load(self, path):
-            super().load(Endpoint(slow_server.url, MODEL))
+def test_a_registered_server_model_answers_through_ancia_chat(server, monkeypatch):
+    monkeypatch.setenv("TEAM_LLM_KEY", "secret-value")
+    info = ancia.models.register("team-llm", server.url, remote_model=MODEL, api_key_env="TEAM_LLM_KEY")
+    assert (info["runtime"], info["status"], info["memory_mb"], info["fits"]) == ("openai", "remote", 0, True)
+    listed = {m["id"]: m for m in ancia.models.list()}["team-llm"]
+    assert listed["status"] == "remote" and listed["runtime"] == "openai"
+    response = ancia.chat("hello there", model="team-llm", max_tokens=5, tools=False)
+    assert response.status == "complete" and response.usage["completion_tokens"] == 5
+    history = ancia.chats.history(response.chat_id)
+    assert [m["role"] for m in history] == ["user", "assistant"] and history[1]["content"] == response.text
+    second = ancia.chat("and again", chat=response.chat_id, max_tokens=3, tools=False)
+    assert second.status == "complete"
+    from ancia_jupyter.app import get_app
 
-    monkeypatch.setattr("ancia_jupyter.model_manager.create_runtime", lambda name: ServedTiny())
-    ancia.models.set_params("tiny", max_tokens=1000)
-    stream = ancia.chat("a long answer", stream=True)
+    stored = get_app().store.local_models()
+    assert "secret-value" not in json.dumps(stored) and stored[0]["api_key_env"] == "TEAM_LLM_KEY"
+
+
+def test_the_engine_keeps_what_was_streamed_when_the_server_dies(slow_server):
+    ancia.models.register("served", slow_server.url, remote_model=MODEL)
+    ancia.models.set_params("served", max_tokens=1000)
+    stream = ancia.chat("a long answer", model="served", stream=True, tools=False)
     tokens = []
     for event in stream:
         if isinstance(event, ev.Token):
@@ -145,6 +159,28 @@ def test_the_engine_keeps_what_was_streamed_when_the_server_dies(slow_server, ti
     answer = ancia.chats.history(done.chat_id)[-1]
     assert answer["role"] == "assistant" and answer["status"] == "error"
     assert answer["content"] == "".join(tokens) and len(tokens) >= 3
+
+
+def test_offline_mode_refuses_a_server_elsewhere_but_not_one_on_this_machine(server, fake):
+    ancia.models.register("elsewhere", "http://team-llm.invalid:8000/v1", remote_model="m")  # never resolved
+    ancia.models.register("here", server.url, remote_model=MODEL)
+    ancia.settings.update(offline=True)
+    refused = ancia.chat("hi", model="elsewhere", tools=False)
+    assert refused.status == "error" and "offline mode is on" in refused.error
+    assert ancia.chat("hi", model="here", max_tokens=2, tools=False).status == "complete"
+
+
+@pytest.mark.parametrize("args,message", [
+    (("team", "http://127.0.0.1:8000/v1"), "needs remote_model"),
+    (("team", "ftp://host/v1"), "neither an MLX model directory"),
+    (("team", "http:///v1", "m"), "not a server URL"),
+    (("team", "http://127.0.0.1:8000/v1", "m", "NOT-A-NAME"), "must name an environment variable"),
+])
+def test_registering_a_server_checks_every_part(args, message):
+    url_args = dict(zip(("remote_model", "api_key_env"), args[2:]))
+    with pytest.raises((ValueError, ModelError), match=message):
+        ancia.models.register(args[0], args[1], **url_args)
+    assert "team" not in [m["id"] for m in ancia.models.list()]
 
 
 # -- loading ----------------------------------------------------------------------------------------
