@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .base import Chunk, PromptCache, Runtime, ToolCallRequest
+from .base import Chunk, PromptCache, Runtime
+from .chat_template import merge_system as _merge_system
+from .tool_calls import ToolCallSplitter, parse_tool_calls
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -19,17 +20,6 @@ def common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def _merge_system(messages: list[dict]) -> list[dict]:
-    """For templates that reject a system role: fold it into the first user message."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    rest = [dict(m) for m in messages if m["role"] != "system"]
-    for m in rest:
-        if m["role"] == "user" and system:
-            m["content"] = f"{system}\n\n{m['content']}"
-            break
-    return rest
 
 
 class MLXTextRuntime(Runtime):
@@ -86,7 +76,7 @@ class MLXTextRuntime(Runtime):
                should_stop: Callable[[], bool] = lambda: False,
                messages: list[dict] | None = None) -> Iterator[Chunk]:
         import mlx.core as mx
-        from mlx_lm.generate import make_text_state_machine, stream_generate
+        from mlx_lm.generate import stream_generate
         from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
         from mlx_lm.sample_utils import make_sampler
 
@@ -105,10 +95,7 @@ class MLXTextRuntime(Runtime):
         sampler = make_sampler(temp=temperature, top_p=float(params.get("top_p", 1.0)) if temperature else 1.0,
                                top_k=int(params.get("top_k", 0)) if temperature else 0)
         use_tools = bool(tools) and self.supports_tools
-        machine = make_text_state_machine(self.tokenizer) if use_tools else None
-        state = machine.make_state() if machine else None
-        tool_texts: list[str] = []
-        current_tool = ""
+        splitter = ToolCallSplitter(self.tokenizer) if use_tools else None
         generated: list[int] = []
         last = None
         finish = None
@@ -117,35 +104,19 @@ class MLXTextRuntime(Runtime):
                                         prompt_cache=cache.state, logits_processors=self.logits_processors):
             last = response
             generated.append(response.token)
-            text = response.text
-            if machine is not None:
-                state, segments = machine.split(state, text)
-                text = ""
-                for segment_state, segment in segments:
-                    if segment_state == "tool":
-                        current_tool += segment
-                    else:
-                        if current_tool:
-                            tool_texts.append(current_tool)
-                            current_tool = ""
-                        text += segment
+            text = splitter.feed(response.text) if splitter else response.text
             if text:
                 yield Chunk(text=text)
             if should_stop():
                 finish = "stopped"
                 break
-        if machine is not None and state is not None and finish is None:
-            state, rest, _ = machine.flush(state)
-            if current_tool or state[0] == "tool":
-                current_tool += rest
-            elif rest:
-                yield Chunk(text=rest)
-            if current_tool.strip():
-                tool_texts.append(current_tool)
+        if splitter is not None and finish is None and (rest := splitter.finish()):
+            yield Chunk(text=rest)
+        tool_texts = splitter.tool_texts if splitter else []
         offset = cache.state[0].offset if cache.state and hasattr(cache.state[0], "offset") else 0
         cache.tokens = (list(prompt) + generated)[:offset]
         cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state)
-        calls = [call for text in tool_texts for call in self._parse_tool_calls(text, tools)]
+        calls = [call for text in tool_texts for call in parse_tool_calls(self.tokenizer.tool_parser, text, tools)]
         if finish is None:
             finish = "tool_calls" if calls else (last.finish_reason if last else "stop")
         mx.clear_cache()
@@ -154,27 +125,3 @@ class MLXTextRuntime(Runtime):
             generation_tokens=len(generated), prompt_tps=last.prompt_tps if last else 0.0,
             generation_tps=last.generation_tps if last else 0.0,
         )
-
-    def _parse_tool_calls(self, text: str, tools: list[dict] | None) -> list[ToolCallRequest]:
-        try:
-            parsed = self.tokenizer.tool_parser(text, tools)
-        except Exception as exc:
-            return [ToolCallRequest(id=uuid.uuid4().hex[:12], name="", raw=text,
-                                    error=f"The tool call could not be parsed ({exc}).")]
-        calls = []
-        for item in parsed if isinstance(parsed, list) else [parsed]:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                calls.append(ToolCallRequest(id=uuid.uuid4().hex[:12], name="", raw=text,
-                                             error="The tool call has no function name."))
-                continue
-            arguments = item.get("arguments") or {}
-            if isinstance(arguments, str):
-                try:
-                    arguments = json.loads(arguments)
-                except ValueError as exc:
-                    calls.append(ToolCallRequest(id=uuid.uuid4().hex[:12], name=item["name"], raw=text,
-                                                 error=f"The tool call's arguments are not valid JSON ({exc})."))
-                    continue
-            calls.append(ToolCallRequest(id=str(item.get("id") or uuid.uuid4().hex[:12]), name=item["name"],
-                                         arguments=arguments if isinstance(arguments, dict) else {}, raw=text))
-        return calls

@@ -1,0 +1,257 @@
+"""The llama.cpp runtime: the real SmolLM2 GGUF for answers, parameters and prompt caches; a tiny random GGUF
+whose output is scripted for tool calls, templates and text decoding."""
+
+from __future__ import annotations
+
+import pytest
+from test_gguf import smollm2_gguf  # noqa: F401  (session fixture: the SmolLM2 GGUF, downloaded once, cached)
+from tiny_gguf import build_tiny_gguf
+
+from ancia_jupyter.config import DEFAULT_SYSTEM_PROMPT
+from ancia_jupyter.errors import ModelError
+from ancia_jupyter.runtimes.base import PromptCache
+from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+
+GREEDY = {"temperature": 0.0, "max_tokens": 48, "context_window": 2048}
+SYSTEM = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}]
+ADD = [{"type": "function", "function": {"name": "add", "description": "Add two numbers.", "parameters": {
+    "type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}}}]
+
+
+def user(text: str) -> list[dict]:
+    return SYSTEM + [{"role": "user", "content": text}]
+
+
+def ask(runtime, messages, cache=None, tools=None, should_stop=lambda: False, **params):
+    """(answer text, last chunk, prompt tokens) of one streamed answer."""
+    prompt = runtime.prompt_tokens(messages, tools)
+    chunks = list(runtime.stream(prompt, {**GREEDY, **params}, cache=cache, tools=tools, should_stop=should_stop))
+    assert all(c.finish_reason is None for c in chunks[:-1]) and chunks[-1].finish_reason
+    return "".join(c.text for c in chunks), chunks[-1], prompt
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2_gguf):  # noqa: F811
+    runtime = LlamaCppRuntime()
+    runtime.load(smollm2_gguf)
+    yield runtime
+    runtime.unload()
+
+
+# ---- the real model -----------------------------------------------------------------------------------------
+
+def test_answers_a_factual_question(smol):
+    text, last, prompt = ask(smol, user("What is the capital of France?"))
+    assert "Paris" in text
+    assert last.finish_reason == "stop"  # <|im_end|> ended it, not the token limit
+    assert last.prompt_tokens == len(prompt) and 0 < last.generation_tokens < GREEDY["max_tokens"]
+    assert last.generation_tps > 0
+
+
+def test_a_chat_remembers_what_it_was_told_and_a_fresh_chat_does_not(smol):
+    told = user("My name is Zorblat.")
+    first, _, _ = ask(smol, told, PromptCache())
+    again, _, _ = ask(smol, told + [{"role": "assistant", "content": first},
+                                    {"role": "user", "content": "What is my name?"}], PromptCache())
+    fresh, _, _ = ask(smol, user("What is my name?"), PromptCache())
+    assert "Zorblat" in again
+    assert "Zorblat" not in fresh
+
+
+def test_a_stop_request_ends_the_answer_within_one_token(smol):
+    story = user("Write a long story about a dragon who learns to cook.")
+    calls = []
+
+    def stop_after_three() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    _, stopped, _ = ask(smol, story, should_stop=stop_after_three)
+    _, control, _ = ask(smol, story)
+    assert stopped.finish_reason == "stopped" and stopped.generation_tokens <= 4
+    assert control.generation_tokens > 10  # it had more to say
+
+
+def test_max_tokens_cuts_the_answer(smol):
+    text, last, _ = ask(smol, user("Write a long story about a dragon."), max_tokens=5)
+    assert last.finish_reason == "length" and last.generation_tokens <= 5 and text
+
+
+def test_greedy_repeats_itself_and_sampling_varies_with_the_seed(smol):
+    question = user("Name a fruit.")
+
+    def read_afresh(**params) -> str:  # another chat in between: each answer reads the prompt the same way
+        ask(smol, user("Hello!"), max_tokens=1)
+        return ask(smol, question, max_tokens=12, **params)[0]
+
+    assert read_afresh() == read_afresh()
+    sampled = [read_afresh(temperature=1.0, top_p=1.0, top_k=0, seed=seed) for seed in (1, 2, 3, 1)]
+    assert len(set(sampled[:3])) >= 2
+    assert sampled[3] == sampled[0]
+
+
+def test_turn_two_reads_only_its_new_tokens(smol, monkeypatch):
+    cache = PromptCache()
+    turn1 = user("Give me one tip for writing clear Python.")
+    answer, _, prompt1 = ask(smol, turn1, cache)
+    read: list[int] = []
+    real_eval = smol.llama.eval
+    monkeypatch.setattr(smol.llama, "eval", lambda tokens: (read.append(len(tokens)), real_eval(tokens))[1])
+    _, last, prompt2 = ask(smol, turn1 + [{"role": "assistant", "content": answer},
+                                          {"role": "user", "content": "And one more?"}], cache)
+    assert last.cached_tokens >= len(prompt1)
+    assert read[0] == len(prompt2) - last.cached_tokens  # the prompt read: only what the cache lacked
+    assert read[0] <= len(prompt2) - len(prompt1)
+
+
+def test_switching_chats_keeps_each_chats_cache(smol):
+    caches = {"Zorblat": PromptCache(), "Quimby": PromptCache()}
+    firsts = {}
+    for name, cache in caches.items():  # the second chat takes over the context from the first
+        messages = user(f"My name is {name}.")
+        answer, _, prompt = ask(smol, messages, cache)
+        firsts[name] = (messages + [{"role": "assistant", "content": answer}], prompt)
+    assert caches["Zorblat"].nbytes > 0 and caches["Zorblat"].tokens[: len(firsts["Zorblat"][1])] == firsts["Zorblat"][1]
+    for name, cache in caches.items():  # and back again, each time from the other chat
+        history, prompt1 = firsts[name]
+        text, last, _ = ask(smol, history + [{"role": "user", "content": "What is my name?"}], cache)
+        assert last.cached_tokens >= len(prompt1)
+        assert name in text
+
+
+def test_token_counts_come_from_the_models_tokenizer(smol):
+    for content in ("What is the capital of France?", "Ünïcode ☕ and code:\n\ndef f(x):\n    return x * 2"):
+        message = {"role": "user", "content": content}
+        added = smol.count_tokens(SYSTEM + [message]) - smol.count_tokens(SYSTEM + [{"role": "user", "content": ""}])
+        assert smol.message_tokens(message) == added + 8  # what the content adds, plus role and separators
+    assert smol.llama.n_ctx() == 4096  # trained on 8192: starts at 4096
+
+
+def test_images_are_refused(smol):
+    prompt = smol.prompt_tokens(user("What is in this picture?"))
+    with pytest.raises(ModelError, match="vision"):
+        list(smol.stream(prompt, GREEDY, images=["photo.png"]))
+
+
+# ---- a tiny random model, scripted ----------------------------------------------------------------------------
+
+class Scripted(LlamaCppRuntime):
+    """Says the tokens of ``script`` whatever the random weights would pick, then ends its turn."""
+
+    script: list[int] = []
+
+    def say(self, text: str) -> None:
+        self.script = self.llama.tokenize(text.encode(), add_bos=False, special=True)
+
+    def _sample(self, sampler):
+        return self.script.pop(0) if self.script else self.llama.token_eos()
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf_file(tmp_path_factory):
+    return build_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
+
+
+@pytest.fixture
+def tiny(tiny_gguf_file):
+    runtime = Scripted()
+    runtime.load(tiny_gguf_file)
+    yield runtime
+    runtime.unload()
+
+
+def test_a_tool_call_is_not_answer_text_and_ends_the_turn(tiny):
+    assert tiny.supports_tools
+    tiny.say('Let me add.<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call><|im_end|>')
+    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
+    assert text == "Let me add."
+    assert last.finish_reason == "tool_calls"
+    [call] = last.tool_calls
+    assert (call.name, call.arguments, call.error) == ("add", {"a": 1, "b": 2}, None)
+
+
+def test_a_malformed_tool_call_comes_back_with_an_error(tiny):
+    tiny.say('<tool_call>{"name": "add", "arguments": {"a": 1,</tool_call><|im_end|>')
+    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
+    [call] = last.tool_calls
+    assert text == "" and last.finish_reason == "tool_calls"
+    assert call.error and '"a": 1,' in call.raw
+
+
+def test_without_tools_the_same_text_is_plain_answer(tiny):
+    said = '<tool_call>{"name": "add", "arguments": {}}</tool_call>'
+    tiny.say(said + "<|im_end|>")
+    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}])
+    assert text == said and last.tool_calls == [] and last.finish_reason == "stop"
+
+
+def test_tools_are_described_with_the_models_own_template(tiny, smol):
+    messages = [{"role": "user", "content": "1 + 2?"}]
+    described = tiny.llama.detokenize(tiny.prompt_tokens(messages, ADD), special=True).decode()
+    assert '"name": "add"' in described and "<tool_call>" in described
+    assert smol.prompt_tokens(messages, ADD) == smol.prompt_tokens(messages)  # its template has no tools
+    assert not smol.supports_tools
+
+
+def test_uses_the_same_tool_parser_as_mlx_lm_for_the_same_template(tiny, tiny_model_dir):
+    from mlx_lm.tokenizer_utils import load as load_tokenizer
+
+    mlx = load_tokenizer(tiny_model_dir)
+    syntax = tiny.tool_syntax
+    assert (syntax.tool_parser, syntax.tool_call_start, syntax.tool_call_end) == (
+        mlx.tool_parser, mlx.tool_call_start, mlx.tool_call_end)
+
+
+def test_characters_split_across_tokens_arrive_whole(tiny):
+    assert len(tiny.llama.tokenize("é".encode(), add_bos=False)) == 2  # one byte per token in this vocab
+    tiny.say("café ☕ ok<|im_end|>")
+    prompt = tiny.prompt_tokens([{"role": "user", "content": "hi"}])
+    pieces = [c.text for c in tiny.stream(prompt, GREEDY)]
+    assert "".join(pieces) == "café ☕ ok" and not any("\ufffd" in p for p in pieces)
+
+
+def test_the_context_starts_at_the_trained_size_and_grows_on_request(tiny):
+    assert tiny.llama.n_ctx() == 512  # trained on 512
+    tiny.say("ok<|im_end|>")
+    text, _, _ = ask(tiny, [{"role": "user", "content": "hi"}], context_window=1024)
+    assert tiny.llama.n_ctx() >= 1024 and text == "ok"
+
+
+def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_message(tmp_path):
+    strict = ("{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role not supported') }}"
+              "{% endif %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+              "{{ '<|im_start|>assistant\\n' }}")
+    runtime = LlamaCppRuntime()
+    runtime.load(build_tiny_gguf(tmp_path / "strict.gguf", chat_template=strict))
+    text = runtime.llama.detokenize(runtime.prompt_tokens(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]), special=True).decode()
+    assert text == "<|im_start|>user\nBe brief.\n\nhi<|im_end|>\n<|im_start|>assistant\n"
+    runtime.unload()
+
+
+def test_a_gguf_without_a_template_gets_chatml(tmp_path):
+    runtime = LlamaCppRuntime()
+    runtime.load(build_tiny_gguf(tmp_path / "bare.gguf", chat_template=None))
+    text = runtime.llama.detokenize(runtime.prompt_tokens([{"role": "user", "content": "hi"}]), special=True).decode()
+    assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n" and not runtime.supports_tools
+    runtime.unload()
+
+
+def test_a_file_that_will_not_load_is_named_in_the_error(tmp_path):
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF" + bytes(64))
+    for path in (junk, tmp_path / "missing.gguf"):
+        with pytest.raises(ModelError, match=path.name) as caught:
+            LlamaCppRuntime().load(path)
+        assert "\n" not in str(caught.value)
+
+
+def test_a_snapshot_that_will_not_load_only_costs_time(tiny):
+    tiny.say("ok<|im_end|>")
+    ask(tiny, [{"role": "user", "content": "something else entirely"}])  # the context holds another chat
+    messages = [{"role": "user", "content": "hi"}]
+    prompt = tiny.prompt_tokens(messages)
+    broken = PromptCache(tokens=prompt, state=b"not a llama.cpp state" * 10, nbytes=210)
+    tiny.say("ok<|im_end|>")
+    text, last, _ = ask(tiny, messages, broken)
+    assert text == "ok" and last.cached_tokens < len(prompt) - 1 and last.finish_reason == "stop"
