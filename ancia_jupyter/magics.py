@@ -42,7 +42,7 @@ from .interpolate import (
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
     "panel": ("", "the chat panel, below the cell", "%ancia panel", 0),
-    "models": ("", "the models: status, size, memory, whether they fit", "%ancia models", 0),
+    "models": ("", "the models: status, runtime, size, memory, whether they fit", "%ancia models", 0),
     "select": ("MODEL", "the model new answers use", "%ancia select smollm2-135m-instruct", 1),
     "load": ("[MODEL]", "load a model now (the selected one by default)", "%ancia load", 1),
     "unload": ("", "free the loaded model's memory", "%ancia unload", 0),
@@ -251,9 +251,12 @@ class AnciaMagics(Magics):
     def _models(self, words: list[str]) -> None:
         rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
                  "fits": "yes" if m["fits"] else "no"} for m in self.api.models.list()]
+        info = self.api.models.info(self.api.models.selected())
+        why = f"\n\n`{info['id']}` runs on **{info['runtime']}**: {info['runtime_reason']}."
         show_markdown(table(rows, [("selected", ""), ("id", "model"), ("title", "title"),
-                                   ("status", "status"), ("size", "size"), ("memory", "memory"),
-                                   ("fits", "fits")]))
+                                   ("status", "status"), ("runtime", "runtime"), ("size", "size"),
+                                   ("memory", "memory"), ("fits", "fits")])
+                      + why + (f"\n\n{info['runtime_hint']}" if info["runtime_hint"] else ""))
 
     def _select(self, words: list[str]) -> None:
         if not words:

@@ -276,9 +276,10 @@ def test_select_and_params(kernel):
 def test_models_lists_the_catalog_and_marks_the_selected_one(kernel):
     run = kernel.run("%ancia models").ok()
     rows = run.markdown.splitlines()
-    assert rows[0].startswith("|  | model | title | status |")
-    assert any(r.startswith("| ✓ | tiny |") for r in rows)
-    assert any("| smollm2-135m-instruct |" in r for r in rows)
+    assert rows[0].startswith("|  | model | title | status | runtime |")
+    assert any(r.startswith("| ✓ | tiny |") and "| mlx_lm |" in r for r in rows)
+    assert any("| smollm2-135m-instruct |" in r and "| llama_cpp |" in r for r in rows)
+    assert "`tiny` runs on **mlx_lm**: MLX on the CPU (no GGUF file for llama.cpp)." in run.markdown
 
 
 def test_load_and_unload(kernel):
