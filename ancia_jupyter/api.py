@@ -241,7 +241,9 @@ class Models:
         return app.models.info(app.models.loaded_id)
 
     def unload(self) -> bool:
+        """Free the loaded model once the answers in progress have finished."""
         app = get_app()
+        app.engine.wait_idle()
         app.engine.caches.drop()
         return app.models.unload()
 

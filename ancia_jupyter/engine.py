@@ -104,6 +104,7 @@ class Engine:
         self.listeners: list[Callable[[ev.Event], None]] = []  # every event of every answer (panels)
         self._active: set[ChatRequest] = set()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._idle_timer: threading.Timer | None = None
         self._hinted = False
         store.subscribe(self._on_store_change)
@@ -155,6 +156,11 @@ class Engine:
     @property
     def busy(self) -> bool:
         return bool(self._active)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no answer is in progress (unloading waits so as not to pull the model from under one)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout)
 
     def _check_tools(self, request: ChatRequest) -> None:
         """Tools named by the caller must exist and be on: said before anything is stored."""
@@ -219,6 +225,7 @@ class Engine:
         finally:
             with self._lock:
                 self._active.discard(request)
+                self._idle.notify_all()
         answer.timings["total"] = time.perf_counter() - started
         totals = answer.totals
         usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}

@@ -37,9 +37,8 @@ SLOW_ACTIONS = ("load_model", "unload_model")  # they wait for the model worker:
 Send = Callable[[dict], None]
 
 
-# Actions that are one call of the API, answered with the fresh snapshot. Loading and unloading run on the
-# model worker after the answers queued there, so the model manager's lock is never held by a thread that
-# waits for the worker while the worker waits for that lock.
+# Actions that are one call of the API, answered with the fresh snapshot. Loading downloads off the model
+# worker, then loads on it; unloading waits for the answers in progress, then unloads on the worker.
 API_ACTIONS: dict[str, Callable[[Any, dict], Any]] = {
     "state": lambda s, m: None,
     "rename_chat": lambda s, m: api.chats.rename(_arg(m, "chat_id", int), _arg(m, "title", str)),
@@ -48,9 +47,8 @@ API_ACTIONS: dict[str, Callable[[Any, dict], Any]] = {
     "set_params": lambda s, m: api.models.set_params(_arg(m, "model_id", str, required=False),
                                                      **_arg(m, "params", dict)),
     "update_settings": lambda s, m: s.app.update_settings(**_arg(m, "settings", dict)),
-    "load_model": lambda s, m: s.app.worker.call(partial(api.models.load,
-                                                         _arg(m, "model_id", str, required=False))),
-    "unload_model": lambda s, m: s.app.worker.call(api.models.unload),
+    "load_model": lambda s, m: api.models.load(_arg(m, "model_id", str, required=False)),
+    "unload_model": lambda s, m: api.models.unload(),
 }
 
 

@@ -8,7 +8,8 @@ const PARAM_ORDER = ["context_window", "max_tokens", "temperature", "top_p", "to
 const PARAM_LABEL = { context_window: "Context window", max_tokens: "Max tokens", temperature: "Temperature",
   top_p: "Top p", top_k: "Top k" };
 const STEP = { context_window: 256, max_tokens: 1, temperature: 0.05, top_p: 0.01, top_k: 1 };
-const STATUS_TEXT = { loaded: "loaded", downloaded: "downloaded", available: "not downloaded" };
+const STATUS_TEXT = { loaded: "loaded", downloaded: "downloaded", available: "not downloaded", remote: "remote server" };
+const RUNTIME_TEXT = { llama_cpp: "llama.cpp", mlx_lm: "MLX", mlx_vlm: "MLX (vision)", openai: "its server" };
 
 // request(action, args) -> Promise (errors are shown by the caller).
 export function createModelBar({ request }) {
@@ -73,11 +74,11 @@ export function createModelBar({ request }) {
     if (!snap) return;
     snapshot = snap;
     const models = snap.models || [];
-    const optionKey = JSON.stringify(models.map((m) => [m.id, m.title, m.status, m.fits]));
+    const optionKey = JSON.stringify(models.map((m) => [m.id, m.title, m.status, m.fits, m.runtime]));
     if (select.dataset.key !== optionKey) {
       select.dataset.key = optionKey;
       select.replaceChildren(...models.map((m) => h("option", { value: m.id },
-        `${m.title}${m.status === "loaded" ? " ●" : m.status === "available" ? " (download)" : ""}${m.fits ? "" : " ⚠"}`)));
+        `${m.title}${m.status === "loaded" ? " ●" : m.status === "available" ? " (download)" : m.status === "remote" ? " (server)" : ""}${m.fits ? "" : " ⚠"}`)));
     }
     select.value = snap.selected_model;
     const model = models.find((m) => m.id === snap.selected_model) || {};
@@ -90,8 +91,10 @@ export function createModelBar({ request }) {
     info.replaceChildren(
       h("strong", {}, model.title || snap.selected_model),
       h("span", { class: "ancia-model-facts" },
-        `${STATUS_TEXT[model.status] || model.status} · ${formatMb(model.size_mb)} on disk · needs ≈${formatMb(model.memory_mb)} · `,
-        h("span", { class: model.fits ? "ancia-fits" : "ancia-nofit" }, model.fits ? "fits in memory" : "may not fit in memory"),
+        `${STATUS_TEXT[model.status] || model.status} · runs on ${RUNTIME_TEXT[model.runtime] || model.runtime}`,
+        model.status === "remote" ? "" : ` · ${formatMb(model.size_mb)} on disk · needs ≈${formatMb(model.memory_mb)} · `,
+        model.status === "remote" ? "" :
+          h("span", { class: model.fits ? "ancia-fits" : "ancia-nofit" }, model.fits ? "fits in memory" : "may not fit in memory"),
         model.vision ? " · sees images" : ""),
       ...(snap.loaded_model && !loadedHere ? [h("span", { class: "ancia-model-facts" }, `Loaded now: ${snap.loaded_model}`)] : []));
     load.disabled = loadedHere || state === "loading";
