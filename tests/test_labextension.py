@@ -1,5 +1,6 @@
 """The JupyterLab sidebar ships inside the wheel as a prebuilt extension, at the Python package's version,
-and the kernel end of its comm hands each sidebar its own PanelSession."""
+beside the in-notebook panel's bundle made by the same build; the kernel end of the sidebar's comm hands
+each sidebar its own PanelSession."""
 
 from __future__ import annotations
 
@@ -92,6 +93,44 @@ def test_wheel_bundle_is_built_from_the_shared_chat_ui(wheel: Path):
     assert "Ask anything" in bundle and "Load Ancia in this kernel" in bundle
     assert {"command": "ancia:open", "keys": ["Accel Shift A"], "selector": "body"} in shortcuts
     assert [item["command"] for item in menu] == ["ancia:send-cell"]
+
+
+def _node_module_exports(source: str, tmp_path: Path) -> dict:
+    """Import ``source`` as an ES module in Node; what it exports, by name, with each value's type."""
+    path = tmp_path / "panel.mjs"
+    path.write_text(source)
+    code = (f"const m = await import({json.dumps(path.as_uri())});\n"
+            "console.log(JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, v]) => "
+            "[k, Object.fromEntries(Object.entries(v).map(([kk, vv]) => [kk, typeof vv]))]))));")
+    done = subprocess.run(["node", "--input-type=module", "-e", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_wheel_carries_the_panel_bundle_built_from_the_shared_chat_ui(wheel: Path, tmp_path: Path):
+    """The panel's ES module and stylesheet come from the build (not joined at import time): one
+    self-contained production module whose default export is anywidget's ``{ render }``."""
+    css = (REPO / "ancia_jupyter" / "static" / "chat.css").read_text()
+    classes = set(re.findall(r"\.(ancia-[a-z-]+)", css))
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        assert {"ancia_jupyter/bundle/panel.js", "ancia_jupyter/bundle/panel.css"} <= names
+        esm = zf.read("ancia_jupyter/bundle/panel.js").decode()
+        styles = zf.read("ancia_jupyter/bundle/panel.css").decode()
+    assert not any(name.endswith(".map") for name in names), "the wheel carries a development build"
+    assert "sourceMappingURL" not in esm + styles
+    assert not re.search(r"""(^|[;}\s])import\s*[\w{*(\s]""", esm), "the bundle imports other modules"
+    assert "Ask anything" in esm
+    assert all(name in styles for name in classes), "chat.css is not in the panel's stylesheet"
+    assert _node_module_exports(esm, tmp_path) == {"default": {"render": "function"}}
+
+
+def test_the_panel_widget_serves_the_built_bundle(tmp_path: Path):
+    from ancia_jupyter.widget import BUNDLE, ChatPanel
+
+    assert str(ChatPanel._esm) == (BUNDLE / "panel.js").read_text()
+    assert str(ChatPanel._css) == (BUNDLE / "panel.css").read_text()
+    assert _node_module_exports(str(ChatPanel._esm), tmp_path) == {"default": {"render": "function"}}
 
 
 def test_wheel_extension_is_listed_enabled_by_jupyterlab(wheel: Path, tmp_path: Path):

@@ -101,5 +101,14 @@ export function createComposer({ onSend, onStop, alert }) {
 
   area.addEventListener("input", () => { if (!stop.hidden) send.hidden = !area.value.trim(); });
 
-  return { el, update, focus: () => area.focus() };
+  // Put `text` in the box (replacing what is there) without sending it; the cursor goes to its end.
+  function setText(text) {
+    area.value = text;
+    area.dispatchEvent(new Event("input"));
+    area.focus();
+    area.setSelectionRange(text.length, text.length);
+    area.scrollTop = area.scrollHeight;
+  }
+
+  return { el, update, setText, focus: () => area.focus() };
 }

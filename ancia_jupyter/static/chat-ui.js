@@ -43,7 +43,8 @@ function createRpc(channel) {
   };
 }
 
-// mountChat(element, channel, { height }) -> cleanup
+// mountChat(element, channel, { height }) -> { cleanup, focus, setInput }: `cleanup()` removes the view and
+// stops listening; `setInput(text)` puts text in the message box without sending it; `focus()` focuses it.
 export function mountChat(element, channel, options = {}) {
   const rpc = createRpc(channel);
   const alerts = h("div", { class: "ancia-alerts" });
@@ -201,14 +202,19 @@ export function mountChat(element, channel, options = {}) {
   };
   hello(1500, 0);
 
-  return () => {
-    closed = true;
-    resize.disconnect();
-    if (typeof unsubscribe === "function") unsubscribe();
-    rpc.cancel();
-    timers.forEach(clearTimeout);
-    messages.destroy();
-    header.destroy();
-    root.remove();
+  return {
+    cleanup() {
+      if (closed) return;
+      closed = true;
+      resize.disconnect();
+      if (typeof unsubscribe === "function") unsubscribe();
+      rpc.cancel();
+      timers.forEach(clearTimeout);
+      messages.destroy();
+      header.destroy();
+      root.remove();
+    },
+    setInput: (text) => composer.setText(text),
+    focus: () => composer.focus(),
   };
 }

@@ -18,7 +18,6 @@ function channelFor(model) {
 export default {
   render({ model, el }) {
     el.classList.add("ancia-widget");
-    const cleanup = mountChat(el, channelFor(model), { height: model.get("height") });
-    return () => cleanup();
+    return mountChat(el, channelFor(model), { height: model.get("height") }).cleanup;
   },
 };

@@ -3,6 +3,8 @@ import { JSONObject, PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import type { IChannel } from '../../ancia_jupyter/static/chat-ui.js';
+
 /** The comm target `ancia_jupyter.comm.register_comm_target()` registers in the kernel. */
 export const COMM_TARGET = 'ancia';
 
@@ -28,12 +30,6 @@ const SUBSHELL_WAIT = 5000;
 const RECONNECT_ON_ANNOUNCE = new Set(['not-loaded', 'failed', 'slow', 'mismatch']);
 
 export type Message = Record<string, unknown>;
-
-/** The chat UI's channel (docs/panel-protocol.md). */
-export interface IChannel {
-  send(msg: Message): void;
-  onMessage(callback: (msg: Message) => void): () => void;
-}
 
 export type LinkState =
   | { kind: 'connecting' }

@@ -4,7 +4,7 @@ import { Kernel } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { mountChat } from '../../ancia_jupyter/static/chat-ui.js';
+import { type IChatView, mountChat } from '../../ancia_jupyter/static/chat-ui.js';
 import { KernelLink, LinkState } from './connection';
 import { IAnciaSidebar } from './tokens';
 
@@ -301,15 +301,15 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
     const element = document.createElement('div');
     element.className = 'jp-AnciaSidebar-chat';
     this._chatHost.appendChild(element);
-    let cleanup: unknown;
+    let view: IChatView;
     try {
-      cleanup = mountChat(element, this._link.channel, { height: '100%' });
+      view = mountChat(element, this._link.channel, { height: '100%' });
     } catch (error) {
       element.remove();
       this._link.disconnect({ kind: 'failed', message: `The chat could not start: ${error}` });
       return;
     }
-    this._chat = { element, cleanup: typeof cleanup === 'function' ? (cleanup as () => void) : null };
+    this._chat = { element, view };
     this._applyInput();
   }
 
@@ -319,57 +319,29 @@ export class AnciaSidebar extends Widget implements IAnciaSidebar {
       return;
     }
     this._chat = null;
-    this._inputObserver?.disconnect();
-    this._inputObserver = null;
     try {
-      chat.cleanup?.();
+      chat.view.cleanup();
     } finally {
       chat.element.remove();
     }
   }
 
-  /** The chat UI's message box, once it has rendered. */
-  private _input(): HTMLTextAreaElement | null {
-    return this._chat?.element.querySelector('textarea') ?? null;
-  }
-
+  /** Hand the text waiting for the message box to the chat, once there is one. */
   private _applyInput(): void {
     const text = this._pendingInput;
-    const chat = this._chat;
-    if (text === null || !chat) {
-      return;
+    if (text !== null && this._chat) {
+      this._pendingInput = null;
+      this._chat.view.setInput(text);
     }
-    const input = this._input();
-    if (!input) {
-      // The chat UI renders its form when the first state arrives: wait for it.
-      if (!this._inputObserver) {
-        this._inputObserver = new MutationObserver(() => {
-          if (this._input()) {
-            this._inputObserver?.disconnect();
-            this._inputObserver = null;
-            this._applyInput();
-          }
-        });
-        this._inputObserver.observe(chat.element, { childList: true, subtree: true });
-      }
-      return;
-    }
-    this._pendingInput = null;
-    input.value = text;
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-    input.focus();
-    input.setSelectionRange(text.length, text.length);
-    input.scrollTop = input.scrollHeight;
   }
 
   private _focusInput(): void {
-    requestAnimationFrame(() => this._input()?.focus());
+    requestAnimationFrame(() => this._chat?.view.focus());
   }
 
-  private _chat: { element: HTMLElement; cleanup: (() => void) | null } | null = null;
+  private _chat: { element: HTMLElement; view: IChatView } | null = null;
   private _chatHost: HTMLElement;
   private _context: HTMLElement;
-  private _inputObserver: MutationObserver | null = null;
   private _link: KernelLink | null = null;
   private _panel: NotebookPanel | null = null;
   private _pendingInput: string | null = null;

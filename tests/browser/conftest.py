@@ -98,6 +98,9 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory, tiny_model_dir) -> Iterator[Lab]:
+    from sidebar_fixtures import build_panel  # here, not above: test modules load it as a plugin
+
+    build_panel()  # the kernel imports widget.py from this checkout, which serves the built bundle
     base = tmp_path_factory.mktemp("lab")
     dirs = {name: base / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython",
                                            "root", "ancia", "models")}

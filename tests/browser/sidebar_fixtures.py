@@ -1,6 +1,7 @@
 """Fixtures for the sidebar's browser tests: this checkout's labextension (built when stale), a JupyterLab
 server of the test's own whose kernels share the test's ANCIA_DATA_DIR, and a model that never stops
-talking (to stop it). Chromium and the page come from conftest.py.
+talking (to stop it). Chromium and the page come from conftest.py, whose panel tests take the panel's
+bundle from ``build_panel`` here.
 
 A test module uses them with ``pytest_plugins = ["sidebar_fixtures"]``.
 """
@@ -23,9 +24,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "ancia_jupyter" / "labextension"
-# What the bundle is built from: a change in any of them means the bundle is stale.
+PANEL_BUNDLE = REPO / "ancia_jupyter" / "bundle"
+# What each bundle is built from: a change in any of them means the bundle is stale.
 BUILD_INPUTS = [REPO / "labextension" / "src", REPO / "labextension" / "style", REPO / "labextension" / "schema",
                 REPO / "ancia_jupyter" / "static", REPO / "package.json"]
+PANEL_INPUTS = [REPO / "ancia_jupyter" / "static", REPO / "labextension" / "build-panel.mjs", REPO / "package.json"]
 ARTIFACTS = REPO / "test-artifacts" / "sidebar"
 VENV_BIN = Path(sys.executable).parent
 NOTIFICATIONS = {"fetchNews": "false", "checkForUpdates": False}
@@ -41,16 +44,31 @@ def _newest(paths: list[Path], suffixes: tuple[str, ...] = ()) -> float:
     return newest
 
 
-def build_labextension() -> Path:
-    """The sidebar's bundle, built with ``npm run build`` when missing or older than its sources."""
-    built = _newest([LABEXTENSION]) if (LABEXTENSION / "package.json").is_file() else 0.0
-    if built >= _newest(BUILD_INPUTS, (".ts", ".js", ".css", ".json", ".svg")):
-        return LABEXTENSION
+def _stale(built: Path, marker: str, inputs: list[Path]) -> bool:
+    newest = _newest([built]) if (built / marker).is_file() else 0.0
+    return newest < _newest(inputs, (".ts", ".js", ".mjs", ".css", ".json", ".svg"))
+
+
+def _npm_run(script: str) -> None:
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not (REPO / "node_modules" / ".package-lock.json").is_file():
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=REPO, env=env, check=True)
-    subprocess.run(["npm", "run", "build"], cwd=REPO, env=env, check=True)
+    subprocess.run(["npm", "run", script], cwd=REPO, env=env, check=True)
+
+
+def build_labextension() -> Path:
+    """The sidebar's bundle, built with ``npm run build`` when missing or older than its sources."""
+    if _stale(LABEXTENSION, "package.json", BUILD_INPUTS):
+        _npm_run("build")
     return LABEXTENSION
+
+
+def build_panel() -> Path:
+    """The in-notebook panel's bundle (widget.py's ``_esm`` and ``_css``), built with
+    ``npm run build:panel:dev`` when missing or older than its sources."""
+    if _stale(PANEL_BUNDLE, "panel.js", PANEL_INPUTS):
+        _npm_run("build:panel:dev")
+    return PANEL_BUNDLE
 
 
 @pytest.fixture(scope="session")
@@ -210,4 +228,4 @@ def endless_model(endless_model_dir) -> str:
     return "endless"
 
 
-__all__ = ["Lab", "build_labextension", "endless_model", "endless_model_dir", "labextension", "shot", "sidebar_lab"]
+__all__ = ["Lab", "build_labextension", "build_panel", "endless_model", "endless_model_dir", "labextension", "shot", "sidebar_lab"]
