@@ -15,17 +15,10 @@ from pathlib import Path
 import pytest
 
 import ancia_jupyter as ancia
-from ancia_jupyter.app import close_app
+from ancia_jupyter.app import close_app, user_tools
 from ancia_jupyter.errors import NotFoundError, PluginError, ToolError
-from ancia_jupyter.tools import registry as registry_mod
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(autouse=True)
-def forget_user_tools():
-    yield
-    registry_mod._DECLARED.clear()
 
 
 def make_wheel(folder: Path, dist: str, version: str, files: dict[str, str], entry_point: str | None) -> Path:
@@ -213,7 +206,7 @@ def test_a_module_entry_point_exposes_its_decorated_tools(registry):
     registry.publish("dice", wheel, "1.0.0")
     assert ancia.plugins.install("dice")["tools"] == ["dice.roll"]
     assert ancia.tools.call("dice.roll", sides=20) == "20"
-    assert registry_mod._DECLARED == {}  # a plugin's tools are not the user's own
+    assert user_tools().names() == []  # a plugin's tools are not the user's own
     ancia.plugins.uninstall("dice")
     assert "dice.roll" not in tool_names()
 

@@ -18,14 +18,7 @@ import ancia_jupyter as ancia
 from ancia_jupyter.app import close_app, get_app
 from ancia_jupyter.errors import NotFoundError, ToolError
 from ancia_jupyter.tools import calling
-from ancia_jupyter.tools import registry as registry_mod
 from ancia_jupyter.tools.schema import ArgumentError, check_arguments, parameters, parse_docstring
-
-
-@pytest.fixture(autouse=True)
-def forget_user_tools():
-    yield
-    registry_mod._DECLARED.clear()
 
 
 class Color(enum.Enum):
@@ -171,7 +164,7 @@ def test_arguments_are_checked_and_converted():
 # -- registering -------------------------------------------------------------------------------------
 
 
-def test_a_tool_decorated_before_the_app_exists_is_picked_up():
+def test_a_tool_decorated_before_the_app_exists_is_picked_up(ancia_home, monkeypatch):
     close_app()
 
     @ancia.tool
@@ -187,8 +180,10 @@ def test_a_tool_decorated_before_the_app_exists_is_picked_up():
         "parameters": {"type": "object", "properties": {"celsius": {"type": "number"}},
                        "required": ["celsius"], "additionalProperties": False}}}
     assert ancia.tools.call("fahrenheit", celsius=21) == "69.8"
-    close_app()  # a new app (another data dir, a restart) picks it up again
+    close_app()  # the app closed and started again (%unload_ext, %load_ext) picks it up again
     assert "fahrenheit" in [t["name"] for t in ancia.tools.list()]
+    monkeypatch.setenv("ANCIA_DATA_DIR", str(ancia_home.parent / "other"))  # another data dir: another
+    assert "fahrenheit" not in [t["name"] for t in ancia.tools.list()]  # assistant, without the user's tools
 
 
 def test_decorating_after_start_and_redefining_replaces():

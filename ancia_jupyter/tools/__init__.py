@@ -2,18 +2,23 @@
 
 The schema comes from the signature, the type hints and the docstring, so a notebook function becomes
 a tool with one line. Tools decorated before the assistant starts are kept and picked up when it does.
-This module is ``ancia.tools`` itself; nothing heavy (httpx, ddgs, readability) is imported here.
+This module is ``ancia.tools`` itself, the public face of the tools: it finds the app (and the user's
+tools it keeps) only when called, because the app imports the store and the engine, and importing this
+module stays cheap; nothing heavy (httpx, ddgs, readability) is imported here.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolError
 from .calling import ToolContext, current
-from .registry import _DECLARED, Tool, ToolRegistry, declare, importing_plugin_now, make_tool, undeclare
+from .registry import Tool, ToolRegistry, make_tool
+
+if TYPE_CHECKING:
+    from .user_tools import UserTools
 
 __all__ = [
     "Tool",
@@ -33,12 +38,15 @@ __all__ = [
 
 
 def _registry() -> ToolRegistry:
-    from ..app import get_app
+    from ..app import get_app  # here, not at the top: the app is heavy and this module must stay light
 
-    registry = get_app().tools
-    if registry is None:
-        raise ToolError("Tools are not available in this installation.")
-    return registry
+    return get_app().tools
+
+
+def _user_tools() -> UserTools:
+    from ..app import user_tools  # the user's tools for the data dir in use, whether or not an app runs
+
+    return user_tools()
 
 
 def tool(func: Callable | None = None, *, name: str | None = None, description: str | None = None,
@@ -53,8 +61,9 @@ def tool(func: Callable | None = None, *, name: str | None = None, description: 
         f.__ancia_tool__ = {"name": name, "description": description,  # type: ignore[attr-defined]
                             "network": network, "confirm": confirm}
         made = make_tool(f, source="user")  # checks the name and the schema now, not at chat time
-        if not importing_plugin_now():  # a plugin's tools are registered by its loader, not as user tools
-            declare(made)
+        kept = _user_tools()
+        if not kept.plugin_loading():  # a plugin's tools are registered by its loader, not as user tools
+            kept.add(made)
         return f
 
     return decorate(func) if func is not None else decorate
@@ -99,14 +108,13 @@ def call(name: str, arguments: dict | None = None, /, *, chat: int | None = None
 def register(func: Callable, *, name: str | None = None, description: str | None = None,
              network: bool = False, confirm: bool = False) -> Tool:
     """Add a function as a tool without decorating it (same options as ``@ancia.tool``)."""
-    return declare(make_tool(func, name=name, description=description, network=network, confirm=confirm,
-                             source="user"))
+    return _user_tools().add(make_tool(func, name=name, description=description, network=network,
+                                       confirm=confirm, source="user"))
 
 
 def unregister(name: str) -> None:
     """Remove one of your tools. Built-in and plugin tools are disabled or uninstalled instead."""
-    if name in _DECLARED:
-        undeclare(name)
+    if _user_tools().remove(name):
         return
     registry = _registry()
     found = registry.get(name)  # NotFoundError names the tools there are

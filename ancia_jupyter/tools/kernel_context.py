@@ -71,8 +71,13 @@ def summary(value: Any) -> str:
     return _type_name(value)
 
 
-def describe(name: str, value: Any) -> str:
-    """A Markdown section about one variable."""
+def variable_section(name: str, value: Any) -> str:
+    """A Markdown section about one variable, attached beside the prompt or returned by the tool.
+
+    Not ``interpolate.describe``, which writes a value inline into the prompt's own sentence: this one is
+    a section with a heading and a list, reads attributes of numpy and pandas objects only, and goes
+    through ``reprlib`` so that a broken or huge ``__repr__`` cannot break the chat.
+    """
     lines = [f"### `{name}`", f"- type: `{_type_name(value)}`"]
     kind = _kind(value)
     if kind == "pandas.DataFrame":
@@ -112,7 +117,7 @@ def describe_variables(names: list[str]) -> str:
     if missing:
         raise InvalidValueError(f"No variable named {', '.join(repr(n) for n in missing)} in the kernel: "
                                 "define it first, or check the spelling.")
-    parts = ["## Variables from the notebook kernel"] + [describe(n, namespace[n]) for n in names]
+    parts = ["## Variables from the notebook kernel"] + [variable_section(n, namespace[n]) for n in names]
     return "\n\n".join(parts)
 
 
@@ -129,7 +134,7 @@ def variables(name: str | None = None) -> str:
     if name is not None:
         if name not in namespace:
             raise ToolError(f"No variable named {name!r}; call this tool without a name to list them.")
-        return describe(name, namespace[name])
+        return variable_section(name, namespace[name])
     hidden = _hidden()
     rows = [f"- `{n}`: {summary(v)}" for n, v in namespace.items()
             if not n.startswith("_") and n not in hidden and not isinstance(v, types.ModuleType)]

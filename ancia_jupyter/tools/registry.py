@@ -1,28 +1,27 @@
 """The tool registry: which tools exist, which are on, what the model sees, and how a call is run.
 
-Built-ins, plugins and the user's own ``@ancia.tool`` functions all come in through ``register``. A call
-never raises into the engine: every failure (unknown tool, bad arguments, a crash, a hang, offline mode,
-a refusal) comes back as an error string the model reads and can recover from.
+Built-ins, plugins and the user's own ``@ancia.tool`` functions all come in through ``register``/``add``;
+the app decides which go in when it is made, so this module knows none of them. A call never raises into
+the engine: every failure (unknown tool, bad arguments, a crash, a hang, offline mode, a refusal) comes
+back as an error string the model reads and can recover from.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import re
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFoundError, ToolError
+from ..events import ToolCall
 from .calling import MAX_OUTPUT_CHARS, ToolContext, error_text, run_tool
 from .schema import ArgumentError, Parameters, check_arguments, parameters, parse_docstring
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
-BUILTINS = ("system_time", "mood", "web_search", "web_visit", "kernel_context")
 OFFLINE_ERROR = "blocked: offline mode"
 
 
@@ -73,40 +72,6 @@ def make_tool(func: Any, *, name: str | None = None, description: str | None = N
                 source=source, requires=requires)
 
 
-_DECLARED: dict[str, Tool] = {}  # the user's tools, kept for every registry made later
-_REGISTRIES: weakref.WeakSet[ToolRegistry] = weakref.WeakSet()
-_PLUGIN_IMPORT = threading.local()  # set while a plugin's module is imported: its tools are not "user" tools
-
-
-def declare(tool: Tool) -> Tool:
-    """Keep a user tool for this kernel and add it to every live registry."""
-    for registry in list(_REGISTRIES):
-        registry.check_free(tool)
-    _DECLARED[tool.name] = tool
-    for registry in list(_REGISTRIES):
-        registry.add(tool)
-    return tool
-
-
-def undeclare(name: str) -> None:
-    _DECLARED.pop(name, None)
-    for registry in list(_REGISTRIES):
-        registry.unregister(name)
-
-
-@contextlib.contextmanager
-def importing_plugin() -> Iterator[None]:
-    _PLUGIN_IMPORT.active = True
-    try:
-        yield
-    finally:
-        _PLUGIN_IMPORT.active = False
-
-
-def importing_plugin_now() -> bool:
-    return bool(getattr(_PLUGIN_IMPORT, "active", False))
-
-
 def safe_name(name: str) -> str:
     """Many chat templates and models only take ``[A-Za-z0-9_-]`` function names."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
@@ -119,18 +84,7 @@ class ToolRegistry:
         self.app = app
         self._tools: dict[str, Tool] = {}
         self._lock = threading.RLock()
-        self._source = "builtin"
-        for module in BUILTINS:
-            importlib.import_module(f"{__package__}.{module}").register(self)
-        self._source = "user"
-        try:
-            importlib.import_module("ancia_jupyter.plugins").load_installed(self)
-        except Exception:  # a broken plugin store must not take the assistant down; plugins.list() shows it
-            pass
-        for tool in list(_DECLARED.values()):
-            with contextlib.suppress(ToolError):
-                self.add(tool)
-        _REGISTRIES.add(self)
+        self._loading = threading.local()  # per thread: the source whose tools ``register`` is adding now
 
     # -- the door for built-ins, plugins and user tools -------------------------------------------
 
@@ -139,7 +93,7 @@ class ToolRegistry:
                  requires: str | None = None) -> Tool:
         """Add a tool. Plugins call this from their ``register(registry)`` entry point."""
         tool = make_tool(func, name=name, description=description, network=network, confirm=confirm,
-                         source=self._source, requires=requires)
+                         source=self.loading_source() or "user", requires=requires)
         return self.add(tool)
 
     def check_free(self, tool: Tool) -> None:
@@ -172,15 +126,25 @@ class ToolRegistry:
 
     @contextlib.contextmanager
     def loading(self, source: str) -> Iterator[None]:
-        """Tools registered inside belong to ``source``; if loading fails, none of them stay."""
-        previous, self._source = self._source, source
+        """Tools this thread registers inside belong to ``source``; if loading fails, none of them stay."""
+        previous = self.loading_source()
+        self._loading.source = source
         try:
             yield
         except BaseException:
             self.remove_source(source)
             raise
         finally:
-            self._source = previous
+            self._loading.source = previous
+
+    def loading_source(self) -> str | None:
+        """The source this thread is loading (``"builtin"``, ``"plugin:<id>"``), ``None`` outside ``loading``."""
+        return getattr(self._loading, "source", None)
+
+    def loading_plugin(self) -> bool:
+        """Whether this thread is loading a plugin: an ``@ancia.tool`` in its modules is the plugin's tool,
+        registered by its loader, not one of the user's own."""
+        return (self.loading_source() or "").startswith("plugin:")
 
     # -- looking tools up -------------------------------------------------------------------------
 
@@ -286,8 +250,6 @@ class ToolRegistry:
             if approve is None:
                 return None, ("denied: this tool needs the user's approval; pass approve=... to ancia.chat "
                               "(a function that gets the call and returns True), or approve it in the panel")
-            from ..events import ToolCall
-
             try:
                 if event is None:  # called by hand: the approver still gets the call to look at
                     event = ToolCall("manual", tool.name, dict(arguments or {}), 0)

@@ -6,8 +6,8 @@ link-local, multicast, reserved, cloud metadata are refused unless the setting `
 is on); redirects are followed by hand and each hop checked again; the connection goes to the address
 that was checked (the URL is rewritten to the IP, with Host and TLS SNI set to the name), so a DNS answer
 that changes between check and connect (rebinding) cannot redirect it. Size is bounded, and time by one
-deadline for the whole fetch (``http_deadline``), cut short when the tool call is given up. A body that is
-really binary is refused whatever its content type says.
+deadline for the whole fetch (``http_deadline``), cut short when the tool call is given up. What was
+fetched becomes text in ``page_text``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ToolError
+from .calling import current as current_call
 from .http_deadline import Deadline, client
+from .page_text import Page, extract
 
 MAX_BYTES = 2_000_000  # body size cap, after decompression
 MAX_REDIRECTS = 5
@@ -32,8 +34,6 @@ USER_AGENT = "Mozilla/5.0 (compatible; ancia-jupyter; +https://pypi.org/project/
 METADATA_IPS = {"169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"}
 METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
                   "instance-data.ec2.internal"}
-TEXT_TYPES = ("text/plain", "text/markdown", "text/csv", "application/json", "application/xml", "text/xml")
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 class VisitRefused(ToolError):
@@ -121,14 +121,6 @@ def check_hop(url: str, allow_private: bool, resolver: Callable[[str, int], list
     return Hop(url=url, scheme=scheme, host=host, port=port, ip=ips[0], target=target)
 
 
-@dataclass
-class Page:
-    url: str
-    content_type: str
-    charset: str | None
-    body: bytes
-
-
 def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeout: float | None = None,
           resolver: Callable[[str, int], list[str]] | None = None,
           cancel: threading.Event | None = None) -> Page:
@@ -187,111 +179,6 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int | None = None, timeou
     raise ToolError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}")
 
 
-_BLOCKS = {"p", "div", "section", "article", "blockquote", "pre", "table", "tr", "ul", "ol", "dl", "figure"}
-
-
-def html_to_text(html: str) -> str:
-    """Readable text from an HTML fragment: paragraphs, headings (``#``) and list items kept apart."""
-    import lxml.html
-
-    root = lxml.html.fromstring(html or "<div></div>")
-    for el in root.iter():
-        tag = el.tag if isinstance(el.tag, str) else ""
-        if tag == "br":
-            el.tail = "\n" + (el.tail or "")
-        elif re.fullmatch(r"h[1-6]", tag):
-            el.text = "\n\n" + "#" * int(tag[1]) + " " + (el.text or "")
-            el.tail = "\n\n" + (el.tail or "")
-        elif tag == "li":
-            el.text = "\n- " + (el.text or "")
-        elif tag in _BLOCKS or tag in ("td", "th"):
-            el.text = ("\n\n" if tag in _BLOCKS else " | ") + (el.text or "")
-            if tag in _BLOCKS:
-                el.tail = "\n\n" + (el.tail or "")
-    lines = [" ".join(line.split()) for line in root.text_content().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-MAGIC = [(b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF87a", "a GIF image"),
-         (b"GIF89a", "a GIF image"), (b"%PDF-", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"),
-         (b"PK\x05\x06", "a ZIP archive"), (b"\x1f\x8b", "gzip data"), (b"\xfd7zXZ\x00", "xz data"),
-         (b"(\xb5/\xfd", "zstd data"), (b"7z\xbc\xaf\x27\x1c", "a 7z archive"), (b"\x7fELF", "a program (ELF)"),
-         (b"\xcf\xfa\xed\xfe", "a program (Mach-O)"), (b"\x00asm", "WebAssembly"),
-         (b"SQLite format 3\x00", "an SQLite database"), (b"OggS\x00", "Ogg media"), (b"wOFF", "a web font"),
-         (b"wOF2", "a web font")]  # short, unambiguous prefixes; other binaries fail the control-byte test
-_UNICODE_BOMS = [(b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-                 (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
-_CONTROL = bytes(set(range(32)) - set(b"\t\n\v\f\r\x1b"))
-_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.I)
-
-
-def sniff_binary(page: Page) -> str | None:
-    """What a body really is when it is not text, whatever its content type says (``None``: text)."""
-    head = page.body[:1024]
-    for magic, kind in MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI ")):
-        return "media (video, audio or an image)"
-    wide = any(head.startswith(bom) for bom, name in _UNICODE_BOMS if name != "utf-8-sig") or \
-        (page.charset or "").lower().startswith(("utf-16", "utf-32"))
-    if head and not wide and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 20:
-        return "binary data"
-    return None
-
-
-def decode(body: bytes, charset: str | None) -> str:
-    """Text of a body: its BOM, the declared charset, a ``<meta>`` one, else UTF-8 or Windows-1252.
-
-    A charset Python does not know (``x-no-such-charset``) is skipped, not raised.
-    """
-    for bom, name in _UNICODE_BOMS:
-        if body.startswith(bom):
-            return body.decode(name, "replace")
-    for name in (charset, *(m.decode("ascii") for m in _META_CHARSET.findall(body[:4096]))):
-        if name:
-            try:
-                return body.decode(name, "replace")
-            except (LookupError, UnicodeError):  # unknown, or not a text encoding ("base64")
-                continue
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body.decode("cp1252", "replace")
-
-
-def extract(page: Page) -> tuple[str, str]:
-    """(title, text) of a fetched page: the article for HTML, the text itself for text types."""
-    kind = sniff_binary(page)
-    if kind is not None:
-        raise ToolError(f"refused: {page.url} is not a web page or text but {kind} "
-                        f"(content type {page.content_type or 'none'!r})")
-    untyped = not page.content_type
-    source = decode(page.body, page.charset)
-    if page.content_type in HTML_TYPES or (untyped and source.lstrip("\ufeff \t\r\n").startswith("<")):
-        from readability import Document
-
-        source = re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", "", source)  # lxml refuses a str that declares one
-        try:
-            document = Document(source)
-            title, text = document.short_title(), html_to_text(document.summary(html_partial=True))
-        except Exception:  # readability gives up on some pages: fall back to all of the text
-            title, text = "", ""
-        if len(text) < 40:
-            import lxml.html
-
-            root = lxml.html.document_fromstring(source or "<html></html>")
-            for junk in root.xpath("//script|//style|//noscript"):
-                junk.drop_tree()
-            title = title or (root.findtext(".//title") or "").strip()
-            body = root.body if root.body is not None else root
-            text = html_to_text(lxml.html.tostring(body, encoding="unicode"))
-        return title, text
-    if untyped or page.content_type.startswith("text/") or page.content_type in TEXT_TYPES:
-        return "", source.strip()
-    raise ToolError(f"{page.url} is not a web page or text (content type {page.content_type!r})")
-
-
 def visit_website(url: str, max_chars: int = 8000) -> str:
     """Open a web page and read its main text (the article, without menus and ads).
 
@@ -301,9 +188,7 @@ def visit_website(url: str, max_chars: int = 8000) -> str:
     """
     if not 500 <= max_chars <= 20_000:
         raise ToolError(f"max_chars must be between 500 and 20000 (got {max_chars}).")
-    from .calling import current
-
-    context = current()
+    context = current_call()
     left = TIMEOUT if context.deadline is None else max(context.deadline - time.monotonic(), 0.0)
     try:  # the call's own limit can be the tighter one, and its thread cannot be killed: both bound the fetch
         page = fetch(url, allow_private=bool(context.app.settings()["allow_private_network"]),
