@@ -1,9 +1,11 @@
-"""JupyterLab on 127.0.0.1 with private Jupyter and ancia directories, and Debian's Chromium driven by
-Playwright, for tests that use the chat panel the way a person does.
+"""Fixtures for tests that use the chat panel and the sidebar in JupyterLab the way a person does:
+Debian's Chromium driven by Playwright, and JupyterLab servers of the tests' own (``lab.JupyterLab``).
 
-The kernel runs this venv's Python (a kernelspec in the server's own data dir) and finds the tiny model
-registered beforehand in its ancia data dir, greedy and short, with the built-in tools off so that its
-small context window holds the prompt.
+- ``lab``: one server for the whole session, with ancia data and models dirs of its own, where the tiny model
+  is registered greedy and short, with the built-in tools off so that its small context window holds the
+  prompt. ``notebook`` opens a notebook in it.
+- ``sidebar_lab``: a server per test whose kernels use the test's ANCIA_DATA_DIR and ANCIA_MODELS_DIR, so
+  the models a test registers (``tiny``, ``endless_model``) are the ones its kernels see.
 """
 
 from __future__ import annotations
@@ -11,219 +13,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
+from lab import JupyterLab, Notebook, build_labextension, build_panel
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-SETTINGS = {
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    # no "Select Kernel" dialog when the notebook opens before the kernelspecs are known
-    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
-}
-KERNEL = "ancia-test"  # a kernelspec name of our own: a venv's own specs come before the user's data dir
 TINY_PARAMS = {"temperature": 0.0, "max_tokens": 24, "context_window": 1024}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def register_tiny(env: dict[str, str], model_dir: Path) -> None:
-    """Register the tiny model in the server's data dir, through the Python API, as the kernel will see it."""
-    from ancia_jupyter.app import close_app
-
-    saved = {k: os.environ.get(k) for k in ("ANCIA_DATA_DIR", "ANCIA_MODELS_DIR")}
-    os.environ.update({k: env[k] for k in saved})
-    try:
-        import ancia_jupyter as ancia
-        from ancia_jupyter.app import get_app
-
-        ancia.models.register("tiny", str(model_dir), title="Tiny random llama")
-        ancia.models.select("tiny")
-        ancia.models.set_params("tiny", **TINY_PARAMS)
-        tools = get_app().tools
-        for tool in tools.list() if tools is not None else []:
-            get_app().store.set_tool_enabled(tool["name"], False)
-    finally:
-        close_app()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    root: Path
-    data_dir: Path
-
-    def notebook(self, name: str, cells: list[str]) -> str:
-        """Write a notebook into the server's root; returns its name."""
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3 (ancia tests)",
-                                     "language": "python"}
-        nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-        nbformat.write(nb, self.root / name)
-        return name
-
-    def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            data = response.read()
-        return json.loads(data) if data else None
-
-
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory, tiny_model_dir) -> Iterator[Lab]:
-    from sidebar_fixtures import build_panel  # here, not above: test modules load it as a plugin
-
-    build_panel()  # the kernel imports widget.py from this checkout, which serves the built bundle
-    base = tmp_path_factory.mktemp("lab")
-    dirs = {name: base / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython",
-                                           "root", "ancia", "models")}
-    for path in dirs.values():
-        path.mkdir()
-    kernel = dirs["data"] / "kernels" / KERNEL
-    kernel.mkdir(parents=True)
-    (kernel / "kernel.json").write_text(json.dumps({  # this venv's Python, importing this working tree
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ancia tests)", "language": "python", "env": {"PYTHONPATH": str(REPO)}}))
-    for name, values in SETTINGS.items():  # user settings of this server only
-        path = dirs["settings"] / f"{name}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    env = {**os.environ,
-           "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-           "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]), "IPYTHONDIR": str(dirs["ipython"]),
-           "ANCIA_DATA_DIR": str(dirs["ancia"]), "ANCIA_MODELS_DIR": str(dirs["models"]),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for name in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL"):
-        env.pop(name, None)
-    register_tiny(env, tiny_model_dir)
-    port, token = free_port(), secrets.token_hex(16)
-    log = open(base / "server.log", "w")  # noqa: SIM115 - the server writes to it until the session ends
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
-         "--LabApp.expose_app_in_browser=True"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    lab = Lab(f"http://127.0.0.1:{port}", token, dirs["root"], dirs["ancia"])
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            lab.api("/api/status")
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError(f"JupyterLab did not start: {(base / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.25)
-    try:
-        yield lab
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-class Notebook:
-    """One notebook open in JupyterLab, with the steps the tests repeat."""
-
-    def __init__(self, page: Any, lab: Lab, name: str) -> None:
-        self.page, self.lab, self.name = page, lab, name
-
-    def open(self) -> Notebook:
-        self.page.goto(f"{self.lab.url}/lab/tree/{self.name}?reset&token={self.lab.token}")
-        self.page.locator(f"{VISIBLE} .jp-Cell").first.wait_for()
-        self.wait_idle()
-        return self
-
-    def wait_idle(self) -> None:
-        self.page.locator(f"{VISIBLE} .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
-
-    def run(self, index: int) -> None:
-        """Run one cell and wait until it ran. Clicking inside a widget makes its cell active, so the cell
-        is selected first; a run sent while the kernel connection is still settling can be dropped without a
-        trace (the prompt stays ``[ ]``), so it is sent again then."""
-        cell = self.page.locator(f"{VISIBLE} .jp-Cell").nth(index)
-        prompt = cell.locator(".jp-InputPrompt")
-        before = prompt.inner_text()
-        for _ in range(4):
-            cell.locator(".jp-InputArea-editor").click()
-            self.page.keyboard.press("Escape")
-            self.page.keyboard.press("Shift+Enter")
-            deadline = time.monotonic() + 8
-            while time.monotonic() < deadline:
-                text = prompt.inner_text()
-                if re.search(r"\[\d+\]", text) and text != before:
-                    return
-                self.page.wait_for_timeout(100)
-            if "*" in prompt.inner_text():
-                prompt.filter(has_text=re.compile(r"\[\d+\]")).wait_for()
-                return
-        raise AssertionError(f"cell {index} did not run")
-
-    def save(self) -> None:
-        self.page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
-        self.page.locator(".jp-mod-current.jp-mod-dirty").wait_for(state="detached")
-
-    @property
-    def panel(self) -> Any:
-        return self.page.locator(f"{VISIBLE} .ancia-chat").first
-
-    def show_panel(self, index: int = 0) -> Any:
-        self.run(index)
-        self.panel.wait_for()
-        self.panel.get_by_role("status", name="Model state").wait_for()
-        return self.panel
-
-
-@pytest.fixture
-def notebook(page, lab) -> Any:
-    """Make a notebook of ``cells`` and open it: ``notebook("name.ipynb", [PANEL_CELL])``."""
-
-    def open_notebook(name: str, cells: list[str]) -> Notebook:
-        return Notebook(page, lab, lab.notebook(name, cells)).open()
-
-    return open_notebook
-
-
-@pytest.fixture
-def tiny_params(lab, monkeypatch) -> Iterator[None]:
-    """For a test that changes the tiny model's params in the server's store: they are put back after it."""
-    yield
-    monkeypatch.setenv("ANCIA_DATA_DIR", str(lab.data_dir))
-    import ancia_jupyter as ancia
-
-    ancia.models.set_params("tiny", **TINY_PARAMS)
+FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -244,9 +47,6 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     if report.when == "call":
         item.stash[FAILED] = report.failed
     return report
-
-
-FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
@@ -274,3 +74,134 @@ def page(browser, request) -> Iterator[Any]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def shot(page, artifacts) -> Callable[[str], Path]:
+    """``shot(name)`` saves a screenshot of the page now, as test-artifacts/sidebar/<name>.png."""
+
+    def take(name: str) -> Path:
+        path = artifacts / "sidebar" / f"{name}.png"
+        path.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(path))
+        return path
+
+    return take
+
+
+@pytest.fixture(scope="session")
+def labextension() -> Path:
+    """This checkout's build of the sidebar, the one every test server serves."""
+    return build_labextension()
+
+
+def register_tiny(lab: JupyterLab, model_dir: Path) -> None:
+    """Register the tiny model in the server's data dir, through the Python API, as the kernels will see it."""
+    from ancia_jupyter.app import close_app
+
+    dirs = {"ANCIA_DATA_DIR": str(lab.data_dir), "ANCIA_MODELS_DIR": str(lab.models_dir)}
+    saved = {k: os.environ.get(k) for k in dirs}
+    os.environ.update(dirs)
+    try:
+        import ancia_jupyter as ancia
+        from ancia_jupyter.app import get_app
+
+        ancia.models.register("tiny", str(model_dir), title="Tiny random llama")
+        ancia.models.select("tiny")
+        ancia.models.set_params("tiny", **TINY_PARAMS)
+        tools = get_app().tools
+        for tool in tools.list() if tools is not None else []:
+            get_app().store.set_tool_enabled(tool["name"], False)
+    finally:
+        close_app()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, tiny_model_dir, labextension) -> Iterator[JupyterLab]:
+    build_panel()  # the kernel imports widget.py from this checkout, which serves the built bundle
+    home = tmp_path_factory.mktemp("lab")
+    server = JupyterLab(home, (home / "ancia", home / "models"))
+    register_tiny(server, tiny_model_dir)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def notebook(page, lab) -> Callable[[str, list[str]], Notebook]:
+    """Make a notebook of ``cells`` in ``lab`` and open it: ``notebook("name.ipynb", [PANEL_CELL])``."""
+
+    def open_notebook(name: str, cells: list[str]) -> Notebook:
+        return Notebook(page, lab, lab.notebook(name, *cells)).open()
+
+    return open_notebook
+
+
+@pytest.fixture
+def tiny_params(lab, monkeypatch) -> Iterator[None]:
+    """For a test that changes the tiny model's params in the server's store: they are put back after it."""
+    yield
+    monkeypatch.setenv("ANCIA_DATA_DIR", str(lab.data_dir))
+    import ancia_jupyter as ancia
+
+    ancia.models.set_params("tiny", **TINY_PARAMS)
+
+
+@pytest.fixture
+def sidebar_lab(tmp_path, labextension) -> Iterator[JupyterLab]:
+    """A server of this test's own; its kernels use the test's ANCIA_DATA_DIR and ANCIA_MODELS_DIR."""
+    dirs = (Path(os.environ["ANCIA_DATA_DIR"]), Path(os.environ["ANCIA_MODELS_DIR"]))
+    with JupyterLab(tmp_path / "lab", dirs) as server:
+        yield server
+
+
+def build_endless_model(path: Path, hidden: int = 256, layers: int = 6) -> Path:
+    """A random llama that cannot end an answer (the special tokens' output rows are zero) and is slow
+    enough on CPU (tens of tokens a second) that a test can stop it mid-answer."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten, tree_unflatten
+    from mlx_lm.models import llama
+    from tiny_model import build_tokenizer
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = build_tokenizer(path)
+    special = [t["id"] for t in json.loads((path / "tokenizer.json").read_text())["added_tokens"]]
+    config = {
+        "model_type": "llama", "hidden_size": hidden, "num_hidden_layers": layers, "intermediate_size": 2 * hidden,
+        "num_attention_heads": 8, "num_key_value_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": vocab,
+        "max_position_embeddings": 8192, "rope_theta": 10000.0, "tie_word_embeddings": False,
+    }
+    mx.random.seed(1)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    model.update(tree_unflatten([(k, mx.random.normal(v.shape) * (1.0 if "embed" in k else 0.3))
+                                 for k, v in tree_flatten(model.parameters()) if "norm" not in k]))
+    weights = dict(tree_flatten(model.parameters()))
+    keep = mx.ones((vocab, 1))
+    keep[mx.array(special)] = 0.0
+    weights["lm_head.weight"] = weights["lm_head.weight"] * keep
+    mx.save_safetensors(str(path / "model.safetensors"), weights)
+    (path / "config.json").write_text(json.dumps(config))
+    tokenizer_config = json.loads((path / "tokenizer_config.json").read_text())
+    tokenizer_config["model_max_length"] = 8192
+    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def endless_model_dir(tmp_path_factory) -> Path:
+    return build_endless_model(tmp_path_factory.mktemp("endless") / "endless-llama")
+
+
+@pytest.fixture
+def endless_model(endless_model_dir) -> str:
+    """The endless model, registered as ``endless`` and selected, with room for a long answer."""
+    import ancia_jupyter as ancia
+
+    ancia.models.register("endless", str(endless_model_dir), title="Endless random llama")
+    ancia.models.select("endless")
+    ancia.models.set_params("endless", temperature=0.0, max_tokens=2000, context_window=4096)
+    return "endless"

@@ -2,34 +2,24 @@
 the shortcut; loading ancia into a notebook's kernel from the sidebar and asking; following the notebook
 in focus and kernel restarts; sending a cell; stopping a long answer; refusing a kernel of another version.
 
-Each test has its own JupyterLab server (``sidebar_lab``) whose kernels use the test's ANCIA_DATA_DIR, so
-the models registered here by the ``tiny`` / ``endless_model`` fixtures are the ones the kernel sees.
+Each test has its own JupyterLab server (``sidebar_lab``, from conftest.py) whose kernels use the test's
+ANCIA_DATA_DIR, so the models registered here by the ``tiny`` / ``endless_model`` fixtures are the ones the
+kernel sees.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from typing import TYPE_CHECKING
 
 import pytest
+from lab import VISIBLE, JupyterLab, Notebook
 from playwright.sync_api import Locator, Page, expect
 
 import ancia_jupyter as ancia
 
-if TYPE_CHECKING:
-    from sidebar_fixtures import Lab
-
 pytestmark = pytest.mark.browser
-pytest_plugins = ["sidebar_fixtures"]  # sidebar_lab, labextension, endless_model
 
-VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-KERNEL_IDLE = """() => {
-  const context = window.jupyterapp?.shell.currentWidget?.sessionContext;
-  return Boolean(context?.isReady && context.session?.kernel?.status === 'idle');
-}"""
-RAN = re.compile(r"\[\d+\]:")  # the prompt of a cell that ran
 SESSIONS_CELL = "from ancia_jupyter import comm\nprint('sidebars:', comm.open_sessions())"
 
 
@@ -51,26 +41,6 @@ def open_sidebar(page: Page) -> Locator:
     return panel
 
 
-def open_notebook(page: Page, lab: Lab, name: str) -> None:
-    page.goto(lab.tree(name))
-    wait_idle(page)
-
-
-def wait_idle(page: Page) -> None:
-    """Until the notebook in view has its kernel, idle (the toolbar's indicator can say idle before)."""
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-
-
-def run_cell(page: Page, index: int) -> Locator:
-    """Run one cell of the notebook in view and return it once it ran."""
-    cell = page.locator(f"{VISIBLE} .jp-Cell").nth(index)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("Shift+Enter")
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(RAN, timeout=30_000)
-    return cell
-
-
 def load_from_sidebar(panel: Locator, notebook: str) -> Locator:
     """Click the sidebar's load button in a kernel without ancia; returns the message box."""
     expect(panel.get_by_role("status")).to_contain_text(f"Ancia is not loaded in the kernel of {notebook}",
@@ -85,7 +55,7 @@ def answers(panel: Locator) -> Locator:
     return panel.locator(".ancia-role-assistant .ancia-md")
 
 
-def test_tab_command_and_shortcut_without_a_notebook(sidebar_lab: Lab, page: Page, shot, labextension):
+def test_tab_command_and_shortcut_without_a_notebook(sidebar_lab: JupyterLab, page: Page, shot, labextension):
     page.goto(sidebar_lab.tree())
     config = json.loads(page.locator("#jupyter-config-data").text_content())
     (ours,) = [e for e in config["federated_extensions"] if e["name"] == "ancia-jupyter"]
@@ -114,9 +84,9 @@ def test_tab_command_and_shortcut_without_a_notebook(sidebar_lab: Lab, page: Pag
     expect(panel).to_be_visible()
 
 
-def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: Lab, page: Page, shot, tiny_model):
+def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: JupyterLab, page: Page, shot, tiny_model):
     name = sidebar_lab.notebook("first.ipynb", "x = 6 * 7\ny = x + 1")
-    open_notebook(page, sidebar_lab, name)
+    Notebook(page, sidebar_lab, name).open()
     panel = open_sidebar(page)
     expect(panel.locator(".jp-AnciaSidebar-context")).to_have_text("first.ipynb · Python 3 (ipykernel)")
     shot("not-loaded")
@@ -171,12 +141,13 @@ def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: Lab, page:
     expect(panel.get_by_role("textbox")).to_have_count(0)
 
 
-def test_follows_the_notebook_in_focus(sidebar_lab: Lab, page: Page, shot, tiny_model, tmp_path):
+def test_follows_the_notebook_in_focus(sidebar_lab: JupyterLab, page: Page, shot, tiny_model, tmp_path):
     first = sidebar_lab.notebook("one.ipynb", SESSIONS_CELL)
     other_data = tmp_path / "other-data"
     second = sidebar_lab.notebook(
         "two.ipynb", f"import os\nos.environ['ANCIA_DATA_DIR'] = {str(other_data)!r}", SESSIONS_CELL)
-    open_notebook(page, sidebar_lab, first)
+    one = Notebook(page, sidebar_lab, first).open()
+    two = Notebook(page, sidebar_lab, second)
     panel = open_sidebar(page)
     box = load_from_sidebar(panel, first)
     box.fill("Hello from one")
@@ -187,11 +158,11 @@ def test_follows_the_notebook_in_focus(sidebar_lab: Lab, page: Page, shot, tiny_
     # Opening another notebook moves the sidebar to its kernel, which has not loaded ancia.
     page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path}).then(() => null)", second)
     expect(panel.locator(".jp-AnciaSidebar-context")).to_contain_text("two.ipynb")
-    wait_idle(page)
+    two.wait_idle()
     expect(panel.get_by_role("status")).to_contain_text("Ancia is not loaded in the kernel of two.ipynb",
                                                         timeout=30_000)
     expect(panel.get_by_text("Hello from one")).to_have_count(0)
-    run_cell(page, 0)  # this kernel keeps its chats elsewhere
+    two.run(0)  # this kernel keeps its chats elsewhere
     # A cell sent before the chat is there waits for it.
     page.locator(f"{VISIBLE} .jp-Cell").nth(1).locator(".jp-InputArea-editor").click(button="right")
     page.get_by_role("menuitem", name="Send cell to Ancia").click()
@@ -205,14 +176,14 @@ def test_follows_the_notebook_in_focus(sidebar_lab: Lab, page: Page, shot, tiny_
     page.get_by_role("tab", name="one.ipynb").click()
     expect(panel.locator(".jp-AnciaSidebar-context")).to_contain_text("one.ipynb")
     expect(panel.locator(".ancia-role-user")).to_contain_text("Hello from one", timeout=30_000)
-    output = run_cell(page, 0).locator(".jp-OutputArea-output")
+    output = one.run(0).locator(".jp-OutputArea-output")
     expect(output).to_have_text("sidebars: 1")
     shot("first-notebook-again")
 
 
-def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: Lab, page: Page, shot, endless_model):
+def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: JupyterLab, page: Page, shot, endless_model):
     name = sidebar_lab.notebook("long.ipynb")
-    open_notebook(page, sidebar_lab, name)
+    Notebook(page, sidebar_lab, name).open()
     panel = open_sidebar(page)
     box = load_from_sidebar(panel, name)
     box.fill("Tell me a very long story")
@@ -238,22 +209,22 @@ def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: Lab, page: Page, sh
     assert stored["content"]
 
 
-def test_refuses_a_kernel_of_another_version(sidebar_lab: Lab, page: Page, shot, tiny_model):
+def test_refuses_a_kernel_of_another_version(sidebar_lab: JupyterLab, page: Page, shot, tiny_model):
     # The kernel pretends to run another version (the package's and the snapshot's, wherever it is read).
     pretend = "import ancia_jupyter, ancia_jupyter.session\nancia_jupyter.__version__ = ancia_jupyter.session.__version__ = {!r}"
     name = sidebar_lab.notebook("old.ipynb", pretend.format("0.0.1") + "\n%load_ext ancia_jupyter",
                                 pretend.format(ancia.__version__), SESSIONS_CELL)
-    open_notebook(page, sidebar_lab, name)
+    nb = Notebook(page, sidebar_lab, name).open()
     panel = open_sidebar(page)
     expect(panel.get_by_role("status")).to_contain_text("Ancia is not loaded in the kernel of old.ipynb")
-    run_cell(page, 0)  # loading ancia from a cell connects the sidebar
+    nb.run(0)  # loading ancia from a cell connects the sidebar
     expect(panel.get_by_role("status")).to_contain_text(
         f"Version mismatch: this sidebar is Ancia {ancia.__version__}, but the kernel runs ancia-jupyter 0.0.1.")
     expect(panel.get_by_role("status")).to_contain_text(f"pip install ancia-jupyter=={ancia.__version__}")
     expect(panel.get_by_role("textbox", name="Message")).to_have_count(0)
     shot("version-mismatch")
-    expect(run_cell(page, 2).locator(".jp-OutputArea-output")).to_have_text("sidebars: 0")  # refused: closed
+    expect(nb.run(2).locator(".jp-OutputArea-output")).to_have_text("sidebars: 0")  # refused: closed
 
-    run_cell(page, 1)  # the kernel now runs the sidebar's version
+    nb.run(1)  # the kernel now runs the sidebar's version
     panel.get_by_role("button", name="Try again").click()
     expect(panel.get_by_role("textbox", name="Message")).to_be_visible()
