@@ -1,6 +1,6 @@
 """The Python API: ``ancia.chat``, ``ancia.stop``, ``ancia.chats``, ``ancia.models``, ``ancia.settings``.
 
-Thin: each call finds the kernel's app and asks the store, the model manager or the engine.
+Thin: each call finds the kernel's app and asks the conversation service, the store or the model manager.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import events as ev
+from .answer import Answer
 from .app import close_app, get_app
-from .engine import ChatRequest, EventStream
+from .conversation import NEW_CHAT_TITLE
 from .errors import InvalidValueError
 from .response import Response
 
@@ -40,19 +41,16 @@ def chat(prompt: str, *, chat: int | None = None, model: str | None = None, syst
          temperature: float | None = None, top_p: float | None = None, top_k: int | None = None,
          max_tokens: int | None = None, tools: list[str] | bool | None = None, stream: bool = False,
          images: Iterable[Any] | None = None, context: list[str] | None = None,
-         approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | EventStream:
-    """Ask a question. Without ``chat=`` it starts a new chat; ``stream=True`` returns the events as they
-    come instead of waiting for the whole answer. Per-call options override the model's stored params
-    for this call only."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InvalidValueError("The prompt is empty: ask something.")
-    app = get_app()
+         approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | Answer:
+    """Ask a question. Without ``chat=`` it starts a new chat; ``stream=True`` returns the ``Answer`` (its
+    events as they come, its ``chat_id`` and ``message_id`` at once) instead of waiting for the whole
+    answer. Per-call options override the model's stored params for this call only."""
     params = {k: v for k, v in dict(temperature=temperature, top_p=top_p, top_k=top_k,
                                      max_tokens=max_tokens).items() if v is not None}
-    request = ChatRequest(chat_id=chat, prompt=prompt, model=model, system=system, params=params, tools=tools,
-                          images=_images(images), context=_context_text(context), approve=approve)
-    events = app.engine.submit(request)
-    return events if stream else events.response()
+    answer = get_app().conversations.send(prompt, chat=chat, model=model, system=system, params=params,
+                                          tools=tools, images=_images(images), context=_context_text(context),
+                                          approve=approve)
+    return answer if stream else answer.response()
 
 
 def _context_text(names: list[str] | None) -> str | None:
@@ -65,7 +63,7 @@ def _context_text(names: list[str] | None) -> str | None:
 
 def stop(chat: int | None = None) -> int:
     """Stop the answer in progress (or only that chat's); returns how many answers were stopped."""
-    return get_app().engine.stop(chat)
+    return get_app().conversations.stop(chat)
 
 
 def export_chat(chat_id: int, format: str = "md") -> str:
@@ -118,22 +116,15 @@ class Chat:
     def title(self) -> str:
         return self.info()["title"]
 
-    def send(self, prompt: str, **options: Any) -> Response | EventStream:
+    def send(self, prompt: str, **options: Any) -> Response | Answer:
         return chat(prompt, chat=self.id, **options)
 
-    def regenerate(self, *, stream: bool = False, **options: Any) -> Response | EventStream:
-        """Drop the last answer (everything after the last user message) and answer again."""
-        app = get_app()
-        history = app.store.history(self.id)
-        users = [m for m in history if m["role"] == "user"]
-        if not users:
-            raise InvalidValueError("This chat has no question to answer again.")
-        after = [m for m in history if m["id"] > users[-1]["id"]]
-        if after:
-            app.store.delete_messages_from(self.id, after[0]["id"])
+    def regenerate(self, *, stream: bool = False, **options: Any) -> Response | Answer:
+        """Drop the last answer (everything after the last user message) and answer again. Options: model,
+        system, tools, approve and the per-call params of ``ancia.chat``."""
         params = {k: options.pop(k) for k in list(options) if k in PARAM_OPTIONS}
-        events = app.engine.submit(ChatRequest(chat_id=self.id, prompt=None, params=params, **options))
-        return events if stream else events.response()
+        answer = get_app().conversations.regenerate(self.id, params=params, **options)
+        return answer if stream else answer.response()
 
     def rename(self, title: str) -> Chat:
         get_app().store.update_chat(self.id, title=title)
@@ -176,10 +167,11 @@ class Chat:
 class Chats:
     """``ancia.chats``: every chat in the store."""
 
-    def create(self, title: str = "New chat", *, model: str | None = None, system: str | None = None) -> Chat:
+    def create(self, title: str | None = None, *, model: str | None = None, system: str | None = None) -> Chat:
+        """A new chat; without a title it is "New chat" until its first question names it."""
         app = get_app()
         model_id = app.models.spec(model).id if model else None
-        return Chat(app.store.create_chat(title, model_id=model_id, system_prompt=system)["id"])
+        return Chat(app.store.create_chat(title or NEW_CHAT_TITLE, model_id=model_id, system_prompt=system)["id"])
 
     def list(self) -> list[dict]:
         return get_app().store.list_chats()
@@ -309,7 +301,7 @@ def app_state() -> dict:
         "database": str(app.store.path),
         "selected_model": app.models.selected(),
         "loaded_model": app.models.loaded_id,
-        "model_state": "generating" if app.engine.busy else app.models.state,
+        "model_state": app.conversations.model_state(),
         "settings": app.settings(),
         "chats": len(app.store.list_chats()),
     }
@@ -320,7 +312,7 @@ def reset(*, confirm: bool = False) -> None:
     if confirm is not True:
         raise InvalidValueError("reset() deletes every chat, setting and parameter; call reset(confirm=True).")
     app = get_app()
-    app.engine.stop()
+    app.conversations.stop()
     app.models.unload()
     app.store.wipe()
 

@@ -1,7 +1,9 @@
 """The one engine per kernel: store, model worker, model manager, tools and engine, made on first use.
 
 Every view (``ancia.chat``, the magics, the panels, the sidebar comm) goes through ``get_app()``, so
-they share the same chats, the same loaded model and the same stream of events.
+they share the same chats, the same loaded model and the same stream of events. Imports flow one way:
+this module wires the tool registry, the built-ins, the installed plugins and the user's own tools; none
+of those import it (``ancia.tools`` and ``ancia.plugins`` look the app up when called).
 """
 
 from __future__ import annotations
@@ -10,21 +12,31 @@ import threading
 from typing import Any
 
 from . import config
+from .conversation import Conversations
 from .engine import Engine
 from .model_manager import ModelManager
 from .paths import data_dir
+from .plugins.loading import load_installed
 from .store import Store
+from .tools.builtins import register_builtins
+from .tools.registry import ToolRegistry
+from .tools.user_tools import UserTools
 from .worker import Worker
 
 
 class App:
-    def __init__(self) -> None:
+    def __init__(self, user_tools: UserTools) -> None:
         self.data_dir = data_dir()
         self.store = Store()
         self.worker = Worker()
         self.models = ModelManager(self.store, self.worker, self.settings)
-        self.tools = _make_tools(self)
+        self.user_tools = user_tools
+        self.tools = ToolRegistry(self)
+        register_builtins(self.tools)
+        with user_tools.joining(self.tools):  # plugins first: at start, one keeps a name a user tool wants
+            load_installed(self.tools, self.store)
         self.engine = Engine(self.store, self.models, self.settings, self.tools)
+        self.conversations = Conversations(self.store, self.engine, self.models)
 
     def settings(self) -> dict[str, Any]:
         return config.resolve(self.store.get_settings())
@@ -37,7 +49,8 @@ class App:
         return self.settings()
 
     def close(self) -> None:
-        self.engine.stop()
+        self.user_tools.leave(self.tools)
+        self.conversations.stop()
         self.engine._cancel_idle_timer()
         try:
             self.models.unload()
@@ -46,16 +59,10 @@ class App:
             self.store.close()
 
 
-def _make_tools(app: App) -> Any:
-    try:
-        from .tools import ToolRegistry
-    except ImportError:
-        return None
-    return ToolRegistry(app)
-
-
 _app: App | None = None
 _lock = threading.Lock()
+_user_tools: UserTools | None = None
+_user_tools_lock = threading.Lock()  # not ``_lock``: a plugin's ``@ancia.tool`` runs while an app is made
 
 
 def get_app() -> App:
@@ -65,8 +72,18 @@ def get_app() -> App:
         if _app is None or _app.data_dir != data_dir():
             if _app is not None:
                 _app.close()
-            _app = App()
+            _app = App(user_tools())
         return _app
+
+
+def user_tools() -> UserTools:
+    """The user's own tools for the data dir in use, whether or not its app runs: they outlive the app
+    closing and starting again; another data dir is another assistant, which starts without them."""
+    global _user_tools
+    with _user_tools_lock:
+        if _user_tools is None or _user_tools.data_dir != data_dir():
+            _user_tools = UserTools(data_dir())
+        return _user_tools
 
 
 def close_app() -> None:

@@ -35,20 +35,16 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _chat(args: argparse.Namespace) -> None:
-    from . import events as ev
+    from .answer import Answer
     from .api import chat
+    from .display import show_text
 
-    stream = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
-    for event in stream:
-        if isinstance(event, ev.Token):
-            print(event.text, end="", flush=True)
-        elif isinstance(event, ev.ToolCall):
-            print(f"\n[tool {event.name}({json.dumps(event.arguments)})]", flush=True)
-        elif isinstance(event, ev.Error):
-            print(f"\nerror: {event.message}", file=sys.stderr)
-        elif isinstance(event, ev.Done):
-            print(f"\n[chat {event.chat_id} · {event.status} · {event.usage.get('completion_tokens', 0)} tokens]",
-                  file=sys.stderr)
+    answer = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
+    assert isinstance(answer, Answer)
+    done = show_text(answer).done
+    if done is not None:
+        print(f"[chat {done.chat_id} · {done.status} · {done.usage.get('completion_tokens', 0)} tokens]",
+              file=sys.stderr)
 
 
 def _chats(args: argparse.Namespace) -> None:

@@ -2,7 +2,7 @@
 
 The sidebar opens a comm with ``kernel.createComm("ancia")`` on the kernel of the notebook in focus. Each
 comm gets its own :class:`~ancia_jupyter.session.PanelSession`, which answers the sidebar's requests and
-pushes the engine's events (``docs/panel-protocol.md``); this module only wires the comm to it.
+pushes the events of the chat it shows (``docs/panel-protocol.md``); this module only wires the comm to it.
 
 Loading the extension also opens (and closes at once) a comm to the front end's ``ancia.loaded`` target, so
 a sidebar that found no target here connects without being asked. (A name of its own: JupyterLab shares

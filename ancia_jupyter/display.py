@@ -10,12 +10,10 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import events as ev
-
-if TYPE_CHECKING:
-    from .response import Response
+from .response import Collector, Response
 
 UPDATE_INTERVAL = 0.05  # seconds between redraws of a streaming answer
 RESULT_CHARS = 300  # how much of a tool's result a block shows
@@ -54,57 +52,38 @@ class MarkdownStream:
     """
 
     def __init__(self) -> None:
-        self.text = ""
-        self.parts: list[dict[str, Any]] = []  # {"text": str} or {"tool": {...}}, in order
-        self.tools: dict[str, dict] = {}
-        self.notices: list[str] = []
-        self.loading = ""  # shown only until the answer starts (e.g. "Loading tiny…")
-        self.footer = ""
-        self.done: ev.Done | None = None
+        self.answer = Collector()
         self._handle: Any = None
         self._last = 0.0
 
+    @property
+    def text(self) -> str:
+        return self.answer.text
+
+    @property
+    def done(self) -> ev.Done | None:
+        return self.answer.done
+
     def markdown(self) -> str:
-        body = "".join(f"*{notice}*\n\n" for notice in self.notices)
-        for part in self.parts:
+        answer = self.answer
+        body = "".join(f"*{n.text}*\n\n" for n in answer.notices if n.code != "loading")
+        for part in answer.parts:
             if "tool" in part:
                 if body and not body.endswith("\n\n"):
                     body += "\n\n"
                 body += tool_block(part["tool"])
             else:
                 body += part["text"]
-        if not body.strip() and not self.footer:
-            return f"*{self.loading}*" if self.loading else "…"
-        return body + self.footer
+        footer = "".join(f"\n\n**Error:** {message}" for message in answer.errors)
+        if answer.done is not None and answer.done.status == "stopped":
+            footer += "\n\n*(stopped)*"
+        if not body.strip() and not footer:
+            loading = [n.text for n in answer.notices if n.code == "loading"]
+            return f"*{loading[-1]}*" if loading else "…"  # shown only until the answer starts
+        return body + footer
 
     def feed(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MessageStarted):
-            self.text = ""
-            self.parts.append({"text": ""})
-        elif isinstance(event, ev.Token):
-            if not self.parts or "text" not in self.parts[-1]:
-                self.parts.append({"text": ""})
-            self.parts[-1]["text"] += event.text
-            self.text += event.text
-        elif isinstance(event, ev.ToolCall):
-            self.tools[event.id] = {"name": event.name, "arguments": event.arguments}
-            self.parts.append({"tool": self.tools[event.id]})
-        elif isinstance(event, ev.ToolResult):
-            if event.id not in self.tools:
-                self.tools[event.id] = {"name": event.name}
-                self.parts.append({"tool": self.tools[event.id]})
-            self.tools[event.id].update(output=event.output, error=event.error)
-        elif isinstance(event, ev.Notice):
-            if event.code == "loading":
-                self.loading = event.text
-            else:
-                self.notices.append(event.text)
-        elif isinstance(event, ev.Error):
-            self.footer += f"\n\n**Error:** {event.message}"
-        elif isinstance(event, ev.Done):
-            self.done = event
-            if event.status == "stopped":
-                self.footer += "\n\n*(stopped)*"
+        self.answer.feed(event)
         self._draw(force=not isinstance(event, ev.Token))
 
     def _draw(self, force: bool = False) -> None:
@@ -121,12 +100,20 @@ class MarkdownStream:
 
 
 class TextStream:
-    """Render a stream of events as plain text printed as it comes (``%%ancia --format text``)."""
+    """Render a stream of events as plain text printed as it comes (``%%ancia --format text``, the
+    ``ancia chat`` command)."""
 
     def __init__(self) -> None:
-        self.text = ""
-        self.done: ev.Done | None = None
+        self.answer = Collector()
         self._at_line_start = True
+
+    @property
+    def text(self) -> str:
+        return self.answer.text
+
+    @property
+    def done(self) -> ev.Done | None:
+        return self.answer.done
 
     def _write(self, text: str, file: Any = None) -> None:
         file = file or sys.stdout
@@ -141,10 +128,8 @@ class TextStream:
         self._write(text + "\n", file)
 
     def feed(self, event: ev.Event) -> None:
-        if isinstance(event, ev.MessageStarted):
-            self.text = ""
-        elif isinstance(event, ev.Token):
-            self.text += event.text
+        self.answer.feed(event)
+        if isinstance(event, ev.Token):
             self._write(event.text)
         elif isinstance(event, ev.ToolCall):
             self._line(f"[tool {event.name}({json.dumps(event.arguments, ensure_ascii=False)})]")
@@ -156,7 +141,6 @@ class TextStream:
         elif isinstance(event, ev.Error):
             self._line(f"Error: {event.message}", sys.stderr)
         elif isinstance(event, ev.Done):
-            self.done = event
             if event.status == "stopped":
                 self._line("(stopped)")
             elif not self._at_line_start:
@@ -173,11 +157,11 @@ def consume(events: Iterable[ev.Event], feed: Callable[[ev.Event], None]) -> Non
                 feed(event)
             return
         except KeyboardInterrupt:
-            request = getattr(events, "request", None)
-            if request is None:
+            stop = getattr(events, "stop", None)
+            if stop is None:
                 raise
-            request.stop.set()
-            iterator = iter(events)  # the stream keeps its place: carry on to its ``done``
+            stop()
+            iterator = iter(events)  # the answer keeps its place: carry on to its ``done``
 
 
 def show_stream(events: Iterable[ev.Event]) -> MarkdownStream:

@@ -5,6 +5,10 @@ sidebar receive over widget messages or a kernel comm. The order for one answer 
 
     message_started, (notice | token | tool_call | tool_result)*, done
     error may come before done; done always comes last.
+
+Every event names its chat (``chat_id``), so a view that follows several chats, or a log of events, never
+has to remember which answer an event belongs to. (``chat_id`` is 0 only on an event made outside an answer,
+for example the call shown to an approver when a tool is called by hand.)
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class MessageStarted:
 class Token:
     text: str  # a text delta, to append to the answer
     message_id: int
+    chat_id: int = 0
     type: Literal["token"] = "token"
 
 
@@ -35,6 +40,7 @@ class ToolCall:
     name: str
     arguments: dict[str, Any]
     message_id: int
+    chat_id: int = 0
     type: Literal["tool_call"] = "tool_call"
 
 
@@ -46,6 +52,7 @@ class ToolResult:
     error: str | None = None
     duration: float = 0.0
     message_id: int | None = None  # the stored tool message
+    chat_id: int = 0
     type: Literal["tool_result"] = "tool_result"
 
 
@@ -55,6 +62,7 @@ class Notice:
 
     text: str
     code: str = ""
+    chat_id: int = 0
     type: Literal["notice"] = "notice"
 
 
@@ -72,6 +80,7 @@ class Done:
 class Error:
     message: str  # one line a user can act on
     code: str = "error"
+    chat_id: int = 0
     type: Literal["error"] = "error"
 
 

@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .cell_errors import CellErrors
 from .display import (
     MarkdownStream,
     TextStream,
@@ -29,15 +30,8 @@ from .display import (
     table,
 )
 from .errors import AnciaError
-from .interpolate import (
-    CellErrors,
-    interpolate,
-    parse_value,
-    question_lines,
-    split_options,
-    split_words,
-    unquote,
-)
+from .interpolate import interpolate
+from .magic_line import parse_value, question_lines, split_options, split_words, unquote
 
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
@@ -183,7 +177,7 @@ class AnciaMagics(Magics):
         chat = self._resolve_chat(args.chat) if args.chat else None if args.new else self._current_chat()
         with user_errors():
             try:
-                events = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
+                answer = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
                                        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                                        max_tokens=args.max_tokens, tools=False if args.no_tools else None,
                                        context=args.context, stream=True)
@@ -192,9 +186,9 @@ class AnciaMagics(Magics):
                     raise
                 raise UsageError(f"--context is not available in this install ({exc}).") from None
         if not args.chat:
-            self.chat_id = events.request.chat_id
+            self.chat_id = answer.chat_id
         as_text = args.format == "text" or getattr(self.shell, "kernel", None) is None  # a terminal
-        view = show_text(events) if as_text else show_stream(events)
+        view = show_text(answer) if as_text else show_stream(answer)
         if args.format == "code":
             self._insert(view, first_code_block(view.text) or view.text)
         elif args.format == "json" and view.done is not None and view.done.status == "complete":
@@ -301,7 +295,7 @@ class AnciaMagics(Magics):
 
     def _new(self, title: str) -> None:
         with user_errors():
-            chat = self.api.chats.create(title or "New chat")
+            chat = self.api.chats.create(title or None)
         self.chat_id = chat.id
         print(f"Chat {chat.id} ({chat.title}) is now current.")
 

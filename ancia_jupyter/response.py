@@ -1,4 +1,6 @@
-"""What ``ancia.chat()`` returns: the answer, collected from its event stream."""
+"""What an answer said, collected from its events: ``Collector`` folds them in as they come (the notebook
+views draw from it while the answer streams), and ``Response``, what ``ancia.chat()`` returns, is the
+collector's result once the answer is done. This is the only place events are added up."""
 
 from __future__ import annotations
 
@@ -22,29 +24,10 @@ class Response:
 
     @classmethod
     def from_events(cls, events: list[ev.Event]) -> Response:
-        text: dict[int, str] = {}
-        calls: dict[str, dict[str, Any]] = {}
-        error = None
-        notices = []
-        done = None
+        collector = Collector()
         for event in events:
-            if isinstance(event, ev.Token):
-                text[event.message_id] = text.get(event.message_id, "") + event.text
-            elif isinstance(event, ev.ToolCall):
-                calls[event.id] = {"id": event.id, "name": event.name, "arguments": event.arguments}
-            elif isinstance(event, ev.ToolResult) and event.id in calls:
-                calls[event.id].update(output=event.output, error=event.error, duration=event.duration)
-            elif isinstance(event, ev.Error):
-                error = event.message
-            elif isinstance(event, ev.Notice):
-                notices.append(event.text)
-            elif isinstance(event, ev.Done):
-                done = event
-        if done is None:
-            raise RuntimeError("The answer's stream ended without a done event.")
-        return cls(text=text.get(done.message_id, ""), chat_id=done.chat_id, message_id=done.message_id,
-                   status=done.status, usage=done.usage, timings=done.timings, tool_calls=list(calls.values()),
-                   error=error, notices=notices)
+            collector.feed(event)
+        return collector.response()
 
     def __str__(self) -> str:
         return self.text
@@ -53,3 +36,49 @@ class Response:
         from .display import response_markdown
 
         return response_markdown(self)
+
+
+class Collector:
+    """An answer so far: its parts in the order they happened (``{"text": str}`` or ``{"tool": call}``),
+    ``text``, the words of its last message (after the last tool call, what acting on an answer wants), its
+    tool calls with their results, notices, errors and, at the end, the ``done`` event."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, Any]] = []
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.text = ""
+        self.notices: list[ev.Notice] = []
+        self.errors: list[str] = []
+        self.done: ev.Done | None = None
+
+    def feed(self, event: ev.Event) -> None:
+        if isinstance(event, ev.MessageStarted):
+            self.text = ""
+            self.parts.append({"text": ""})
+        elif isinstance(event, ev.Token):
+            if not self.parts or "text" not in self.parts[-1]:
+                self.parts.append({"text": ""})
+            self.parts[-1]["text"] += event.text
+            self.text += event.text
+        elif isinstance(event, ev.ToolCall):
+            self.calls[event.id] = {"id": event.id, "name": event.name, "arguments": event.arguments}
+            self.parts.append({"tool": self.calls[event.id]})
+        elif isinstance(event, ev.ToolResult):
+            if event.id not in self.calls:
+                self.calls[event.id] = {"id": event.id, "name": event.name}
+                self.parts.append({"tool": self.calls[event.id]})
+            self.calls[event.id].update(output=event.output, error=event.error, duration=event.duration)
+        elif isinstance(event, ev.Notice):
+            self.notices.append(event)
+        elif isinstance(event, ev.Error):
+            self.errors.append(event.message)
+        elif isinstance(event, ev.Done):
+            self.done = event
+
+    def response(self) -> Response:
+        done = self.done
+        if done is None:
+            raise RuntimeError("The answer's stream ended without a done event.")
+        return Response(text=self.text, chat_id=done.chat_id, message_id=done.message_id, status=done.status,
+                        usage=done.usage, timings=done.timings, tool_calls=list(self.calls.values()),
+                        error=self.errors[-1] if self.errors else None, notices=[n.text for n in self.notices])

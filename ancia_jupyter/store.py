@@ -124,7 +124,7 @@ class Store(StateTables):
 
     # -- chats ------------------------------------------------------------------------------------
 
-    def create_chat(self, title: str = "New chat", **fields: Any) -> dict:
+    def create_chat(self, title: str, **fields: Any) -> dict:
         now = time.time()
         row = {"title": _title(title), "created_at": now, "updated_at": now, "options": {}}
         row.update({k: v for k, v in fields.items() if k in CHAT_FIELDS and k != "title"})

@@ -201,11 +201,54 @@ def test_regenerate_replaces_the_last_answer(tiny):
     assert history[-1]["id"] == again.message_id != old
 
 
-def test_every_answer_reaches_the_engine_listeners(tiny):
-    seen = []
-    get_app().engine.listeners.append(seen.append)
-    ancia.chat("broadcast")
-    assert seen[0].type == "message_started" and seen[-1].type == "done"
+def test_an_untitled_chat_is_named_by_its_first_question_whoever_asks(tiny):
+    chat = ancia.chats.create()
+    assert chat.title == "New chat"
+    chat.send("  Why is   the sky blue?  ")
+    assert chat.title == "Why is the sky blue?"
+    chat.rename("New chat")
+    chat.send("and at night?")
+    assert chat.title == "New chat"  # only an empty chat is named
+    long = ancia.chat("word " * 40)
+    assert ancia.chats.get(long.chat_id).title == ("word " * 40)[:60] + "…"  # 60 characters at most
+
+
+def test_an_answer_knows_its_chat_and_messages_before_its_first_event(tiny):
+    answer = ancia.chat("who am I?", stream=True)
+    stored = {m["id"]: m for m in ancia.chats.history(answer.chat_id)}
+    assert stored[answer.user_message_id]["role"] == "user"
+    assert stored[answer.message_id]["role"] == "assistant"
+    events = list(answer)
+    assert events[0] == ev.MessageStarted(answer.chat_id, answer.message_id, answer.user_message_id, "tiny")
+    assert all(e.chat_id == answer.chat_id for e in events)
+    assert events[-1].message_id == answer.message_id
+
+
+def test_a_chat_follower_gets_the_answers_of_that_chat_only(tiny):
+    chat, other = ancia.chats.create("followed"), ancia.chats.create("not followed")
+    seen: list[ev.Event] = []
+    unsubscribe = get_app().conversations.subscribe(chat.id, seen.append)
+    first = chat.send("one")
+    other.send("elsewhere")
+    assert [e.type for e in seen if e.type in ("message_started", "done")] == ["message_started", "done"]
+    assert {e.chat_id for e in seen} == {chat.id} and seen[-1].message_id == first.message_id
+    unsubscribe()
+    chat.send("not seen")
+    assert seen[-1].message_id == first.message_id
+
+
+def test_a_follower_that_comes_in_the_middle_gets_the_answer_from_its_start(tiny):
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [slow(0.01)]
+    answer = ancia.chat("a long one", max_tokens=300, stream=True)
+    for event in answer:
+        if isinstance(event, ev.Token):
+            break
+    late: list[ev.Event] = []
+    get_app().conversations.subscribe(answer.chat_id, late.append)
+    ancia.stop()
+    assert answer.response().status == "stopped"
+    assert late == answer.events and late[0].type == "message_started" and late[-1].type == "done"
 
 
 def test_search_and_export(tiny):

@@ -184,7 +184,7 @@ def kernel(tmp_path_factory, tiny_model_dir):
 
 
 def test_line_options_split_from_the_question_verbatim():
-    from ancia_jupyter.interpolate import split_options
+    from ancia_jupyter.magic_line import split_options
     from ancia_jupyter.magics import AnciaMagics
 
     parser = AnciaMagics.ancia.parser
@@ -197,7 +197,7 @@ def test_line_options_split_from_the_question_verbatim():
 
 
 def test_question_lines_keep_ipython_from_reading_a_question_as_help():
-    from ancia_jupyter.interpolate import question_lines
+    from ancia_jupyter.magic_line import question_lines
 
     lines = ["x = 1\n", "  %ancia What's a generator?\n", "%ancia?\n", "%ancia models\n"]
     assert question_lines(lines) == [

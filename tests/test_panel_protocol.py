@@ -1,12 +1,12 @@
 """The panel protocol (docs/panel-protocol.md) driven from Python against the real engine and the tiny model:
-every action and its reply, errors as one line, batched events, pushes of what code does elsewhere, and
-tool approvals. Also the anywidget wiring and the join of the UI's ES modules."""
+every action and its reply, errors as one line, the events of the chat a view shows (batched, told again
+from the start to a view that comes in the middle), pushes of what code does elsewhere, and tool approvals.
+Also the anywidget wiring and the Markdown renderer."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import re
 import subprocess
 import threading
 import time
@@ -213,8 +213,9 @@ def test_a_long_answer_is_batched_not_pushed_per_token(client):
     ancia.models.set_params("tiny", max_tokens=400)
     ancia.models.load()
     get_app().models.runtime.logits_processors = [endless(0.001)]
+    chat = client.ok("new_chat")["current_chat"]
     tokens: list[ev.Token] = []
-    get_app().engine.listeners.append(lambda e: tokens.append(e) if isinstance(e, ev.Token) else None)
+    get_app().conversations.subscribe(chat, lambda e: tokens.append(e) if isinstance(e, ev.Token) else None)
     client.ok("send", text="tell me everything")
     client.wait_done()
     pushes = [(t, m) for t, m in client.out if m["type"] == "events"]
@@ -228,26 +229,60 @@ def test_a_long_answer_is_batched_not_pushed_per_token(client):
     assert text == "".join(t.text for t in tokens)
 
 
-def test_a_snapshot_mid_answer_holds_exactly_the_text_sent_before_it(client):
+def view_text(messages: list[dict], message_id: int) -> str | None:
+    """The text a view shows for a message being written: its events in order (``message_started`` starts it
+    over, as when a view is told the answer again from its start)."""
+    text = None
+    for event in (e for m in messages if m["type"] == "events" for e in m["events"]):
+        if event["type"] == "message_started" and event["message_id"] == message_id:
+            text = ""
+        elif event["type"] == "token" and event["message_id"] == message_id:
+            text += event["text"]
+    return text
+
+
+def test_a_view_asking_for_state_mid_answer_is_told_the_answer_from_its_start(client):
+    """A view that (re)connects asks for the state: the answer in progress comes again from its first event,
+    just before the snapshot, so the view shows all of it; the snapshot itself holds only what is stored."""
     ancia.models.set_params("tiny", max_tokens=900)
     ancia.models.load()
     get_app().models.runtime.logits_processors = [endless(0.003)]
     client.ok("send", text="a long one")
     client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 5)
-    snapshots = []
-    for _ in range(5):
+    started = client.events()[0]
+    assert started["type"] == "message_started"
+    for _ in range(3):
+        shown = view_text(client.messages(), started["message_id"])
         state = client.request("state")
-        sent = "".join(e["text"] for m in client.messages()[:client.messages().index(state)]
-                       if m["type"] == "events" for e in m["events"] if e["type"] == "token")
-        snapshots.append((state["data"]["messages"][-1], sent))
+        sent = client.messages()
+        before_reply = sent[sent.index(state) - 1]
+        assert before_reply["type"] == "events" and started in before_reply["events"]
+        assert view_text(sent[:sent.index(state)], started["message_id"]).startswith(shown)
+        row = state["data"]["messages"][-1]
+        assert row["id"] == started["message_id"] and row["status"] == "partial" and "streaming" not in row
         time.sleep(0.05)
     client.ok("stop")
     client.wait_done()
-    for row, sent in snapshots:
-        assert row["role"] == "assistant" and row["streaming"] is True and row["content"] == sent
     final = client.ok("state")["messages"][-1]
-    assert final["streaming"] is False and final["status"] == "stopped"
-    assert final["content"] == "".join(e["text"] for e in client.events() if e["type"] == "token")
+    assert final["status"] == "stopped" and final["content"] == view_text(client.messages(), started["message_id"])
+
+
+def test_no_snapshot_is_pushed_while_the_chat_is_answered(client):
+    ancia.models.set_params("tiny", max_tokens=60)
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [endless(0.005)]
+    chat = client.ok("new_chat")["current_chat"]
+    client.ok("send", text="answer slowly")
+    client.wait_for(lambda: any(e["type"] == "token" for e in client.events()))
+    ancia.chats.create("made meanwhile")  # a change elsewhere waits for the end of the answer
+    client.wait_done()
+    kinds = [m["type"] for m in client.messages() if m["type"] != "reply"]
+    done_at = max(i for i, m in enumerate(m for m in client.messages() if m["type"] != "reply")
+                  if m["type"] == "events" and any(e["type"] == "done" for e in m["events"]))
+    first_event = kinds.index("events")
+    assert "state" not in kinds[first_event:done_at]
+    state = client.wait_state(lambda s: any(c["title"] == "made meanwhile" for c in s["chats"]))
+    assert state["current_chat"] == chat and state["messages"][-1]["status"] == "complete"
 
 
 def test_merge_tokens_joins_runs_of_one_message_only():
@@ -350,6 +385,32 @@ def test_an_answer_started_from_code_reaches_the_panel(client):
     client.wait_state(lambda s: any(c["title"] == "asked from a cell" for c in s["chats"]))
 
 
+def test_a_view_gets_the_answers_of_the_chat_it_shows_only(client):
+    shown = client.ok("new_chat", title="Shown")["current_chat"]
+    ancia.chats.create("Elsewhere").send("not for this view")
+    response = ancia.chat("for this view", chat=shown)
+    done = client.wait_done()[0]
+    assert done["message_id"] == response.message_id
+    assert {e["chat_id"] for e in client.events()} == {shown}
+
+
+def test_opening_a_chat_mid_answer_shows_that_answer_from_its_start(client):
+    ancia.models.set_params("tiny", max_tokens=900)
+    ancia.models.load()
+    get_app().models.runtime.logits_processors = [endless(0.003)]
+    busy = ancia.chats.create("Busy")
+    client.ok("new_chat", title="Idle")
+    answer = busy.send("a long one", stream=True)
+    client.wait_for(lambda: sum(e.type == "token" for e in answer.events) >= 5)
+    assert client.events() == []
+    client.ok("select_chat", chat_id=busy.id)
+    client.wait_for(lambda: len(view_text(client.messages(), answer.message_id) or "") >= 10)
+    ancia.stop()
+    client.wait_done()
+    stored = ancia.chats.history(busy.id)[-1]
+    assert stored["status"] == "stopped" and stored["content"] == view_text(client.messages(), answer.message_id)
+
+
 def test_changes_from_code_are_pushed_as_state(client):
     client.ok("state")
     chat = ancia.chats.create("Made in a cell")
@@ -372,8 +433,9 @@ def test_pushes_stop_after_close(client):
     count = len(client.messages())
     ancia.chats.create("after close")
     time.sleep(FLUSH_INTERVAL * 4)
+    ancia.chat("asked after close")
+    time.sleep(FLUSH_INTERVAL * 4)
     assert len(client.messages()) == count
-    assert client.session._on_event not in get_app().engine.listeners
 
 
 def approval_setup(client: Client, decide: Callable[[dict], Any]) -> dict:
@@ -448,23 +510,6 @@ def test_ancia_panel_shows_the_panel_whatever_was_imported_first(tiny, monkeypat
     widget = ancia_jupyter.panel(height="300px")
     assert isinstance(widget, ChatPanel) and widget.height == "300px"
     widget.close()
-
-
-def test_the_ui_modules_join_into_one_valid_es_module(tmp_path):
-    from ancia_jupyter.widget import STATIC, ChatPanel, bundle
-
-    joined = ChatPanel._esm
-    assert joined == bundle()
-    assert not re.search(r"""^\s*import\s.*from\s*["']\.""", joined, re.MULTILINE)
-    assert joined.count("export default") == 1
-    for module in ("chat-ui.js", "markdown.js", "chat-messages.js"):
-        assert f"__ancia_modules['{module}']" in joined
-    for source in STATIC.glob("*.js"):
-        assert not re.search(r"^import .*from\s*['\"](?!\./)", source.read_text(), re.MULTILINE), source.name  # no packages
-    path = tmp_path / "panel.mjs"
-    path.write_text(joined)
-    check = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
 
 
 def test_markdown_escapes_html_and_keeps_only_safe_links(tmp_path):

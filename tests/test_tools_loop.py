@@ -12,13 +12,6 @@ import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
 from ancia_jupyter.errors import InvalidValueError, NotFoundError
-from ancia_jupyter.tools import registry as registry_mod
-
-
-@pytest.fixture(autouse=True)
-def forget_user_tools():
-    yield
-    registry_mod._DECLARED.clear()
 
 
 def load_scripted(*texts: str):

@@ -1,7 +1,9 @@
-// The message list: messages of the current chat from the kernel's snapshot, reconciled by id so that a
-// state push only touches what changed, and streaming answers that grow from token events. A streaming
-// message keeps its text in a buffer and re-renders its Markdown at most every 50 ms; the rest of the
-// list is never rebuilt per token.
+// The message list: the current chat's messages from the kernel's snapshot, reconciled by id so that a state
+// push only touches what changed, and the answers being written, drawn from their events. The kernel sends
+// this view the events of every answer in the chat it shows, from the first (a view that connects in the
+// middle of an answer gets it again from its start), so an answer's text is always the sum of its events;
+// the snapshot only says what is stored. A streaming message keeps its text in a buffer and re-renders its
+// Markdown at most every 50 ms; the rest of the list is never rebuilt per token.
 
 import { h, iconButton, throttle } from "./chat-dom.js";
 import { renderMarkdown } from "./markdown.js";
@@ -56,20 +58,14 @@ export class MessageList {
         const error = m.content.startsWith("error: ") ? m.content.slice(7) : null;
         this.results.set(m.tool_call_id, { output: error ? null : m.content, error });
       }
-      const stream = this.streams.get(m.id);
-      if (m.streaming) { // being written: its text is exactly what the events before this snapshot said
-        const live = stream && !stream.finished ? stream : this.stream(m.id, chatId, true);
-        live.text = m.content;
-      } else if (stream && stream.finished) {
-        this.dropStream(m.id);
-      }
     }
     const called = new Set(messages.flatMap((m) => (m.tool_calls || []).map((c) => c.id)));
     const shown = messages.filter((m) => m.role !== "system" && !(m.role === "tool" && called.has(m.tool_call_id)));
     for (const [id, stream] of this.streams) {
-      if (stream.chatId === chatId && !shown.some((m) => m.id === id)) {
-        shown.push({ id, role: "assistant", content: "", status: "partial", tool_calls: [] });
-      }
+      // Written and stored, or in another chat (shown again from its events if the view goes back): the
+      // snapshot has it. Still being written: its events have the text, whatever the store holds so far.
+      if (stream.finished || stream.chatId !== chatId) this.dropStream(id);
+      else if (!shown.some((m) => m.id === id)) shown.push({ id, role: "assistant", content: "", status: "partial", tool_calls: [] });
     }
     const pinned = this.isPinned();
     const seen = new Set();
@@ -167,20 +163,21 @@ export class MessageList {
 
   onEvent(event) {
     switch (event.type) {
-      case "message_started": {
+      case "message_started": { // a new message, or an answer told again from its start: its text starts empty
         for (const s of this.streams.values()) if (s.chatId === event.chat_id) s.finished = true;
+        this.dropStream(event.message_id);
         this.stream(event.message_id, event.chat_id);
         if (event.chat_id === this.chatId) this.setMessages(this.chatId, this.messages);
         break;
       }
       case "token": {
-        const stream = this.stream(event.message_id);
+        const stream = this.stream(event.message_id, event.chat_id);
         stream.text += event.text;
         stream.render();
         break;
       }
       case "tool_call": {
-        this.stream(event.message_id).calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments });
+        this.stream(event.message_id, event.chat_id).calls.set(event.id, { id: event.id, name: event.name, arguments: event.arguments });
         this.refresh(event.message_id);
         break;
       }
@@ -209,17 +206,13 @@ export class MessageList {
     }
   }
 
-  stream(messageId, chatId, fresh = false) {
+  // The stream of a message being written, made empty on first use.
+  stream(messageId, chatId) {
     let stream = this.streams.get(messageId);
-    if (fresh && stream) this.dropStream(messageId);
-    if (!stream || fresh) {
-      const known = this.items.get(messageId);
-      stream = { chatId: chatId ?? (known ? this.chatId : null), text: known ? known.message.content || "" : "",
-        calls: new Map(), finished: false, status: null };
+    if (!stream) {
+      stream = { chatId, text: "", calls: new Map(), finished: false, status: null };
       stream.render = throttle(() => this.paint(messageId), RENDER_MS);
       this.streams.set(messageId, stream);
-    } else if (chatId !== undefined) {
-      stream.chatId = chatId;
     }
     return stream;
   }

@@ -1,0 +1,164 @@
+"""The conversation service: every question, from code, a magic or a panel, is asked here.
+
+It owns what a conversation means on top of the engine: asking (and naming a new or untitled chat after its
+first question), answering again, editing a question and answering it anew, stopping, whether anything is
+being answered, the tool calls waiting for a person, and who follows which chat. Each question gives back
+one ``Answer``; a view that shows a chat subscribes to that chat and gets the events of every answer
+written in it, whoever asked, from its first event even when it subscribes in the middle.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import events as ev
+from .answer import Answer, Subscriber
+from .approvals import Approvals
+from .engine import ChatRequest, Engine
+from .errors import InvalidValueError, NotFoundError
+from .model_manager import ModelManager
+from .store import Store
+
+NEW_CHAT_TITLE = "New chat"  # a chat nobody named; its first question names it
+TITLE_LENGTH = 60
+
+Approve = Callable[[ev.ToolCall], bool]
+
+
+def title_from(prompt: str) -> str:
+    """A chat's title, from its first question."""
+    words = " ".join(prompt.split())
+    return (words[:TITLE_LENGTH] + "…") if len(words) > TITLE_LENGTH else words
+
+
+class Conversations:
+    """Questions, answers in progress and their followers, for one kernel."""
+
+    def __init__(self, store: Store, engine: Engine, models: ModelManager) -> None:
+        self.store = store
+        self.engine = engine
+        self.models = models
+        self.approvals = Approvals(self._stop_requested)
+        self._answers: dict[int, list[Answer]] = {}  # chat -> its answers in progress (finished ones pruned)
+        self._followers: dict[int, list[_Follower]] = {}
+        self._lock = threading.Lock()
+
+    # -- asking ---------------------------------------------------------------------------------------
+
+    def send(self, prompt: str, *, chat: int | None = None, model: str | None = None, system: str | None = None,
+             params: Mapping[str, Any] | None = None, tools: Sequence[str] | bool | None = None,
+             images: Sequence[dict] = (), context: str | None = None, approve: Approve | None = None) -> Answer:
+        """Ask in ``chat``, or in a new chat named after the question when ``chat`` is None."""
+        request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=model, system=system,
+                              params=dict(params or {}), tools=tools, images=tuple(images), context=context,
+                              approve=approve)
+        return self._start(request)
+
+    def regenerate(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
+                   system: str | None = None, params: Mapping[str, Any] | None = None,
+                   tools: Sequence[str] | bool | None = None, approve: Approve | None = None) -> Answer:
+        """Answer again the question at or before ``message_id`` (by default the last question): what
+        followed that question is dropped first."""
+        history = self.store.history(chat_id)
+        if message_id is not None and not any(m["id"] == message_id for m in history):
+            raise NotFoundError(f"Message {message_id} is not in this chat.")
+        questions = [m for m in history if m["role"] == "user" and (message_id is None or m["id"] <= message_id)]
+        if not questions:
+            raise InvalidValueError("This chat has no question to answer again.")
+        after = [m for m in history if m["id"] > questions[-1]["id"]]
+        if after:
+            self.store.delete_messages_from(chat_id, after[0]["id"])
+        return self._start(ChatRequest(chat_id, None, model=model, system=system, params=dict(params or {}),
+                                       tools=tools, approve=approve))
+
+    def edit_and_resend(self, chat_id: int, message_id: int, content: str, *, model: str | None = None,
+                        approve: Approve | None = None) -> Answer:
+        """Rewrite a question and answer it anew (what followed it is dropped)."""
+        self.store.edit_message(chat_id, message_id, content)
+        return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve)
+
+    def _title(self, chat_id: int | None, prompt: Any) -> str | None:
+        """The name the question gives its chat: a new chat's, or an untitled empty chat's; else None."""
+        if not isinstance(prompt, str):
+            return None  # the engine says what is wrong with it
+        if chat_id is None:
+            return title_from(prompt)
+        info = self.store.get_chat(chat_id)
+        return title_from(prompt) if info["title"] == NEW_CHAT_TITLE and info["message_count"] == 0 else None
+
+    def _start(self, request: ChatRequest) -> Answer:
+        answer = self.engine.submit(request)
+        with self._lock:
+            self._answers = {chat: live for chat, answers in self._answers.items()
+                             if (live := [a for a in answers if not a.finished])}
+            self._answers.setdefault(answer.chat_id, []).append(answer)
+            for follower in self._followers.get(answer.chat_id, ()):
+                follower.follow(answer)
+        return answer
+
+    # -- answers in progress --------------------------------------------------------------------------
+
+    def _in_progress(self, chat_id: int | None = None) -> list[Answer]:
+        with self._lock:
+            return [a for chat, answers in self._answers.items() if chat_id is None or chat == chat_id
+                    for a in answers if not a.finished]
+
+    def stop(self, chat_id: int | None = None) -> int:
+        """Stop the answers in progress (all, or one chat's); safe from any thread. Returns how many."""
+        answers = self._in_progress(chat_id)
+        for answer in answers:
+            answer.stop()
+        return len(answers)
+
+    def generating(self, chat_id: int | None = None) -> bool:
+        """Whether an answer is being written (anywhere, or in that chat)."""
+        return bool(self._in_progress(chat_id))
+
+    def model_state(self) -> str:
+        """What a view shows of the model: ``generating`` while any answer is written, else its own state."""
+        return "generating" if self.generating() else self.models.state
+
+    def _stop_requested(self, chat_id: int) -> bool:
+        return any(a.stop_requested() for a in self._in_progress(chat_id))
+
+    # -- following a chat -----------------------------------------------------------------------------
+
+    def subscribe(self, chat_id: int, subscriber: Subscriber) -> Callable[[], None]:
+        """Give ``subscriber`` the events of every answer in ``chat_id``: the one in progress from its
+        first event, then those started later. Returns the function that unsubscribes."""
+        follower = _Follower(subscriber)
+        with self._lock:
+            self._followers.setdefault(chat_id, []).append(follower)
+            for answer in self._answers.get(chat_id, ()):
+                if not answer.finished:
+                    follower.follow(answer)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                followers = self._followers.get(chat_id, [])
+                if follower in followers:
+                    followers.remove(follower)
+                if not followers:
+                    self._followers.pop(chat_id, None)
+                follower.cancel()
+
+        return unsubscribe
+
+
+class _Follower:
+    """One subscriber of a chat, with its subscriptions to that chat's answers."""
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        self.subscriber = subscriber
+        self.subscriptions: list[tuple[Answer, Callable[[], None]]] = []
+
+    def follow(self, answer: Answer) -> None:
+        self.subscriptions = [(a, cancel) for a, cancel in self.subscriptions if not a.finished]
+        self.subscriptions.append((answer, answer.subscribe(self.subscriber)))
+
+    def cancel(self) -> None:
+        for _, cancel in self.subscriptions:
+            cancel()
+        self.subscriptions = []

@@ -1,0 +1,51 @@
+"""The snapshot a chat view draws: chats, the current chat's stored messages, models, params, settings,
+tools and the tool calls waiting for this view (``docs/panel-protocol.md``). It is read from the store and
+the app, never from an answer in progress: a view shows that one from its events."""
+
+from __future__ import annotations
+
+import base64
+
+from .app import App
+from .catalog import PARAM_BOUNDS
+
+MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
+
+CHAT_FIELDS = ("id", "title", "model_id", "mood", "message_count", "created_at", "updated_at")
+MESSAGE_FIELDS = ("id", "chat_id", "role", "content", "status", "model_id", "tool_calls", "tool_call_id",
+                  "tool_name", "error", "created_at", "completion_tokens", "timings")
+
+
+def snapshot(app: App, chat_id: int | None, approvals: list[dict]) -> dict:
+    """Everything but ``version``, which the session adds (it is the version the view compares with)."""
+    selected = app.models.selected()
+    spec = app.models.spec(selected)
+    bounds = {name: {"type": kind.__name__, "min": low,
+                     "max": spec.context_length if name == "context_window" else high}
+              for name, (kind, low, high) in PARAM_BOUNDS.items()}
+    chat = app.store.get_chat(chat_id) if chat_id is not None else None
+    return {
+        "chats": [_chat_row(c) for c in app.store.list_chats()],
+        "current_chat": chat_id,
+        "messages": [_message_row(m) for m in app.store.history(chat["id"])] if chat else [],
+        "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
+        "model_state": app.conversations.model_state(),
+        "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),
+        "tools": [] if app.tools is None else app.tools.list(chat_id), "mood": chat["mood"] if chat else None,
+        "approvals": approvals,
+    }
+
+
+def _chat_row(chat: dict) -> dict:
+    return {k: chat.get(k) for k in CHAT_FIELDS}
+
+
+def _message_row(m: dict) -> dict:
+    row = {k: m.get(k) for k in MESSAGE_FIELDS}
+    row["attachments"] = [
+        {"mime": a.get("mime"), "path": a.get("path"),
+         "data": base64.b64encode(a["data"]).decode() if a.get("data") and len(a["data"]) <= MAX_INLINE_IMAGE
+         else None}
+        for a in m.get("attachments") or []
+    ]
+    return row
