@@ -17,7 +17,7 @@ __all__ = [
 _LAZY = {
     "chat": "api", "stop": "api", "Chat": "api", "chats": "api", "models": "api", "settings": "api",
     "app_state": "api", "reset": "api", "Response": "response", "events": None,
-    "tools": "tools", "tool": "tools", "plugins": "plugins", "panel": "widget",
+    "tools": "tools", "tool": "tools", "plugins": "plugins", "panel": "notebook.widget",
 }
 
 
@@ -40,12 +40,12 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext ancia_jupyter``: the magics, the sidebar's comm target, and an eager model load if asked."""
-    from .extension import load
+    from .notebook.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .extension import unload
+    from .notebook.extension import unload
 
     unload(ipython)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import events as ev
-from .answer import Answer
 from .app import close_app, get_app
-from .conversation import NEW_CHAT_TITLE
+from .engine.answer import Answer
+from .engine.conversation import NEW_CHAT_TITLE
 from .errors import InvalidValueError
 from .response import Response
 

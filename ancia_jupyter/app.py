@@ -12,16 +12,16 @@ import threading
 from typing import Any
 
 from . import config
-from .conversation import Conversations
-from .engine import Engine
-from .model_manager import ModelManager
+from .engine.chat_engine import Engine
+from .engine.conversation import Conversations
+from .engine.worker import Worker
+from .model_manager.manager import ModelManager
 from .paths import data_dir
 from .plugins.loading import load_installed
-from .store import Store
+from .store.database import Store
 from .tools.builtins import register_builtins
 from .tools.registry import ToolRegistry
 from .tools.user_tools import UserTools
-from .worker import Worker
 
 
 class App:

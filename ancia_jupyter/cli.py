@@ -35,9 +35,9 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _chat(args: argparse.Namespace) -> None:
-    from .answer import Answer
     from .api import chat
-    from .display import show_text
+    from .engine.answer import Answer
+    from .notebook.display import show_text
 
     answer = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
     assert isinstance(answer, Answer)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import DEFAULT_MODEL_ID
 from .errors import InvalidValueError
+from .model_manager.catalog import DEFAULT_MODEL_ID
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ancia, a helpful assistant inside a Jupyter notebook. Answer concisely and use Markdown; "

@@ -33,7 +33,7 @@ class Response:
         return self.text
 
     def _repr_markdown_(self) -> str:
-        from .display import response_markdown
+        from .notebook.display import response_markdown
 
         return response_markdown(self)
 

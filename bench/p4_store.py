@@ -28,7 +28,7 @@ def best_of(runs: int, action) -> float:
 
 def appends_and_open() -> None:
     fresh_data_dir()
-    from ancia_jupyter.store import Store
+    from ancia_jupyter.store.database import Store
 
     store = Store()
     chat = store.create_chat("P4")
@@ -71,7 +71,7 @@ def fill(store, rng: random.Random) -> None:
 
 def long_used_file() -> None:
     fresh_data_dir()
-    from ancia_jupyter.store import Store
+    from ancia_jupyter.store.database import Store
 
     rng = random.Random(4)
     store = Store()

@@ -47,7 +47,7 @@ def main() -> None:
     print(f"ancia runs {model} on {info['runtime']} ({info['runtime_reason']})", flush=True)
     gguf = ancia.models.info(model)["path"] if info["runtime"] == "llama_cpp" else None
     if gguf is None:
-        from ancia_jupyter.model_files import gguf_cache_path
+        from ancia_jupyter.model_manager.files import gguf_cache_path
 
         gguf = str(gguf_cache_path(model))
     cores = os.cpu_count() or 1

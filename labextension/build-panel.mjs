@@ -1,10 +1,10 @@
-// The in-notebook panel's front end: ancia_jupyter/static/widget.js (the anywidget entry, which imports
+// The in-notebook panel's front end: ancia_jupyter/notebook/static/widget.js (the anywidget entry, which imports
 // chat-ui.js like the sidebar does) and chat.css, bundled by Rspack, the bundler @jupyter/builder runs for
 // the sidebar, into one ES module and one stylesheet that widget.py hands to anywidget (`_esm`, `_css`).
 //
 //   node labextension/build-panel.mjs [--development] [--watch]
 //
-// Output: ancia_jupyter/bundle/panel.js and panel.css (git-ignored; the wheel carries them).
+// Output: ancia_jupyter/notebook/bundle/panel.js and panel.css (git-ignored; the wheel carries them).
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +20,9 @@ const compiler = rspack({
   context: root,
   target: ['web', 'es2020'],
   // The module's exports are the last entry's: widget.js's `export default { render }`.
-  entry: { panel: ['./ancia_jupyter/static/chat.css', './ancia_jupyter/static/widget.js'] },
+  entry: { panel: ['./ancia_jupyter/notebook/static/chat.css', './ancia_jupyter/notebook/static/widget.js'] },
   output: {
-    path: path.join(root, 'ancia_jupyter', 'bundle'),
+    path: path.join(root, 'ancia_jupyter', 'notebook', 'bundle'),
     filename: '[name].js',
     cssFilename: '[name].css',
     module: true,

@@ -13,7 +13,7 @@ import pytest
 
 import ancia_jupyter as ancia
 from ancia_jupyter.app import get_app
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
 
 SECRET = "zqxjvwomba"  # the porter stemmer leaves it as it is
 # The search index stores a word after the letters it shares with the word before it, so look for

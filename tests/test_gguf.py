@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from ancia_jupyter.errors import ModelError
-from ancia_jupyter.gguf import convert_gguf, read_gguf_metadata
+from ancia_jupyter.model_manager.gguf import convert_gguf, read_gguf_metadata
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -284,7 +284,7 @@ def test_existing_out_dir_is_not_overwritten(tiny_gguf, tmp_path):
 
 
 def test_importing_the_module_does_not_import_mlx():
-    code = ("import sys, ancia_jupyter; before = set(sys.modules); import ancia_jupyter.gguf; "
+    code = ("import sys, ancia_jupyter; before = set(sys.modules); import ancia_jupyter.model_manager.gguf; "
             "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('mlx', 'numpy')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from IPython.core.error import UsageError
 
-from ancia_jupyter.cell_errors import CellErrors
-from ancia_jupyter.interpolate import MAX_CHARS, describe, interpolate
+from ancia_jupyter.notebook.cell_errors import CellErrors
+from ancia_jupyter.notebook.interpolate import MAX_CHARS, describe, interpolate
 
 
 def fill(prompt: str, **namespace) -> str:

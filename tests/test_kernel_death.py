@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
 
 CHILD = """
 import sys, time

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import ancia_jupyter
-from ancia_jupyter import comm as ancia_comm
+from ancia_jupyter.notebook import comm as ancia_comm
 
 REPO = Path(__file__).resolve().parent.parent
 SHARE = "share/jupyter/labextensions/ancia-jupyter"
@@ -80,8 +80,8 @@ def test_wheel_carries_the_prebuilt_extension_at_the_python_version(wheel: Path)
 
 
 def test_wheel_bundle_is_built_from_the_shared_chat_ui(wheel: Path):
-    """The sidebar bundles ancia_jupyter/static/chat-ui.js and chat.css, not a copy of its own."""
-    css = (REPO / "ancia_jupyter" / "static" / "chat.css").read_text()
+    """The sidebar bundles ancia_jupyter/notebook/static/chat-ui.js and chat.css, not a copy of its own."""
+    css = (REPO / "ancia_jupyter" / "notebook" / "static" / "chat.css").read_text()
     classes = set(re.findall(r"\.(ancia-[a-z-]+)", css))
     assert classes
     with zipfile.ZipFile(wheel) as zf:
@@ -110,13 +110,13 @@ def _node_module_exports(source: str, tmp_path: Path) -> dict:
 def test_wheel_carries_the_panel_bundle_built_from_the_shared_chat_ui(wheel: Path, tmp_path: Path):
     """The panel's ES module and stylesheet come from the build (not joined at import time): one
     self-contained production module whose default export is anywidget's ``{ render }``."""
-    css = (REPO / "ancia_jupyter" / "static" / "chat.css").read_text()
+    css = (REPO / "ancia_jupyter" / "notebook" / "static" / "chat.css").read_text()
     classes = set(re.findall(r"\.(ancia-[a-z-]+)", css))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        assert {"ancia_jupyter/bundle/panel.js", "ancia_jupyter/bundle/panel.css"} <= names
-        esm = zf.read("ancia_jupyter/bundle/panel.js").decode()
-        styles = zf.read("ancia_jupyter/bundle/panel.css").decode()
+        assert {"ancia_jupyter/notebook/bundle/panel.js", "ancia_jupyter/notebook/bundle/panel.css"} <= names
+        esm = zf.read("ancia_jupyter/notebook/bundle/panel.js").decode()
+        styles = zf.read("ancia_jupyter/notebook/bundle/panel.css").decode()
     assert not any(name.endswith(".map") for name in names), "the wheel carries a development build"
     assert "sourceMappingURL" not in esm + styles
     assert not re.search(r"""(^|[;}\s])import\s*[\w{*(\s]""", esm), "the bundle imports other modules"
@@ -126,7 +126,7 @@ def test_wheel_carries_the_panel_bundle_built_from_the_shared_chat_ui(wheel: Pat
 
 
 def test_the_panel_widget_serves_the_built_bundle(tmp_path: Path):
-    from ancia_jupyter.widget import BUNDLE, ChatPanel
+    from ancia_jupyter.notebook.widget import BUNDLE, ChatPanel
 
     assert str(ChatPanel._esm) == (BUNDLE / "panel.js").read_text()
     assert str(ChatPanel._css) == (BUNDLE / "panel.css").read_text()
@@ -227,7 +227,7 @@ def test_comm_routes_requests_to_its_own_session_and_closes_it(tiny):
 
 
 def test_comm_that_cannot_start_a_session_closes_with_the_reason(monkeypatch):
-    from ancia_jupyter import session
+    from ancia_jupyter.notebook import panel_session as session
 
     def broken(send):
         raise RuntimeError("The store at /nowhere cannot be opened:\n  disk full")

@@ -184,8 +184,8 @@ def kernel(tmp_path_factory, tiny_model_dir):
 
 
 def test_line_options_split_from_the_question_verbatim():
-    from ancia_jupyter.magic_line import split_options
-    from ancia_jupyter.magics import AnciaMagics
+    from ancia_jupyter.notebook.magic_line import split_options
+    from ancia_jupyter.notebook.magics import AnciaMagics
 
     parser = AnciaMagics.ancia.parser
     assert split_options("--new --max-tokens 5 What's {x}?  ok", parser) == (
@@ -197,7 +197,7 @@ def test_line_options_split_from_the_question_verbatim():
 
 
 def test_question_lines_keep_ipython_from_reading_a_question_as_help():
-    from ancia_jupyter.magic_line import question_lines
+    from ancia_jupyter.notebook.magic_line import question_lines
 
     lines = ["x = 1\n", "  %ancia What's a generator?\n", "%ancia?\n", "%ancia models\n"]
     assert question_lines(lines) == [
@@ -207,7 +207,7 @@ def test_question_lines_keep_ipython_from_reading_a_question_as_help():
 
 
 def test_answers_code_and_json_are_found():
-    from ancia_jupyter.display import first_code_block, first_json
+    from ancia_jupyter.notebook.display import first_code_block, first_json
 
     answer = "Try:\n```python\nprint(1)\n```\nor\n```json\n{\"a\": 1}\n```"
     assert first_code_block(answer) == "print(1)\n"
@@ -227,7 +227,7 @@ def _events(*events):
 
 def test_markdown_shows_tool_calls_as_compact_blocks_in_order(capsys):
     from ancia_jupyter import events as ev
-    from ancia_jupyter.display import show_stream
+    from ancia_jupyter.notebook.display import show_stream
 
     view = show_stream(_events(ev.Notice("Loading tiny…", "loading"), ev.Token("Let me check.", 2),
                                ev.ToolCall("c1", "add", {"a": 1, "b": 2}, 2),
@@ -242,7 +242,7 @@ def test_markdown_shows_tool_calls_as_compact_blocks_in_order(capsys):
 
 def test_text_streams_print_words_tools_and_errors(capsys):
     from ancia_jupyter import events as ev
-    from ancia_jupyter.display import show_text
+    from ancia_jupyter.notebook.display import show_text
 
     show_text(_events(ev.Token("Hi", 2), ev.ToolCall("c1", "add", {"a": 1}, 2),
                       ev.ToolResult("c1", "add", "2", None, 0.1, 4), ev.Token("done", 2),

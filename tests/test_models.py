@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import ancia_jupyter as ancia
-from ancia_jupyter import model_manager
-from ancia_jupyter.catalog import CATALOG, DEFAULT_MODEL_ID
 from ancia_jupyter.errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
+from ancia_jupyter.model_manager import manager as model_manager
+from ancia_jupyter.model_manager.catalog import CATALOG, DEFAULT_MODEL_ID
 
 
 def test_catalog_lists_default_and_real_mlx_models():

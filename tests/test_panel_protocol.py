@@ -19,7 +19,7 @@ from scripted import force_tokens
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
-from ancia_jupyter.session import FLUSH_INTERVAL, PanelSession, merge_tokens
+from ancia_jupyter.notebook.panel_session import FLUSH_INTERVAL, PanelSession, merge_tokens
 
 SNAPSHOT_KEYS = {"version", "chats", "current_chat", "messages", "models", "selected_model", "loaded_model",
                  "model_state", "params", "param_bounds", "settings", "tools", "mood"}
@@ -490,7 +490,7 @@ def test_stop_while_waiting_for_approval_denies(client):
 
 
 def test_the_widget_wires_messages_to_a_session(tiny):
-    from ancia_jupyter.widget import ChatPanel, panel
+    from ancia_jupyter.notebook.widget import ChatPanel, panel
 
     sent: list[dict] = []
     widget = panel(height="500px")
@@ -505,15 +505,15 @@ def test_the_widget_wires_messages_to_a_session(tiny):
 def test_ancia_panel_shows_the_panel_whatever_was_imported_first(tiny, monkeypatch):
 
     import ancia_jupyter
-    import ancia_jupyter.session  # noqa: F401  (the sidebar's comm imports it first)
-    from ancia_jupyter.widget import ChatPanel
+    import ancia_jupyter.notebook.panel_session  # noqa: F401  (the sidebar's comm imports it first)
+    from ancia_jupyter.notebook.widget import ChatPanel
     widget = ancia_jupyter.panel(height="300px")
     assert isinstance(widget, ChatPanel) and widget.height == "300px"
     widget.close()
 
 
 def test_markdown_escapes_html_and_keeps_only_safe_links(tmp_path):
-    from ancia_jupyter.widget import STATIC
+    from ancia_jupyter.notebook.widget import STATIC
 
     (tmp_path / "markdown.mjs").write_text((STATIC / "markdown.js").read_text())
     runner = tmp_path / "run.mjs"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import ancia_jupyter as ancia
-from ancia_jupyter.catalog import DEFAULT_MODEL_ID
+from ancia_jupyter.model_manager.catalog import DEFAULT_MODEL_ID
 
 pytestmark = pytest.mark.real_model
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import ancia_jupyter as ancia
-from ancia_jupyter import runtime_choice
-from ancia_jupyter.catalog import CATALOG_BY_ID, DEFAULT_MODEL_ID
 from ancia_jupyter.errors import InvalidValueError
-from ancia_jupyter.runtime_choice import choose
+from ancia_jupyter.model_manager import runtime_choice
+from ancia_jupyter.model_manager.catalog import CATALOG_BY_ID, DEFAULT_MODEL_ID
+from ancia_jupyter.model_manager.runtime_choice import choose
 
 
 def test_this_linux_machine_runs_the_default_model_on_llama_cpp():

@@ -9,7 +9,7 @@ import pytest
 
 from ancia_jupyter.errors import InvalidValueError, NotFoundError
 from ancia_jupyter.paths import private_dir
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
 
 
 @pytest.fixture
@@ -53,10 +53,10 @@ def test_migrations_run_once_and_reopening_keeps_data(tmp_path):
     path = tmp_path / "ancia.db"
     first = Store(path)
     chat = first.create_chat("kept")
-    applied = [m.name for m in __import__("ancia_jupyter.migrations", fromlist=["x"]).migrations.applied(first.db)]
+    applied = [m.name for m in __import__("ancia_jupyter.store.migrations", fromlist=["x"]).migrations.applied(first.db)]
     first.close()
     second = Store(path)
-    again = [m.name for m in __import__("ancia_jupyter.migrations", fromlist=["x"]).migrations.applied(second.db)]
+    again = [m.name for m in __import__("ancia_jupyter.store.migrations", fromlist=["x"]).migrations.applied(second.db)]
     assert applied == again == ["m001_initial", "m002_message_search", "m003_server_models"]
     assert second.get_chat(chat["id"])["title"] == "kept"
     second.close()

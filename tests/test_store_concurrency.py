@@ -12,13 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from ancia_jupyter.migrations import migrations
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
+from ancia_jupyter.store.migrations import migrations
 
 CHILD = """
 import json, os, sys, time
 from pathlib import Path
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
 
 path, go, task, arg = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 errors, count = [], 0

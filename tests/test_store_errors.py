@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ancia_jupyter.errors import InvalidValueError, StoreError
-from ancia_jupyter.store import Store
+from ancia_jupyter.store.database import Store
 
 
 def digest(path: Path) -> str:

@@ -3,9 +3,9 @@ import { JSONObject, PromiseDelegate } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { IChannel } from '../../ancia_jupyter/static/chat-ui.js';
+import type { IChannel } from '../../ancia_jupyter/notebook/static/chat-ui.js';
 
-/** The comm target `ancia_jupyter.comm.register_comm_target()` registers in the kernel. */
+/** The comm target `ancia_jupyter.notebook.comm.register_comm_target()` registers in the kernel. */
 export const COMM_TARGET = 'ancia';
 
 /** The front end's target the kernel opens (and closes at once) when ancia is loaded there. */

@@ -4,7 +4,7 @@ import { Kernel } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { type IChatView, mountChat } from '../../ancia_jupyter/static/chat-ui.js';
+import { type IChatView, mountChat } from '../../ancia_jupyter/notebook/static/chat-ui.js';
 import { KernelLink, LinkState } from './connection';
 import { IAnciaSidebar } from './tokens';
 

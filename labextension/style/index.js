@@ -1,2 +1,2 @@
-import '../../ancia_jupyter/static/chat.css';
+import '../../ancia_jupyter/notebook/static/chat.css';
 import './base.css';

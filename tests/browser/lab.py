@@ -25,11 +25,11 @@ import nbformat
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LABEXTENSION = REPO / "ancia_jupyter" / "labextension"
-PANEL_BUNDLE = REPO / "ancia_jupyter" / "bundle"
+PANEL_BUNDLE = REPO / "ancia_jupyter" / "notebook" / "bundle"
 # What each bundle is built from: a change in any of them means the bundle is stale.
 LABEXTENSION_INPUTS = [REPO / "labextension" / "src", REPO / "labextension" / "style",
-                       REPO / "labextension" / "schema", REPO / "ancia_jupyter" / "static", REPO / "package.json"]
-PANEL_INPUTS = [REPO / "ancia_jupyter" / "static", REPO / "labextension" / "build-panel.mjs", REPO / "package.json"]
+                       REPO / "labextension" / "schema", REPO / "ancia_jupyter" / "notebook" / "static", REPO / "package.json"]
+PANEL_INPUTS = [REPO / "ancia_jupyter" / "notebook" / "static", REPO / "labextension" / "build-panel.mjs", REPO / "package.json"]
 VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # a saved workspace can keep another notebook as a hidden tab
 SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},

@@ -20,7 +20,7 @@ import ancia_jupyter as ancia
 
 pytestmark = pytest.mark.browser
 
-SESSIONS_CELL = "from ancia_jupyter import comm\nprint('sidebars:', comm.open_sessions())"
+SESSIONS_CELL = "from ancia_jupyter.notebook import comm\nprint('sidebars:', comm.open_sessions())"
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: JupyterLab, page: P
 
 def test_refuses_a_kernel_of_another_version(sidebar_lab: JupyterLab, page: Page, shot, tiny_model):
     # The kernel pretends to run another version (the package's and the snapshot's, wherever it is read).
-    pretend = "import ancia_jupyter, ancia_jupyter.session\nancia_jupyter.__version__ = ancia_jupyter.session.__version__ = {!r}"
+    pretend = "import ancia_jupyter, ancia_jupyter.notebook.panel_session\nancia_jupyter.__version__ = ancia_jupyter.notebook.panel_session.__version__ = {!r}"
     name = sidebar_lab.notebook("old.ipynb", pretend.format("0.0.1") + "\n%load_ext ancia_jupyter",
                                 pretend.format(ancia.__version__), SESSIONS_CELL)
     nb = Notebook(page, sidebar_lab, name).open()

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import events as ev
-from .response import Collector, Response
+from .. import events as ev
+from ..response import Collector, Response
 
 UPDATE_INTERVAL = 0.05  # seconds between redraws of a streaming answer
 RESULT_CHARS = 300  # how much of a tool's result a block shows

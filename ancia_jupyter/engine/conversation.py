@@ -13,13 +13,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import events as ev
+from .. import events as ev
+from ..errors import InvalidValueError, NotFoundError
+from ..model_manager.manager import ModelManager
+from ..store.database import Store
 from .answer import Answer, Subscriber
 from .approvals import Approvals
-from .engine import ChatRequest, Engine
-from .errors import InvalidValueError, NotFoundError
-from .model_manager import ModelManager
-from .store import Store
+from .chat_engine import ChatRequest, Engine
 
 NEW_CHAT_TITLE = "New chat"  # a chat nobody named; its first question names it
 TITLE_LENGTH = 60

@@ -13,8 +13,8 @@ import platform
 import sys
 from dataclasses import dataclass
 
+from ..errors import InvalidValueError
 from .catalog import ModelSpec
-from .errors import InvalidValueError
 
 CHOICES = ("auto", "mlx", "llama_cpp")
 INSTALL_HINT = ("llama.cpp is not installed, so models run on MLX on the CPU, about ten times slower: "

@@ -19,7 +19,7 @@ import struct
 import tempfile
 from typing import Any
 
-from ancia_jupyter.errors import AnciaError, ModelError
+from ..errors import AnciaError, ModelError
 
 # GGML tensor type ids -> names (for messages), and the ones MLX loads without silent dequantizing.
 _TYPE_NAMES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",

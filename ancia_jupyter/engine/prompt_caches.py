@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from .runtimes import PromptCache
+from ..runtimes import PromptCache
 
 CACHE_BUDGET_BYTES = 2 * 1024**3
 CACHE_MAX_CHATS = 16

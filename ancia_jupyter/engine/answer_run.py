@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
-from . import events as ev
+from .. import events as ev
+from ..errors import AnciaError, ContextWindowError, NotFoundError
+from ..model_manager.manager import ModelManager
+from ..runtimes import Runtime, ToolCallRequest
+from ..store.database import Store
 from .answer import Answer
 from .context_fit import ContextFitter, Fit
-from .errors import AnciaError, ContextWindowError, NotFoundError
-from .model_manager import ModelManager
 from .prompt_caches import PromptCaches
-from .runtimes import Runtime, ToolCallRequest
-from .store import Store
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing answer
 DELETED_MID_ANSWER = "The chat was deleted while it was being answered; nothing more was saved."

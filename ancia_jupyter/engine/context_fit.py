@@ -17,8 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ContextWindowError
-from .runtimes import Runtime
+from ..errors import ContextWindowError
+from ..runtimes import Runtime
 
 MAX_COUNTS = 50_000  # remembered message counts, least recently used forgotten first
 SLACK = 4  # drop a 1/SLACK of the window more than needed

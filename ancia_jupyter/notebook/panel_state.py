@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from .app import App
-from .catalog import PARAM_BOUNDS
+from ..app import App
+from ..model_manager.catalog import PARAM_BOUNDS
 
 MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed without their bytes
 

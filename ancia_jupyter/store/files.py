@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from .errors import StoreError
+from ..errors import StoreError
+from ..paths import private_dir, private_file
 from .migrations import migrations
-from .paths import private_dir, private_file
 
 BUSY_TIMEOUT_S = 30
 # FTS5 can drop a deleted row's words from the index in place since SQLite 3.42; older versions only

@@ -14,7 +14,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from .session import PanelSession
+from .panel_session import PanelSession
 
 STATIC = Path(__file__).parent / "static"  # the front end's sources
 BUNDLE = Path(__file__).parent / "bundle"  # what the build makes of them

@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ..errors import AnciaError
 from .cell_errors import CellErrors
 from .display import (
     MarkdownStream,
@@ -29,7 +30,6 @@ from .display import (
     show_text,
     table,
 )
-from .errors import AnciaError
 from .interpolate import interpolate
 from .magic_line import parse_value, question_lines, split_options, split_words, unquote
 
@@ -101,7 +101,7 @@ class AnciaMagics(Magics):
     @property
     def api(self) -> Any:
         """``ancia_jupyter.api``, imported on first use so that ``%load_ext`` stays instant."""
-        from . import api
+        from .. import api
 
         return api
 
@@ -235,7 +235,7 @@ class AnciaMagics(Magics):
         try:
             from .widget import panel
         except ImportError:
-            raise UsageError("The chat panel is not available in this install (ancia_jupyter.widget is "
+            raise UsageError("The chat panel is not available in this install (ancia_jupyter.notebook.widget is "
                              "missing); ask with %ancia QUESTION instead.") from None
         with user_errors():
             widget = panel(chat=self._current_chat())

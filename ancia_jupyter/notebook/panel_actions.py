@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import api
-from . import events as ev
-from .app import App
-from .errors import AnciaError, InvalidValueError
+from .. import api
+from .. import events as ev
+from ..app import App
+from ..errors import AnciaError, InvalidValueError
 
 SNAPSHOT = object()  # what a handler returns when its reply is the fresh snapshot
 

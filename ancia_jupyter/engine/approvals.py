@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import events as ev
-from .errors import NotFoundError
+from .. import events as ev
+from ..errors import NotFoundError
 
 APPROVAL_TIMEOUT = 300.0  # seconds a tool call waits for approve/deny before it is denied
 POLL = 0.1  # seconds between looks at whether the answer was stopped

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from . import events as ev
-from .display import show_stream
-from .response import Response
+from .. import events as ev
+from ..notebook.display import show_stream
+from ..response import Response
 
 Subscriber = Callable[[ev.Event], None]
 

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import model_files
+from ..config import how_to_go_online
+from ..engine.worker import Worker
+from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
+from ..runtimes import Runtime, create_runtime
+from ..store.database import Store
+from . import files as model_files
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec, Source, default_params
-from .config import how_to_go_online
-from .errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
-from .model_ids import check_model_id, is_valid_model_id
+from .ids import check_model_id, is_valid_model_id
 from .runtime_choice import Choice, check_choice, choose
-from .runtimes import Runtime, create_runtime
-from .store import Store
-from .worker import Worker
 
 MB = 1024 * 1024
 
@@ -266,7 +266,7 @@ class ModelManager:
 
     def _check_allowed(self, spec: ModelSpec, force: bool) -> None:
         if spec.remote:
-            from .runtimes.openai_compat import is_loopback_url
+            from ..runtimes.openai_compat import is_loopback_url
 
             if self._settings()["offline"] and not is_loopback_url(spec.source.location):
                 raise OfflineError(f"{spec.id} answers from {spec.source.location} and offline mode is on. "
@@ -340,6 +340,6 @@ def check_server(url: str, remote_model: str | None, api_key_env: str | None) ->
 
 
 def endpoint(spec: ModelSpec) -> Any:
-    from .runtimes.openai_compat import Endpoint
+    from ..runtimes.openai_compat import Endpoint
 
     return Endpoint(url=spec.source.location, model=str(spec.source.file), api_key_env=spec.api_key_env)

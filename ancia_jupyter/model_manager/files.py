@@ -16,11 +16,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ..config import how_to_go_online
+from ..errors import ModelError, OfflineError
+from ..paths import models_dir, private_dir
 from .catalog import ModelSpec, Source
-from .config import how_to_go_online
-from .errors import ModelError, OfflineError
-from .model_ids import cache_path, check_model_id
-from .paths import models_dir, private_dir
+from .ids import cache_path, check_model_id
 
 MB = 1024 * 1024
 

@@ -16,14 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import events as ev
+from .. import events as ev
+from ..errors import InvalidValueError
+from ..model_manager.manager import ModelManager, check_params
+from ..store.database import Store
 from .answer import Answer
 from .answer_run import AnswerRun
 from .context_fit import ContextFitter
-from .errors import InvalidValueError
-from .model_manager import ModelManager, check_params
 from .prompt_caches import PromptCaches
-from .store import Store
 
 
 @dataclass(frozen=True, eq=False)

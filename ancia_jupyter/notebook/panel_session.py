@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import __version__
-from . import events as ev
-from .app import App, get_app
-from .errors import AnciaError, InvalidValueError, NotFoundError
+from .. import __version__
+from .. import events as ev
+from ..app import App, get_app
+from ..errors import AnciaError, InvalidValueError, NotFoundError
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
 

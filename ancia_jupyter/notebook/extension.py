@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .config import env_flag
+from ..config import env_flag
 
 
 def load(ipython: Any) -> None:
@@ -23,7 +23,7 @@ def load(ipython: Any) -> None:
 
 
 def _eager_load() -> None:
-    from .api import models
+    from ..api import models
 
     try:
         models.load()
@@ -33,7 +33,7 @@ def _eager_load() -> None:
 
 def unload(ipython: Any) -> None:
     """``%unload_ext``: the sidebars' sessions close (they say ancia was unloaded), then the app."""
-    from .app import close_app
+    from ..app import close_app
 
     if getattr(ipython, "kernel", None) is not None:
         from .comm import unregister_comm_target

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import InvalidValueError
-from .paths import models_dir
+from ..errors import InvalidValueError
+from ..paths import models_dir
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ID_RULE = "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"

@@ -1,7 +1,7 @@
 """The kernel end of the JupyterLab sidebar: a comm target named ``ancia``.
 
 The sidebar opens a comm with ``kernel.createComm("ancia")`` on the kernel of the notebook in focus. Each
-comm gets its own :class:`~ancia_jupyter.session.PanelSession`, which answers the sidebar's requests and
+comm gets its own :class:`~ancia_jupyter.notebook.panel_session.PanelSession`, which answers the sidebar's requests and
 pushes the events of the chat it shows (``docs/panel-protocol.md``); this module only wires the comm to it.
 
 Loading the extension also opens (and closes at once) a comm to the front end's ``ancia.loaded`` target, so
@@ -68,7 +68,7 @@ def open_sessions() -> int:
 
 
 def _on_open(comm: Any, open_msg: dict) -> None:
-    from .session import PanelSession
+    from .panel_session import PanelSession
 
     try:
         session = PanelSession(comm.send)
@@ -102,7 +102,7 @@ def _on_open(comm: Any, open_msg: dict) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import store_files
-from .errors import InvalidValueError, NotFoundError
-from .paths import data_dir
-from .store_state import StateTables
+from ..errors import InvalidValueError, NotFoundError
+from ..paths import data_dir
+from . import files as store_files
+from .state import StateTables
 
 DB_NAME = "ancia.db"
 MESSAGE_STATUSES = ("complete", "partial", "stopped", "error")

@@ -1,0 +1,6 @@
+"""Models: which exist, where their files are, which runtime runs each, and the one loaded model.
+
+``catalog`` is the single source of truth for model ids and sources; ``ids`` checks ids once, before they
+become paths; ``files`` fetches, converts and removes cached files; ``gguf`` converts a GGUF for MLX;
+``runtime_choice`` picks MLX, llama.cpp or a server and says why; ``manager`` ties them together.
+"""
