@@ -5,6 +5,7 @@ Thin: each call finds the kernel's app and asks the conversation service, the st
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -173,7 +174,7 @@ class Chats:
         model_id = app.models.spec(model).id if model else None
         return Chat(app.store.create_chat(title or NEW_CHAT_TITLE, model_id=model_id, system_prompt=system)["id"])
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict]:
         return get_app().store.list_chats()
 
     def get(self, chat_id: int) -> Chat:
@@ -188,7 +189,7 @@ class Chats:
     def duplicate(self, chat_id: int) -> Chat:
         return Chat(chat_id).duplicate()
 
-    def history(self, chat_id: int) -> list[dict]:
+    def history(self, chat_id: int) -> builtins.list[dict]:
         return get_app().store.history(chat_id)
 
     def clear(self, chat_id: int) -> int:
@@ -200,7 +201,7 @@ class Chats:
     def delete_message(self, chat_id: int, message_id: int) -> None:
         get_app().store.delete_message(chat_id, message_id)
 
-    def search(self, query: str, limit: int = 20) -> list[dict]:
+    def search(self, query: str, limit: int = 20) -> builtins.list[dict]:
         return get_app().store.search(query, limit)
 
     def export(self, chat_id: int, format: str = "md") -> str:
@@ -214,7 +215,7 @@ class Chats:
 class Models:
     """``ancia.models``: the catalog, what is downloaded and loaded, and per-model params."""
 
-    def list(self) -> list[dict]:
+    def list(self) -> builtins.list[dict]:
         return get_app().models.list()
 
     def info(self, model_id: str) -> dict:

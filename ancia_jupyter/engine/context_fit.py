@@ -109,9 +109,9 @@ class ContextFitter:
             start = previous
         else:
             target = budget - window // SLACK
-            start = next((i for i in range(len(parts)) if base + suffix[i] <= target), None)
-            if start is None:
-                start = next((i for i in range(len(parts)) if base + suffix[i] <= budget), len(parts) - 1)
+            slack = next((i for i in range(len(parts)) if base + suffix[i] <= target), None)
+            start = slack if slack is not None else next(
+                (i for i in range(len(parts)) if base + suffix[i] <= budget), len(parts) - 1)
         while True:
             messages = head + [as_template_message(m) for turn in parts[start:] for m in turn]
             tokens = self._render(runtime, messages, tools)

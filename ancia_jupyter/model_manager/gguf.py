@@ -17,7 +17,7 @@ import pathlib
 import shutil
 import struct
 import tempfile
-from typing import Any
+from typing import Any, cast
 
 from ..errors import AnciaError, ModelError
 
@@ -163,16 +163,17 @@ def _convert_weights(path: pathlib.Path) -> tuple[dict[str, Any], dict[str, Any]
     import mlx.core as mx
 
     try:
-        arrays = mx.load(str(path))
+        # Without return_metadata, a .gguf file loads as {name: array}; the stub covers every format.
+        arrays = cast("dict[str, mx.array]", mx.load(str(path)))
     except Exception as e:  # mx.load raises RuntimeError/ValueError for corrupt or truncated files
         raise ModelError(f"{path.name} could not be read as GGUF (corrupt or truncated?): {e}") from e
     weights: dict[str, Any] = {}
     per_module: dict[str, Any] = {}
     for name, array in arrays.items():
         base, suffix = name.rsplit(".", 1)
-        if base in _IGNORED:
-            continue
         module = _hf_name(base)
+        if base in _IGNORED or module is None:  # _check_supported has refused a file with unknown names
+            continue
         weights[f"{module}.{suffix}"] = array
         if suffix == "scales":  # packed uint32 weight: bits = 32 * packed cols / input cols
             in_dims = array.shape[-1] * _GROUP_SIZE
@@ -235,8 +236,8 @@ def _write_tokenizer(dest: pathlib.Path, metadata: dict[str, Any], context: int)
     tokens: list[str] = metadata["tokenizer.ggml.tokens"]
     types = metadata.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     vocab: dict[str, int] = {}
-    for i, token in enumerate(tokens):
-        vocab.setdefault(token, i)
+    for i, text in enumerate(tokens):
+        vocab.setdefault(text, i)
     merges = [tuple(m.split(" ", 1)) for m in metadata.get("tokenizer.ggml.merges", []) if " " in m]
     pre = metadata.get("tokenizer.ggml.pre", "default")
     llama3 = pre in ("llama3", "llama-bpe")

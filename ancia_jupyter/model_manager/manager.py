@@ -155,7 +155,7 @@ class ModelManager:
                          "runtime": choice.runtime})
         return rows
 
-    def info(self, model_id: str) -> dict:
+    def info(self, model_id: str | None) -> dict:
         spec = self.spec(model_id)
         choice = self.choice(spec)
         path = self.path(spec)
@@ -295,7 +295,7 @@ class ModelManager:
             self.runtime, self.loaded_id = None, None
         try:
             runtime = create_runtime(self.choice(spec).runtime)
-            runtime.load(path if not spec.remote else endpoint(spec))
+            runtime.load(path if path is not None else endpoint(spec))  # None: a server model
         except BaseException:
             self._set_state("not_loaded")
             raise

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -32,6 +32,9 @@ from .display import (
 )
 from .interpolate import interpolate
 from .magic_line import parse_value, question_lines, split_options, split_words, unquote
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
@@ -91,7 +94,9 @@ def user_errors() -> Iterator[None]:
 class AnciaMagics(Magics):
     """``%ancia QUESTION``, ``%ancia SUBCOMMAND …`` and ``%%ancia [options]``."""
 
-    def __init__(self, shell: Any = None) -> None:
+    shell: InteractiveShell  # always the shell that `%load_ext` registered the magics with
+
+    def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
         self.chat_id: int | None = None
         self.cells = CellErrors.install(shell)
@@ -172,19 +177,15 @@ class AnciaMagics(Magics):
         prompt = prompt.strip()
         if not args.no_interpolate:
             history = self.shell.history_manager
+            assert history is not None  # every InteractiveShell has one
             prompt = interpolate(prompt, self.shell.user_ns, history.input_hist_raw, history.output_hist,
                                  self.cells.errors)
         chat = self._resolve_chat(args.chat) if args.chat else None if args.new else self._current_chat()
         with user_errors():
-            try:
-                answer = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
-                                       temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                                       max_tokens=args.max_tokens, tools=False if args.no_tools else None,
-                                       context=args.context, stream=True)
-            except ImportError as exc:
-                if not args.context:
-                    raise
-                raise UsageError(f"--context is not available in this install ({exc}).") from None
+            answer = self.api.chat(prompt, chat=chat, model=args.model, system=args.system,
+                                   temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                                   max_tokens=args.max_tokens, tools=False if args.no_tools else None,
+                                   context=args.context, stream=True)
         if not args.chat:
             self.chat_id = answer.chat_id
         as_text = args.format == "text" or getattr(self.shell, "kernel", None) is None  # a terminal
@@ -232,11 +233,8 @@ class AnciaMagics(Magics):
     # -- subcommands --------------------------------------------------------------------------------
 
     def _panel(self, words: list[str]) -> None:
-        try:
-            from .widget import panel
-        except ImportError:
-            raise UsageError("The chat panel is not available in this install (ancia_jupyter.notebook.widget is "
-                             "missing); ask with %ancia QUESTION instead.") from None
+        from .widget import panel  # anywidget, imported on first use: `%load_ext` stays instant
+
         with user_errors():
             widget = panel(chat=self._current_chat())
         if widget is not None:
@@ -313,7 +311,8 @@ class AnciaMagics(Magics):
         show_markdown(self.api.export_chat(chat, "md"))
 
     def _tools(self, words: list[str]) -> None:
-        tools = _optional("tools", "tools", "Tools")
+        from .. import tools
+
         with user_errors():
             rows = tools.list()
         show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
@@ -323,9 +322,8 @@ class AnciaMagics(Magics):
         action, target = (words + [None, None])[:2]
         if action is not None and action not in PLUGIN_ACTIONS:
             raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
-        if target is None and action not in (None, "registry", "update"):
-            raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
-        plugins = _optional("plugins", "plugins", "Plugins")
+        from .. import plugins
+
         with user_errors():
             if action is None:
                 columns = [("enabled", "on"), ("id", "plugin"), ("version", "version"), ("tools", "tools"),
@@ -339,6 +337,8 @@ class AnciaMagics(Magics):
                 changed = plugins.update(target)
                 print("; ".join(f"Updated {c['id']} {c['from']} → {c['to']}" for c in changed) + "."
                       if changed else "Every plugin is up to date.")
+            elif target is None:
+                raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
             elif action == "uninstall":
                 plugins.uninstall(target)
                 print(f"Uninstalled {target}.")
@@ -381,14 +381,3 @@ class AnciaMagics(Magics):
         if not words:
             lines += ["", HELP_FOOTER]
         show_markdown("\n".join(lines))
-
-
-def _optional(module: str, name: str, what: str) -> Any:
-    """A part of ancia that ships separately from the magics: a clear line when it is missing."""
-    from importlib import import_module
-
-    try:
-        return getattr(import_module(f"ancia_jupyter.{module}"), name)
-    except (ImportError, AttributeError):
-        raise UsageError(f"{what} are not available in this install "
-                         f"(ancia_jupyter.{module} is missing).") from None

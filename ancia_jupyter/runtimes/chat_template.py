@@ -9,6 +9,7 @@ model was trained on, token for token.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -72,7 +73,7 @@ def compile_template(source: str) -> Any:
 
 
 def render(template: Any, messages: list[dict], *, tools: list[dict] | None = None,
-           add_generation_prompt: bool = True, **special_tokens: str) -> str:
+           add_generation_prompt: bool = True, special_tokens: Mapping[str, str] | None = None) -> str:
     """The prompt text for ``messages``; ``special_tokens`` are ``bos_token``, ``eos_token`` and the like."""
     return template.render(messages=messages, tools=tools, add_generation_prompt=add_generation_prompt,
-                           **special_tokens)
+                           **(special_tokens or {}))

@@ -109,11 +109,11 @@ class LlamaCppRuntime(Runtime):
     def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         tools = tools if tools and self.supports_tools else None
         try:
-            text = render(self._template, messages, tools=tools, **self._specials)
+            text = render(self._template, messages, tools=tools, special_tokens=self._specials)
         except Exception as exc:
             if "system" not in str(exc).lower():
                 raise ModelError(f"The model's chat template failed: {exc}") from exc
-            text = render(self._template, merge_system(messages), tools=tools, **self._specials)
+            text = render(self._template, merge_system(messages), tools=tools, special_tokens=self._specials)
         return self._tokenize(text)
 
     def message_tokens(self, message: dict) -> int:
@@ -184,8 +184,9 @@ class LlamaCppRuntime(Runtime):
             rest = splitter.feed(rest) + splitter.finish() if splitter else rest
             if rest:
                 yield Chunk(text=rest)
-        calls = [call for text in (splitter.tool_texts if splitter else [])
-                 for call in parse_tool_calls(self.tool_syntax.tool_parser, text, tools)]  # type: ignore[union-attr]
+        parser = self.tool_syntax.tool_parser if splitter and self.tool_syntax else None
+        calls = [call for text in splitter.tool_texts
+                 for call in parse_tool_calls(parser, text, tools)] if splitter and parser else []
         if calls and finish != "stopped":
             finish = "tool_calls"
         read = len(prompt) - reused

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from sqlite_utils.db import Table
 
 from ..errors import InvalidValueError, NotFoundError
 from ..paths import data_dir
@@ -46,6 +48,11 @@ def _decode(row: dict) -> dict:
         if isinstance(row.get(k), str):
             row[k] = json.loads(row[k])
     return row
+
+
+def _insert(table: Table, row: dict) -> int:
+    """Insert one row into a table keyed by its integer rowid: the new row's id."""
+    return cast(int, table.insert(row).last_pk)  # sqlite-utils types it for any primary key
 
 
 def _title(title: object) -> str:
@@ -129,7 +136,7 @@ class Store(StateTables):
         row = {"title": _title(title), "created_at": now, "updated_at": now, "options": {}}
         row.update({k: v for k, v in fields.items() if k in CHAT_FIELDS and k != "title"})
         with self._write():
-            chat_id = self.db["chats"].insert(_encode(row)).last_pk
+            chat_id = _insert(self.db.table("chats"), _encode(row))
         self.notify("chat_created", chat_id=chat_id)
         return self.get_chat(chat_id)
 
@@ -158,7 +165,7 @@ class Store(StateTables):
             fields["title"] = _title(fields["title"])
         fields["updated_at"] = time.time()
         with self._write():
-            self.db["chats"].update(chat["id"], _encode(fields))
+            self.db.table("chats").update(chat["id"], _encode(fields))
         self.notify("chat_updated", chat_id=chat["id"], fields=sorted(fields))
         return self.get_chat(chat["id"])
 
@@ -176,14 +183,13 @@ class Store(StateTables):
         now = time.time()
         fields = {k: chat[k] for k in CHAT_FIELDS if k != "title"}
         with self._write():
-            new_id = self.db["chats"].insert(
-                _encode({**fields, "title": _title(title or f"{chat['title']} (copy)"),
-                         "created_at": now, "updated_at": now})
-            ).last_pk
+            new_id = _insert(self.db.table("chats"),
+                             _encode({**fields, "title": _title(title or f"{chat['title']} (copy)"),
+                                      "created_at": now, "updated_at": now}))
             for message in self.db.query("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", [chat["id"]]):
                 old_id = message.pop("id")
                 message["chat_id"] = new_id
-                new_message_id = self.db["messages"].insert(message).last_pk
+                new_message_id = _insert(self.db.table("messages"), message)
                 self.db.execute(
                     "INSERT INTO attachments (message_id, mime, path, data) "
                     "SELECT ?, mime, path, data FROM attachments WHERE message_id = ? ORDER BY id",
@@ -216,10 +222,10 @@ class Store(StateTables):
         with self._write() as conn:
             if not conn.execute("SELECT 1 FROM chats WHERE id = ?", [chat["id"]]).fetchone():
                 raise NotFoundError(f"Chat {chat['id']} was deleted (by another kernel?); nothing was added.")
-            message_id = self.db["messages"].insert(_encode(row)).last_pk
+            message_id = _insert(self.db.table("messages"), _encode(row))
             for attachment in attachments:
-                self.db["attachments"].insert({"message_id": message_id, "mime": attachment.get("mime"),
-                                               "path": attachment.get("path"), "data": attachment.get("data")})
+                self.db.table("attachments").insert({"message_id": message_id, "mime": attachment.get("mime"),
+                                                     "path": attachment.get("path"), "data": attachment.get("data")})
             self.db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", [now, chat["id"]])
         self.notify("message_added", chat_id=chat["id"], message_id=message_id)
         return self.get_message(message_id)

@@ -93,7 +93,7 @@ def m001_initial(db: Database) -> None:
 @migrations()
 def m002_message_search(db: Database) -> None:
     # Full-text search over message content, kept in sync by triggers on insert, update and delete.
-    db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize="porter")
+    db.table("messages").enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize="porter")
 
 
 @migrations()

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -20,11 +20,12 @@ class StateTables:
 
     db: Database
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    if TYPE_CHECKING:  # provided by `Store`
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]: ...
+        def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]: ...
 
-    def notify(self, kind: str, **data: Any) -> None: ...
+        def notify(self, kind: str, **data: Any) -> None: ...
 
     # -- key/value tables: settings, model params, tool state ------------------------------------
 
@@ -37,7 +38,7 @@ class StateTables:
                 if value is None:
                     self.db.execute("DELETE FROM settings WHERE key = ?", [key])
                 else:
-                    self.db["settings"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+                    self.db.table("settings").upsert({"key": key, "value": json.dumps(value)}, pk="key")
         self.notify("settings_changed", keys=sorted(values))
 
     def get_params(self, model_id: str) -> dict:
@@ -47,8 +48,8 @@ class StateTables:
     def set_params(self, model_id: str, params: dict) -> None:
         with self._write():
             if params:
-                self.db["model_params"].upsert({"model_id": model_id, "params": json.dumps(params)},
-                                               pk="model_id")
+                self.db.table("model_params").upsert({"model_id": model_id, "params": json.dumps(params)},
+                                                     pk="model_id")
             else:
                 self.db.execute("DELETE FROM model_params WHERE model_id = ?", [model_id])
         self.notify("params_changed", model_id=model_id)
@@ -58,7 +59,7 @@ class StateTables:
 
     def set_tool_enabled(self, name: str, enabled: bool) -> None:
         with self._write():
-            self.db["tool_state"].upsert({"name": name, "enabled": int(enabled)}, pk="name")
+            self.db.table("tool_state").upsert({"name": name, "enabled": int(enabled)}, pk="name")
         self.notify("tools_changed", name=name)
 
     # -- local models and plugins -----------------------------------------------------------------
@@ -70,10 +71,10 @@ class StateTables:
                         vision: bool = False, remote_model: str | None = None,
                         api_key_env: str | None = None) -> None:
         with self._write():
-            self.db["local_models"].insert({"id": model_id, "path": path, "format": format, "title": title,
-                                            "vision": int(vision), "added_at": time.time(),
-                                            "remote_model": remote_model, "api_key_env": api_key_env},
-                                           replace=True)
+            self.db.table("local_models").insert({"id": model_id, "path": path, "format": format,
+                                                  "title": title, "vision": int(vision), "added_at": time.time(),
+                                                  "remote_model": remote_model, "api_key_env": api_key_env},
+                                                 replace=True)
         self.notify("models_changed", model_id=model_id)
 
     def remove_local_model(self, model_id: str) -> None:
@@ -90,7 +91,7 @@ class StateTables:
             existing = self._query("SELECT installed_at FROM plugins WHERE id = ?", [plugin_id])
             row = {"id": plugin_id, "installed_at": existing[0]["installed_at"] if existing else now,
                    "updated_at": now, **fields}
-            self.db["plugins"].upsert(row, pk="id")
+            self.db.table("plugins").upsert(row, pk="id")
         self.notify("plugins_changed", plugin_id=plugin_id)
 
     def delete_plugin(self, plugin_id: str) -> None:

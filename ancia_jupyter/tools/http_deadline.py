@@ -21,12 +21,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
+
+_Socket = TypeVar("_Socket", bound=socket.socket)  # a plain socket, or the SSLSocket wrapping one
 
 
 class Deadline:
@@ -79,7 +81,7 @@ class Deadline:
 
         return isinstance(exc, (httpx.TimeoutException, TimeoutError)) or self.over.is_set()
 
-    def _track(self, sock: socket.socket) -> socket.socket:
+    def _track(self, sock: _Socket) -> _Socket:
         with self._lock:
             self._sockets.add(sock)
         return sock
@@ -193,7 +195,7 @@ def client(deadline: Deadline, **options: Any) -> httpx.Client:
     for transport in (http._transport, *http._mounts.values()):
         if transport is None:
             continue
-        pool = getattr(transport, "_pool", None)
+        pool: Any = getattr(transport, "_pool", None)
         if not hasattr(pool, "_network_backend"):
             http.close()
             raise TypeError(f"{type(transport).__name__} is not an httpx.HTTPTransport: "

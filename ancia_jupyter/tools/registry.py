@@ -8,6 +8,7 @@ back as an error string the model reads and can recover from.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import re
@@ -192,7 +193,7 @@ class ToolRegistry:
             return False
         return bool(options.get(tool.requires))
 
-    def list(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+    def list(self, chat_id: int | None = None) -> builtins.list[dict[str, Any]]:
         states = self.app.store.tool_states()
         return [{**t.info(), "enabled": states.get(t.name, True), "available": self.gate_open(t, chat_id)}
                 for t in sorted(self._tools.values(), key=lambda t: t.name)]
@@ -203,7 +204,7 @@ class ToolRegistry:
                                                  "description": tool.description,
                                                  "parameters": tool.params.schema}}
 
-    def schemas(self, names: list[str] | None, chat_id: int | None = None) -> list[dict]:
+    def schemas(self, names: builtins.list[str] | None, chat_id: int | None = None) -> builtins.list[dict]:
         """The schemas the model sees: every enabled tool, or exactly ``names`` (each must be on)."""
         states = self.app.store.tool_states()
         if names is None:

@@ -149,7 +149,7 @@ def _describe(tp: Any) -> str:
     if "anyOf" in schema:
         return " or ".join(_describe(a) for a in typing.get_args(tp))
     kind = schema.get("type")
-    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    kinds: list[str] = kind if isinstance(kind, list) else [kind] if kind else []
     return " or ".join(_ARTICLES.get(k, k) for k in kinds) or getattr(tp, "__name__", str(tp))
 
 
