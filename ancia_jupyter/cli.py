@@ -37,7 +37,7 @@ def _models(args: argparse.Namespace) -> None:
 def _chat(args: argparse.Namespace) -> None:
     from .api import chat
     from .engine.answer import Answer
-    from .notebook.display import show_text
+    from .rendering import show_text
 
     answer = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
     assert isinstance(answer, Answer)

@@ -4,10 +4,13 @@ collector's result once the answer is done. This is the only place events are ad
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import events as ev
+
+RESULT_CHARS = 300  # how much of a tool's result a block shows
 
 
 @dataclass
@@ -33,8 +36,6 @@ class Response:
         return self.text
 
     def _repr_markdown_(self) -> str:
-        from .notebook.display import response_markdown
-
         return response_markdown(self)
 
 
@@ -82,3 +83,27 @@ class Collector:
         return Response(text=self.text, chat_id=done.chat_id, message_id=done.message_id, status=done.status,
                         usage=done.usage, timings=done.timings, tool_calls=list(self.calls.values()),
                         error=self.errors[-1] if self.errors else None, notices=[n.text for n in self.notices])
+
+
+def tool_result(call: dict) -> str:
+    if call.get("error"):
+        return f"error: {call['error']}"
+    if "output" not in call:
+        return "…"
+    return (call.get("output") or "")[:RESULT_CHARS]
+
+
+def tool_block(call: dict) -> str:
+    args = json.dumps(call.get("arguments", {}), ensure_ascii=False)
+    result = " ".join(tool_result(call).split())
+    return f"> 🔧 **{call.get('name') or 'tool'}**(`{args}`) → {result}\n\n"
+
+
+def response_markdown(response: Response) -> str:
+    parts = [tool_block(c) for c in response.tool_calls]
+    parts.append(response.text)
+    if response.status == "stopped":
+        parts.append("\n\n*(stopped)*")
+    if response.error:
+        parts.append(f"\n\n**Error:** {response.error}")
+    return "".join(parts)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from .. import events as ev
-from ..notebook.display import show_stream
+from ..rendering import show_stream
 from ..response import Response
 
 Subscriber = Callable[[ev.Event], None]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolError
 from .calling import ToolContext, current
-from .registry import Tool, ToolRegistry, make_tool
+from .registry import ToolRegistry
+from .tool import Tool, make_tool
 
 if TYPE_CHECKING:
     from .user_tools import UserTools

@@ -15,14 +15,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import AnciaError, ToolError
+from .tool import MAX_OUTPUT_CHARS, Tool
 
-if TYPE_CHECKING:
-    from .registry import Tool
-
-MAX_OUTPUT_CHARS = 16_000  # a result longer than this is cut, with a note, to keep the context window usable
 MAX_ERROR_CHARS = 2_000
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ToolError
-from .registry import Tool, ToolRegistry
+from .registry import ToolRegistry
+from .tool import Tool
 
 
 class UserTools:
