@@ -1,5 +1,5 @@
 """The model manager: which models exist, which runtime runs each and where its files are, the memory-fit
-check, per-model parameters, and the one resident model.
+check, per-model parameters, and the one resident model. The models a user adds are ``user_models``.
 
 Only one model is loaded at a time, on the model worker thread (see ``worker.py``); downloads and
 conversions run on the caller's thread (``prepare``), so the worker keeps answering meanwhile.
@@ -16,13 +16,16 @@ from typing import Any
 
 from ..config import how_to_go_online
 from ..engine.worker import Worker
-from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
+from ..errors import InvalidValueError, MemoryFitError, NotFoundError, OfflineError
 from ..runtimes import Runtime, create_runtime
 from ..store.database import Store
 from . import files as model_files
-from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec, Source, default_params
+from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
 from .ids import check_model_id, is_valid_model_id
 from .runtime_choice import Choice, check_choice, choose
+from .user_models import check_server, endpoint, local_spec, register_model
+
+__all__ = ["MB", "ModelManager", "available_memory_mb", "check_params", "check_server", "endpoint", "local_spec"]
 
 MB = 1024 * 1024
 
@@ -58,22 +61,6 @@ def check_params(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
             raise InvalidValueError(f"{name} must be in [{low}, {high}] (got {value!r}).")
         out[name] = kind(value)
     return out
-
-
-def local_spec(row: dict) -> ModelSpec:
-    """A model the user registered: a directory in MLX format, a ``.gguf`` file, or a server."""
-    title = row["title"] or row["id"]
-    if row["format"] == "openai":
-        return ModelSpec(id=row["id"], title=title, api_key_env=row.get("api_key_env"),
-                         sources=(Source("remote", row["path"], file=row.get("remote_model"), format="openai"),),
-                         context_length=131072, default_params=default_params())
-    path = Path(row["path"])
-    context_length = model_files.context_length(row["format"], path)
-    return ModelSpec(id=row["id"], title=title, sources=(Source("local", row["path"], format=row["format"]),),
-                     vision=bool(row["vision"]), disk_mb=model_files.size_mb(path) if path.exists() else 0,
-                     context_length=context_length,
-                     default_params=default_params(context_window=min(4096, context_length),
-                                                   max_tokens=min(1024, context_length // 2)))
 
 
 class ModelManager:
@@ -197,33 +184,9 @@ class ModelManager:
 
     def register(self, model_id: str, path: str | Path, *, title: str | None = None, vision: bool = False,
                  remote_model: str | None = None, api_key_env: str | None = None) -> dict:
-        """Add a model under an id of your choice: a directory in MLX format, a ``.gguf`` file, or the URL
-        of an OpenAI-compatible server (``remote_model`` names the model there; ``api_key_env`` the
-        environment variable that holds its key, which is read when needed and never stored)."""
-        check_model_id(model_id)
-        if model_id in CATALOG_BY_ID:
-            raise InvalidValueError(f"{model_id!r} is a catalog model; pick another id.")
-        if isinstance(path, str) and path.lower().startswith(("http://", "https://")):
-            url, remote_model, api_key_env = check_server(path, remote_model, api_key_env)
-            self.store.add_local_model(model_id, url, "openai", title=title, remote_model=remote_model,
-                                       api_key_env=api_key_env)
-            return self.info(model_id)
-        if remote_model is not None or api_key_env is not None:
-            raise InvalidValueError("remote_model and api_key_env go with a server URL (http:// or https://).")
-        source = Path(path).expanduser().resolve()
-        if source.is_dir():
-            if not (source / "config.json").is_file():
-                raise ModelError(f"{source} is not an MLX model directory (it has no config.json).")
-            fmt = "mlx"
-        elif source.is_file() and source.suffix == ".gguf":
-            with source.open("rb") as f:
-                head = f.read(8)
-            if head[:4] != b"GGUF" or int.from_bytes(head[4:8], "little") not in (1, 2, 3):
-                raise ModelError(f"{source} is not a GGUF model file (no GGUF header); check the path.")
-            fmt = "gguf"
-        else:
-            raise ModelError(f"{source} is neither an MLX model directory nor a .gguf file.")
-        self.store.add_local_model(model_id, str(source), fmt, title=title, vision=vision)
+        """Add a model under an id of your choice (see ``user_models.register_model``); its info."""
+        register_model(self.store, model_id, path, title=title, vision=vision, remote_model=remote_model,
+                       api_key_env=api_key_env)
         return self.info(model_id)
 
     def unregister(self, model_id: str) -> None:
@@ -322,24 +285,3 @@ class ModelManager:
                 listener(state)
             except Exception:
                 pass
-
-
-def check_server(url: str, remote_model: str | None, api_key_env: str | None) -> tuple[str, str, str | None]:
-    """The stored form of a server model; refused in one line when a part is missing or malformed."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidValueError(f"{url!r} is not a server URL: use http(s)://host:port/v1.")
-    if not isinstance(remote_model, str) or not remote_model.strip():
-        raise InvalidValueError("A server model needs remote_model=..., the model's name on that server.")
-    if api_key_env is not None and (not isinstance(api_key_env, str) or not api_key_env.isidentifier()):
-        raise InvalidValueError(f"api_key_env must name an environment variable, like TEAM_LLM_KEY "
-                                f"(got {api_key_env!r}); the key itself is never stored.")
-    return url.strip().rstrip("/"), remote_model.strip(), api_key_env
-
-
-def endpoint(spec: ModelSpec) -> Any:
-    from ..runtimes.openai_compat import Endpoint
-
-    return Endpoint(url=spec.source.location, model=str(spec.source.file), api_key_env=spec.api_key_env)

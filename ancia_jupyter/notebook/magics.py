@@ -1,16 +1,14 @@
 """``%ancia`` and ``%%ancia``: ask the local model from a cell, and manage models and chats by name.
 
-A thin view over ``ancia_jupyter.api``: every subcommand is one API call and a line or table of output.
-The only state kept here is the kernel's current chat, so that questions asked one cell after another
-read as one conversation.
+A thin view over ``ancia_jupyter.api``. This module parses the line and asks; the subcommands that manage
+models, chats, tools and plugins are ``magic_commands``. The only state kept is the kernel's current chat,
+so that questions asked one cell after another read as one conversation.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -20,45 +18,17 @@ from IPython.display import display
 
 from ..errors import AnciaError
 from .cell_errors import CellErrors
-from .display import (
-    MarkdownStream,
-    TextStream,
-    first_code_block,
-    first_json,
-    show_markdown,
-    show_stream,
-    show_text,
-    table,
-)
+from .display import MarkdownStream, TextStream, first_code_block, first_json, show_stream, show_text
 from .interpolate import interpolate
-from .magic_line import parse_value, question_lines, split_options, split_words, unquote
+from .magic_commands import COMMANDS, HELP_FOOTER, PLUGIN_ACTIONS, MagicCommands, user_errors
+from .magic_line import question_lines, split_options, split_words, unquote
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-# name: (arguments, what it does, example, the most words it takes: more and the line is a question)
-COMMANDS: dict[str, tuple[str, str, str, int]] = {
-    "panel": ("", "the chat panel, below the cell", "%ancia panel", 0),
-    "models": ("", "the models: status, runtime, size, memory, whether they fit", "%ancia models", 0),
-    "select": ("MODEL", "the model new answers use", "%ancia select smollm2-135m-instruct", 1),
-    "load": ("[MODEL]", "load a model now (the selected one by default)", "%ancia load", 1),
-    "unload": ("", "free the loaded model's memory", "%ancia unload", 0),
-    "params": ("[MODEL] [NAME=VALUE …] | [MODEL] reset", "show, set or reset generation parameters",
-               "%ancia params temperature=0.3 top_k=40", 99),
-    "chats": ("", "the chats, newest first (* is the current one)", "%ancia chats", 0),
-    "new": ("[TITLE]", "start a chat and make it current", "%ancia new Data cleaning", 99),
-    "use": ("CHAT", "make a chat current, by id or title", "%ancia use Data cleaning", 99),
-    "history": ("[CHAT]", "a chat's messages (the current chat by default)", "%ancia history", 1),
-    "tools": ("", "the tools the model may call", "%ancia tools", 0),
-    "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
-                "installed plugins, the registry, and managing them", "%ancia plugins install ID", 2),
-    "offline": ("[on | off]", "show or switch offline mode (no network at all)", "%ancia offline on", 1),
-    "stop": ("", "stop the answers in progress", "%ancia stop", 0),
-    "fix": ("[N]", "explain the last error (or cell N's) and insert a fixed cell below", "%ancia fix", 1),
-    "help": ("[COMMAND]", "this list", "%ancia help params", 1),
-}
+__all__ = ["COMMANDS", "FIX_PROMPT", "FORMATS", "HELP_FOOTER", "PLUGIN_ACTIONS", "AnciaMagics", "user_errors"]
+
 FORMATS = ("markdown", "code", "text", "json")
-PLUGIN_ACTIONS = ("registry", "install", "enable", "disable", "update", "uninstall")
 FIX_PROMPT = """This notebook cell raised an error.
 
 ```python
@@ -72,26 +42,9 @@ FIX_PROMPT = """This notebook cell raised an error.
 Explain the cause in two or three sentences, then write the whole corrected cell in one ```python
 code block."""
 
-HELP_FOOTER = (
-    "`%ancia QUESTION` asks in the current chat; `%%ancia [options]` asks the cell's text. Options: --new, "
-    "--chat CHAT, --model MODEL, --temperature T, --top-p P, --top-k K, --max-tokens N, --system TEXT, "
-    "--context NAME …, --no-tools, --format markdown|code|text|json, --no-interpolate. `{name}`, `{In[3]}`, "
-    "`{Out[3]}` and `{Err[3]}` bring variables and earlier cells into the prompt; a line starting with `--` "
-    "is always a question."
-)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """An error the user can act on is one line (``UsageError``), never a traceback."""
-    try:
-        yield
-    except AnciaError as exc:
-        raise UsageError(str(exc)) from None
-
 
 @magics_class
-class AnciaMagics(Magics):
+class AnciaMagics(MagicCommands, Magics):
     """``%ancia QUESTION``, ``%ancia SUBCOMMAND …`` and ``%%ancia [options]``."""
 
     shell: InteractiveShell  # always the shell that `%load_ext` registered the magics with
@@ -230,136 +183,7 @@ class AnciaMagics(Magics):
                 return chat["id"]
         raise UsageError(f"No chat with id or title {text!r}; `%ancia chats` lists them.")
 
-    # -- subcommands --------------------------------------------------------------------------------
-
-    def _panel(self, words: list[str]) -> None:
-        from .widget import panel  # anywidget, imported on first use: `%load_ext` stays instant
-
-        with user_errors():
-            widget = panel(chat=self._current_chat())
-        if widget is not None:
-            display(widget)
-
-    def _models(self, words: list[str]) -> None:
-        rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
-                 "fits": "yes" if m["fits"] else "no"} for m in self.api.models.list()]
-        info = self.api.models.info(self.api.models.selected())
-        why = f"\n\n`{info['id']}` runs on **{info['runtime']}**: {info['runtime_reason']}."
-        show_markdown(table(rows, [("selected", ""), ("id", "model"), ("title", "title"),
-                                   ("status", "status"), ("runtime", "runtime"), ("size", "size"),
-                                   ("memory", "memory"), ("fits", "fits")])
-                      + why + (f"\n\n{info['runtime_hint']}" if info["runtime_hint"] else ""))
-
-    def _select(self, words: list[str]) -> None:
-        if not words:
-            raise UsageError("Name the model: %ancia select MODEL (`%ancia models` lists them).")
-        with user_errors():
-            model = self.api.models.select(words[0])
-        print(f"Selected {model}: new answers use it.")
-
-    def _load(self, words: list[str]) -> None:
-        with user_errors():
-            model = self.api.models.info(words[0] if words else self.api.models.selected())["id"]
-            print(f"Loading {model}…", flush=True)  # a first load may download it: say so before waiting
-            self.api.models.load(model)
-        print(f"Loaded {model}.")
-
-    def _unload(self, words: list[str]) -> None:
-        loaded = self.api.app_state()["loaded_model"]
-        print(f"Unloaded {loaded}." if self.api.models.unload() else "No model is loaded.")
-
-    def _params(self, words: list[str]) -> None:
-        model = words.pop(0) if words and "=" not in words[0] and words[0] != "reset" else None
-        with user_errors():
-            if words == ["reset"]:
-                params = self.api.models.reset_params(model)
-            elif words:
-                if not all("=" in w for w in words):
-                    raise UsageError("Write parameters as NAME=VALUE, e.g. %ancia params temperature=0.3.")
-                changes = {k.replace("-", "_"): parse_value(v) for k, v in (w.split("=", 1) for w in words)}
-                params = self.api.models.set_params(model, **changes)
-            else:
-                params = self.api.models.params(model)
-            model = model or self.api.models.selected()
-        print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
-
-    def _chats(self, words: list[str]) -> None:
-        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in self.api.chats.list()]
-        if not rows:
-            print("No chats yet: ask a question, or start one with %ancia new.")
-            return
-        show_markdown(table(rows, [("current", ""), ("id", "id"), ("title", "title"),
-                                   ("message_count", "messages"), ("model_id", "model")]))
-
-    def _new(self, title: str) -> None:
-        with user_errors():
-            chat = self.api.chats.create(title or None)
-        self.chat_id = chat.id
-        print(f"Chat {chat.id} ({chat.title}) is now current.")
-
-    def _use(self, chat: str) -> None:
-        if not chat:
-            raise UsageError("Name the chat: %ancia use CHAT (`%ancia chats` lists them).")
-        self.chat_id = self._resolve_chat(chat)
-        print(f"Chat {self.chat_id} ({self.api.Chat(self.chat_id).title}) is now current.")
-
-    def _history(self, words: list[str]) -> None:
-        chat = self._resolve_chat(words[0]) if words else self._current_chat()
-        if chat is None:
-            print("No current chat: ask a question, or start one with %ancia new.")
-            return
-        show_markdown(self.api.export_chat(chat, "md"))
-
-    def _tools(self, words: list[str]) -> None:
-        from .. import tools
-
-        with user_errors():
-            rows = tools.list()
-        show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
-                                   ("source", "from"), ("available", "available")]))
-
-    def _plugins(self, words: list[str]) -> None:
-        action, target = (words + [None, None])[:2]
-        if action is not None and action not in PLUGIN_ACTIONS:
-            raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
-        from .. import plugins
-
-        with user_errors():
-            if action is None:
-                columns = [("enabled", "on"), ("id", "plugin"), ("version", "version"), ("tools", "tools"),
-                           ("error", "error")]
-                show_markdown(table(plugins.list(), columns))
-            elif action == "registry":
-                show_markdown(table(plugins.registry(), [("id", "plugin"), ("version", "version"),
-                                                         ("installed", "installed"),
-                                                         ("description", "what it does")]))
-            elif action == "update":
-                changed = plugins.update(target)
-                print("; ".join(f"Updated {c['id']} {c['from']} → {c['to']}" for c in changed) + "."
-                      if changed else "Every plugin is up to date.")
-            elif target is None:
-                raise UsageError(f"Name the plugin: %ancia plugins {action} ID.")
-            elif action == "uninstall":
-                plugins.uninstall(target)
-                print(f"Uninstalled {target}.")
-            else:
-                info = getattr(plugins, action)(target)
-                tools = f": tools {', '.join(info['tools'])}" if info["tools"] and action != "disable" else ""
-                done = {"install": "Installed", "enable": "Enabled", "disable": "Disabled"}[action]
-                print(f"{done} {info['id']} {info['version']}{tools}.")
-
-    def _offline(self, words: list[str]) -> None:
-        if words and words[0] not in ("on", "off"):
-            raise UsageError("Write %ancia offline on, or %ancia offline off.")
-        with user_errors():
-            settings = (self.api.settings.update(offline=words[0] == "on") if words
-                        else self.api.settings.get())
-        print("Offline mode is on: nothing uses the network." if settings["offline"]
-              else "Offline mode is off.")
-
-    def _stop(self, words: list[str]) -> None:
-        stopped = self.api.stop()
-        print(f"Stopped {stopped} answer(s)." if stopped else "No answer is in progress.")
+    # -- fixing an error --------------------------------------------------------------------------------
 
     def _fix(self, words: list[str]) -> None:
         number = int(words[0]) if words else self.cells.last()
@@ -371,13 +195,3 @@ class AnciaMagics(Magics):
         prompt = FIX_PROMPT.format(code=self.cells.code[number].strip(), error=self.cells.errors[number])
         view = self._ask(prompt, self._parse("--no-interpolate"))
         self._insert(view, first_code_block(view.text))
-
-    def _help(self, words: list[str]) -> None:
-        names = words or list(COMMANDS)
-        lines = ["| command | what it does | example |", "|---|---|---|"]
-        for n in names:
-            usage = f"%ancia {n} {COMMANDS[n][0]}".strip().replace("|", "\\|")
-            lines.append(f"| `{usage}` | {COMMANDS[n][1]} | `{COMMANDS[n][2]}` |")
-        if not words:
-            lines += ["", HELP_FOOTER]
-        show_markdown("\n".join(lines))

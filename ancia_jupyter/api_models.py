@@ -1,0 +1,91 @@
+"""``ancia.models`` and ``ancia.settings``: the catalog and your own models, loading, params and settings.
+
+Thin: each call finds the kernel's app and asks the model manager, dropping the engine's caches for a model
+that goes away.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from .app import get_app
+
+
+class Models:
+    """``ancia.models``: the catalog, what is downloaded and loaded, and per-model params."""
+
+    def list(self) -> builtins.list[dict]:
+        return get_app().models.list()
+
+    def info(self, model_id: str) -> dict:
+        return get_app().models.info(model_id)
+
+    def select(self, model_id: str) -> str:
+        return get_app().models.select(model_id)
+
+    def selected(self) -> str:
+        return get_app().models.selected()
+
+    def load(self, model_id: str | None = None, *, force: bool = False) -> dict:
+        app = get_app()
+        app.models.load(model_id, force=force)
+        app.engine.schedule_idle_unload()
+        return app.models.info(app.models.loaded_id)
+
+    def unload(self) -> bool:
+        """Free the loaded model once the answers in progress have finished."""
+        app = get_app()
+        app.engine.wait_idle()
+        app.engine.caches.drop()
+        return app.models.unload()
+
+    def pull(self, model_id: str | None = None) -> str | None:
+        """Fetch a model's files for the runtime that will run it; None for a server model."""
+        path = get_app().models.pull(model_id)
+        return str(path) if path is not None else None
+
+    def delete_cache(self, model_id: str) -> bool:
+        app = get_app()
+        app.engine.caches.drop(model_id=model_id)
+        return app.models.delete_cache(model_id)
+
+    def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False,
+                 remote_model: str | None = None, api_key_env: str | None = None) -> dict:
+        """Add your own model: an MLX directory, a ``.gguf`` file, or an OpenAI-compatible server's URL
+        (``register("team-llm", "http://host:8000/v1", remote_model="...", api_key_env="TEAM_LLM_KEY")``)."""
+        return get_app().models.register(model_id, path, title=title, vision=vision, remote_model=remote_model,
+                                         api_key_env=api_key_env)
+
+    def set_runtime(self, model_id: str, runtime: str) -> dict:
+        """Run a model on ``"mlx"`` or ``"llama_cpp"`` whatever this machine is, or ``"auto"`` (kept)."""
+        app = get_app()
+        spec = app.models.spec(model_id)
+        info = app.models.set_runtime(spec.id, runtime)
+        if app.models.loaded_id == spec.id and app.models.runtime is not None \
+                and app.models.runtime.name != info["runtime"]:
+            app.engine.caches.drop(model_id=spec.id)
+            app.models.unload()  # the next answer loads it on the runtime now chosen
+        return info
+
+    def unregister(self, model_id: str) -> None:
+        get_app().models.unregister(model_id)
+
+    def params(self, model_id: str | None = None) -> dict:
+        return get_app().models.params(model_id)
+
+    def set_params(self, model_id: str | None = None, **params: Any) -> dict:
+        return get_app().models.set_params(model_id, **params)
+
+    def reset_params(self, model_id: str | None = None) -> dict:
+        return get_app().models.reset_params(model_id)
+
+
+class Settings:
+    """``ancia.settings``: stored settings, with environment overrides applied."""
+
+    def get(self) -> dict:
+        return get_app().settings()
+
+    def update(self, **changes: Any) -> dict:
+        return get_app().update_settings(**changes)
