@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import how_to_go_online
 from ..engine.worker import Worker
-from ..errors import InvalidValueError, MemoryFitError, NotFoundError, OfflineError
+from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
 from ..runtimes import Runtime, create_runtime
 from ..store.database import Store
 from . import files as model_files
@@ -242,7 +242,8 @@ class ModelManager:
                 "force=True to load it anyway.")
 
     def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
-        """Load on the model worker, after any answer queued there (which may itself be loading a model)."""
+        """Load on the model worker, after any answer queued there (which may itself be loading a model). The
+        checks and any download happen before, on the caller's thread (``prepare``): the worker only loads."""
         if not self.worker.on_worker:
             self.prepare(model_id, force=force)
             return self.worker.call(lambda: self.load(model_id, force=force))
@@ -250,14 +251,16 @@ class ModelManager:
         if self.loaded_id == spec.id and self.runtime is not None:
             self.last_used = time.monotonic()
             return self.runtime
-        self._check_allowed(spec, force)
-        path = self.pull(spec.id)  # already there once prepared
+        choice = self.choice(spec)
+        if not model_files.is_present(spec, choice.runtime):
+            raise ModelError(f"{spec.id} is not fetched for {choice.runtime}: `ancia.models.pull({spec.id!r})`.")
+        path = model_files.path_for(spec, choice.runtime)
         self._set_state("loading")
         if self.runtime is not None:  # one resident model: free the old one first
             self.runtime.unload()
             self.runtime, self.loaded_id = None, None
         try:
-            runtime = create_runtime(self.choice(spec).runtime)
+            runtime = create_runtime(choice.runtime)
             runtime.load(path if path is not None else endpoint(spec))  # None: a server model
         except BaseException:
             self._set_state("not_loaded")
