@@ -9,23 +9,12 @@ import threading
 import time
 
 import pytest
+from scripted import endless, scripted, slow
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
 from ancia_jupyter.errors import InvalidValueError, NotFoundError
-
-
-def slow(seconds: float):
-    """A logits processor that takes ``seconds`` per token and never lets the answer end by itself."""
-
-    def processor(tokens, logits):
-        time.sleep(seconds)
-        eos = sorted(get_app().models.runtime.tokenizer.eos_token_ids)
-        logits[..., eos] = -1e9
-        return logits
-
-    return processor
 
 
 def test_a_stream_is_typed_json_events_in_protocol_order(tiny):
@@ -66,45 +55,45 @@ def test_user_message_is_stored_before_generation_starts(tiny):
 
 def test_a_growing_answer_is_saved_as_partial_while_streaming(tiny):
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [slow(0.02)]
     ancia.models.set_params("tiny", max_tokens=200)
-    store = get_app().store
-    snapshots = []
-    for event in ancia.chat("tell me a long story", stream=True):
-        if isinstance(event, ev.MessageStarted):
-            t0 = time.monotonic()
-        if isinstance(event, ev.Token) and time.monotonic() - t0 > 1.2 and not snapshots:
-            snapshots.append(store.get_message(event.message_id))
-            ancia.stop()
-    assert snapshots and snapshots[0]["status"] == "partial" and snapshots[0]["content"]
+    with scripted(endless(), slow(0.02)):
+        store = get_app().store
+        snapshots = []
+        for event in ancia.chat("tell me a long story", stream=True):
+            if isinstance(event, ev.MessageStarted):
+                t0 = time.monotonic()
+            if isinstance(event, ev.Token) and time.monotonic() - t0 > 1.2 and not snapshots:
+                snapshots.append(store.get_message(event.message_id))
+                ancia.stop()
+        assert snapshots and snapshots[0]["status"] == "partial" and snapshots[0]["content"]
 
 
 def test_stop_leaves_a_stopped_message_with_the_text_so_far(tiny):
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [slow(0.01)]
     ancia.models.set_params("tiny", max_tokens=500)
-    text = ""
-    stream = ancia.chat("go on and on", stream=True)
-    for event in stream:
-        if isinstance(event, ev.Token):
-            text += event.text
-            if len(text) > 5:
-                threading.Thread(target=ancia.stop).start()
-    done = stream.events[-1]
-    assert done.status == "stopped" and done.usage["completion_tokens"] < 500
-    stored = get_app().store.get_message(done.message_id)
-    assert stored["status"] == "stopped" and stored["content"] == text
+    with scripted(endless(), slow(0.01)):
+        text = ""
+        stream = ancia.chat("go on and on", stream=True)
+        for event in stream:
+            if isinstance(event, ev.Token):
+                text += event.text
+                if len(text) > 5:
+                    threading.Thread(target=ancia.stop).start()
+        done = stream.events[-1]
+        assert done.status == "stopped" and done.usage["completion_tokens"] < 500
+        stored = get_app().store.get_message(done.message_id)
+        assert stored["status"] == "stopped" and stored["content"] == text
 
 
 def test_ctrl_c_in_the_cell_stops_generation_cleanly(tiny):
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [slow(0.01)]
     ancia.models.set_params("tiny", max_tokens=1000)
-    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    response = ancia.chat("a very long answer please")
-    assert response.status == "stopped" and response.usage["completion_tokens"] < 1000
-    assert get_app().store.get_message(response.message_id)["status"] == "stopped"
-    assert ancia.chat("still works?", chat=response.chat_id, max_tokens=3).status == "complete"
+    with scripted(endless(), slow(0.01)):
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        response = ancia.chat("a very long answer please")
+        assert response.status == "stopped" and response.usage["completion_tokens"] < 1000
+        assert get_app().store.get_message(response.message_id)["status"] == "stopped"
+        assert ancia.chat("still works?", chat=response.chat_id, max_tokens=3).status == "complete"
 
 
 def test_second_turn_reuses_the_prompt_cache(tiny):
@@ -239,16 +228,16 @@ def test_a_chat_follower_gets_the_answers_of_that_chat_only(tiny):
 
 def test_a_follower_that_comes_in_the_middle_gets_the_answer_from_its_start(tiny):
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [slow(0.01)]
-    answer = ancia.chat("a long one", max_tokens=300, stream=True)
-    for event in answer:
-        if isinstance(event, ev.Token):
-            break
-    late: list[ev.Event] = []
-    get_app().conversations.subscribe(answer.chat_id, late.append)
-    ancia.stop()
-    assert answer.response().status == "stopped"
-    assert late == answer.events and late[0].type == "message_started" and late[-1].type == "done"
+    with scripted(endless(), slow(0.01)):
+        answer = ancia.chat("a long one", max_tokens=300, stream=True)
+        for event in answer:
+            if isinstance(event, ev.Token):
+                break
+        late: list[ev.Event] = []
+        get_app().conversations.subscribe(answer.chat_id, late.append)
+        ancia.stop()
+        assert answer.response().status == "stopped"
+        assert late == answer.events and late[0].type == "message_started" and late[-1].type == "done"
 
 
 def test_search_and_export(tiny):
@@ -314,16 +303,16 @@ def test_chat_options_are_checked_and_kept(tiny):
 
 def test_deleting_a_chat_while_it_is_answered_ends_the_stream_cleanly(tiny):
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [slow(0.01)]
     ancia.models.set_params("tiny", max_tokens=300)
-    stream = ancia.chat("a long one", stream=True)
-    for event in stream:
-        if isinstance(event, ev.Token):
-            ancia.chats.delete(event_chat := stream.events[0].chat_id)
-            break
-    rest = list(stream)
-    assert rest[-1].type == "done" and rest[-1].status == "error"
-    errors = [e.message for e in rest if isinstance(e, ev.Error)]
-    assert errors == ["The chat was deleted while it was being answered; nothing more was saved."]
-    assert event_chat not in [c["id"] for c in ancia.chats.list()]
-    assert ancia.chat("the engine still works", max_tokens=3).status == "complete"
+    with scripted(endless(), slow(0.01)):
+        stream = ancia.chat("a long one", stream=True)
+        for event in stream:
+            if isinstance(event, ev.Token):
+                ancia.chats.delete(event_chat := stream.events[0].chat_id)
+                break
+        rest = list(stream)
+        assert rest[-1].type == "done" and rest[-1].status == "error"
+        errors = [e.message for e in rest if isinstance(e, ev.Error)]
+        assert errors == ["The chat was deleted while it was being answered; nothing more was saved."]
+        assert event_chat not in [c["id"] for c in ancia.chats.list()]
+        assert ancia.chat("the engine still works", max_tokens=3).status == "complete"

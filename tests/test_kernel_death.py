@@ -9,24 +9,20 @@ import subprocess
 import sys
 import time
 
+from scripted import child_env
+
 from ancia_jupyter.store.database import Store
 
 CHILD = """
-import sys, time
+import sys
 import ancia_jupyter as ancia
-from ancia_jupyter.app import get_app
+from scripted import endless, install, slow
 
 ancia.models.register("tiny", sys.argv[1])
 ancia.models.select("tiny")
 ancia.models.set_params("tiny", temperature=0.0, max_tokens=2000)
 ancia.models.load()
-
-def slow_and_endless(tokens, logits):
-    time.sleep(0.02)
-    logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
-    return logits
-
-get_app().models.runtime.logits_processors = [slow_and_endless]
+install(endless(), slow(0.02))
 for event in ancia.chat("a question that must survive", stream=True, tools=False):
     if event.type == "token":
         print("token", flush=True)
@@ -35,7 +31,7 @@ for event in ancia.chat("a question that must survive", stream=True, tools=False
 
 def test_kill_9_mid_answer_keeps_the_question_and_the_answer_so_far(ancia_home, tiny_model_dir):
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tiny_model_dir)], stdout=subprocess.PIPE,
-                             env=os.environ.copy(), text=True)
+                             env=child_env(os.environ), text=True)
     try:
         tokens, first = 0, None
         while tokens < 200 or time.monotonic() - first < 1.5:  # past the first save of a growing answer

@@ -4,6 +4,7 @@ whose output is scripted for tool calls, templates and text decoding."""
 from __future__ import annotations
 
 import pytest
+from scripted import says, scripted
 from tiny_gguf import build_tiny_gguf
 
 from ancia_jupyter.config import DEFAULT_SYSTEM_PROMPT
@@ -134,18 +135,6 @@ def test_images_are_refused(smol):
 
 # ---- a tiny random model, scripted ----------------------------------------------------------------------------
 
-class Scripted(LlamaCppRuntime):
-    """Says the tokens of ``script`` whatever the random weights would pick, then ends its turn."""
-
-    script: list[int] = []
-
-    def say(self, text: str) -> None:
-        self.script = self.llama.tokenize(text.encode(), add_bos=False, special=True)
-
-    def _sample(self, sampler):
-        return self.script.pop(0) if self.script else self.llama.token_eos()
-
-
 @pytest.fixture(scope="session")
 def tiny_gguf_file(tmp_path_factory):
     return build_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
@@ -153,7 +142,7 @@ def tiny_gguf_file(tmp_path_factory):
 
 @pytest.fixture
 def tiny(tiny_gguf_file):
-    runtime = Scripted()
+    runtime = LlamaCppRuntime()
     runtime.load(tiny_gguf_file)
     yield runtime
     runtime.unload()
@@ -161,8 +150,8 @@ def tiny(tiny_gguf_file):
 
 def test_a_tool_call_is_not_answer_text_and_ends_the_turn(tiny):
     assert tiny.supports_tools
-    tiny.say('Let me add.<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call><|im_end|>')
-    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
+    with scripted(says('Let me add.<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>')):
+        text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
     assert text == "Let me add."
     assert last.finish_reason == "tool_calls"
     [call] = last.tool_calls
@@ -170,8 +159,8 @@ def test_a_tool_call_is_not_answer_text_and_ends_the_turn(tiny):
 
 
 def test_a_malformed_tool_call_comes_back_with_an_error(tiny):
-    tiny.say('<tool_call>{"name": "add", "arguments": {"a": 1,</tool_call><|im_end|>')
-    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
+    with scripted(says('<tool_call>{"name": "add", "arguments": {"a": 1,</tool_call>')):
+        text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}], tools=ADD)
     [call] = last.tool_calls
     assert text == "" and last.finish_reason == "tool_calls"
     assert call.error and '"a": 1,' in call.raw
@@ -179,8 +168,8 @@ def test_a_malformed_tool_call_comes_back_with_an_error(tiny):
 
 def test_without_tools_the_same_text_is_plain_answer(tiny):
     said = '<tool_call>{"name": "add", "arguments": {}}</tool_call>'
-    tiny.say(said + "<|im_end|>")
-    text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}])
+    with scripted(says(said)):
+        text, last, _ = ask(tiny, [{"role": "user", "content": "1 + 2?"}])
     assert text == said and last.tool_calls == [] and last.finish_reason == "stop"
 
 
@@ -203,16 +192,16 @@ def test_uses_the_same_tool_parser_as_mlx_lm_for_the_same_template(tiny, tiny_mo
 
 def test_characters_split_across_tokens_arrive_whole(tiny):
     assert len(tiny.llama.tokenize("é".encode(), add_bos=False)) == 2  # one byte per token in this vocab
-    tiny.say("café ☕ ok<|im_end|>")
     prompt = tiny.prompt_tokens([{"role": "user", "content": "hi"}])
-    pieces = [c.text for c in tiny.stream(prompt, GREEDY)]
+    with scripted(says("café ☕ ok")):
+        pieces = [c.text for c in tiny.stream(prompt, GREEDY)]
     assert "".join(pieces) == "café ☕ ok" and not any("\ufffd" in p for p in pieces)
 
 
 def test_the_context_starts_at_the_trained_size_and_grows_on_request(tiny):
     assert tiny.llama.n_ctx() == 512  # trained on 512
-    tiny.say("ok<|im_end|>")
-    text, _, _ = ask(tiny, [{"role": "user", "content": "hi"}], context_window=1024)
+    with scripted(says("ok")):
+        text, _, _ = ask(tiny, [{"role": "user", "content": "hi"}], context_window=1024)
     assert tiny.llama.n_ctx() >= 1024 and text == "ok"
 
 
@@ -246,11 +235,10 @@ def test_a_file_that_will_not_load_is_named_in_the_error(tmp_path):
 
 
 def test_a_snapshot_that_will_not_load_only_costs_time(tiny):
-    tiny.say("ok<|im_end|>")
-    ask(tiny, [{"role": "user", "content": "something else entirely"}])  # the context holds another chat
-    messages = [{"role": "user", "content": "hi"}]
-    prompt = tiny.prompt_tokens(messages)
-    broken = PromptCache(tokens=prompt, state=b"not a llama.cpp state" * 10, nbytes=210)
-    tiny.say("ok<|im_end|>")
-    text, last, _ = ask(tiny, messages, broken)
+    with scripted(says("ok", "ok")):
+        ask(tiny, [{"role": "user", "content": "something else entirely"}])  # the context holds another chat
+        messages = [{"role": "user", "content": "hi"}]
+        prompt = tiny.prompt_tokens(messages)
+        broken = PromptCache(tokens=prompt, state=b"not a llama.cpp state" * 10, nbytes=210)
+        text, last, _ = ask(tiny, messages, broken)
     assert text == "ok" and last.cached_tokens < len(prompt) - 1 and last.finish_reason == "stop"

@@ -1,8 +1,8 @@
 """``%ancia`` / ``%%ancia`` in a real kernel: what a notebook user sees, message by message.
 
 One kernel serves the module (each start costs seconds). It gets its own data directory, the tiny random
-model, and a helper ``_script(text)`` that makes the next answer say exactly ``text`` (through the real
-runtime's logits processors), so answers that must hold code or JSON are deterministic.
+model, and a helper ``_script(text)`` that makes the next answer say exactly ``text`` (scripted.py, on the real
+runtime), so answers that must hold code or JSON are deterministic.
 """
 
 from __future__ import annotations
@@ -19,35 +19,27 @@ from dataclasses import dataclass
 
 import pytest
 from jupyter_client.manager import KernelManager
+from scripted import child_env
 
 HELPERS = '''
-import mlx.core as mx
+import scripted
 from ancia_jupyter.app import get_app
 
+_undo_script = None
+
 def _script(text=None, endless=False):
-    """The next answer says exactly `text` then stops; with endless=True it never stops by itself."""
-    runtime = get_app().models.load()
-    eos = list(runtime.tokenizer.eos_token_ids)
-    ids = [] if endless else runtime.tokenizer.encode(text, add_special_tokens=False) + eos[:1]
-    step = {"n": 0}
-
-    def processor(tokens, logits):
-        mask = mx.zeros_like(logits)
-        if endless:
-            mask[..., mx.array(eos)] = -1e9
-            return logits + mask
-        i = min(step["n"], len(ids) - 1)
-        step["n"] += 1
-        if step["n"] >= len(ids):
-            runtime.logits_processors = None
-        mask = mask - 1e9
-        mask[..., ids[i]] = 0.0
-        return logits + mask
-
-    runtime.logits_processors = [processor]
+    """The next answer says exactly `text`, later ones are the model's own; with endless=True no answer ends by
+    itself, until `_unscript()`."""
+    global _undo_script
+    _unscript()
+    get_app().models.load()
+    _undo_script = scripted.install(scripted.endless() if endless else scripted.says(text, then=None))
 
 def _unscript():
-    get_app().models.load().logits_processors = None
+    global _undo_script
+    if _undo_script is not None:
+        _undo_script()
+        _undo_script = None
 
 def _current():
     """The magics' current chat."""
@@ -169,7 +161,7 @@ def kernel(tmp_path_factory, tiny_model_dir):
     env = {k: v for k, v in os.environ.items()
            if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
     env.update(ANCIA_DATA_DIR=str(home / "data"), ANCIA_MODELS_DIR=str(home / "models"))
-    k = Kernel(env, str(home))
+    k = Kernel(child_env(env), str(home))
     try:
         k.run("%load_ext ancia_jupyter").ok()
         k.run(f"import ancia_jupyter as ancia\nancia.models.register('tiny', {str(tiny_model_dir)!r})").ok()

@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from scripted import says, scripted
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
@@ -97,12 +98,11 @@ def test_online_the_same_calls_do_reach_the_server(listener):
 
 
 def test_a_model_asking_for_a_network_tool_offline_gets_an_error(tiny, listener, no_sockets):
-    from test_tools_loop import load_scripted
-
     ancia.settings.update(offline=True, allow_private_network=True)
     call = '<tool_call>{"name": "web_visit_website", "arguments": {"url": "URL/x"}}</tool_call>'
-    load_scripted(call.replace("URL", listener.url), "I cannot.")
-    events = list(ancia.chat("Read that page", stream=True, tools=["web.visit.website"], max_tokens=120))
+    ancia.models.load()
+    with scripted(says(call.replace("URL", listener.url), "I cannot.")):
+        events = list(ancia.chat("Read that page", stream=True, tools=["web.visit.website"], max_tokens=120))
     result = next(e for e in events if isinstance(e, ev.ToolResult))
     assert (result.output, result.error) == (None, "blocked: offline mode")
     tool_message = next(m for m in get_app().store.history(events[-1].chat_id) if m["role"] == "tool")

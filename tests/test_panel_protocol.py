@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from scripted import force_tokens
+from scripted import endless, says, scripted, slow
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
@@ -23,18 +23,6 @@ from ancia_jupyter.notebook.panel_session import FLUSH_INTERVAL, PanelSession, m
 
 SNAPSHOT_KEYS = {"version", "chats", "current_chat", "messages", "models", "selected_model", "loaded_model",
                  "model_state", "params", "param_bounds", "settings", "tools", "mood"}
-
-
-def endless(seconds: float = 0.0) -> Callable:
-    """A logits processor that never lets the answer end by itself (and takes ``seconds`` per token)."""
-
-    def processor(tokens, logits):
-        if seconds:
-            time.sleep(seconds)
-        logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
-        return logits
-
-    return processor
 
 
 class Client:
@@ -212,21 +200,21 @@ def test_a_new_chat_is_named_by_its_first_question(client):
 def test_a_long_answer_is_batched_not_pushed_per_token(client):
     ancia.models.set_params("tiny", max_tokens=400)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.001)]
-    chat = client.ok("new_chat")["current_chat"]
-    tokens: list[ev.Token] = []
-    get_app().conversations.subscribe(chat, lambda e: tokens.append(e) if isinstance(e, ev.Token) else None)
-    client.ok("send", text="tell me everything")
-    client.wait_done()
-    pushes = [(t, m) for t, m in client.out if m["type"] == "events"]
-    assert len(tokens) >= 200
-    assert len(pushes) < len(tokens) / 4
-    span = pushes[-1][0] - pushes[0][0]
-    assert len(pushes) <= span / FLUSH_INTERVAL + 2  # never more than ~25 messages a second
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(pushes)]
-    assert gaps and min(gaps) >= FLUSH_INTERVAL * 0.75
-    text = "".join(e["text"] for e in client.events() if e["type"] == "token")
-    assert text == "".join(t.text for t in tokens)
+    with scripted(endless(), slow(0.001)):
+        chat = client.ok("new_chat")["current_chat"]
+        tokens: list[ev.Token] = []
+        get_app().conversations.subscribe(chat, lambda e: tokens.append(e) if isinstance(e, ev.Token) else None)
+        client.ok("send", text="tell me everything")
+        client.wait_done()
+        pushes = [(t, m) for t, m in client.out if m["type"] == "events"]
+        assert len(tokens) >= 200
+        assert len(pushes) < len(tokens) / 4
+        span = pushes[-1][0] - pushes[0][0]
+        assert len(pushes) <= span / FLUSH_INTERVAL + 2  # never more than ~25 messages a second
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(pushes)]
+        assert gaps and min(gaps) >= FLUSH_INTERVAL * 0.75
+        text = "".join(e["text"] for e in client.events() if e["type"] == "token")
+        assert text == "".join(t.text for t in tokens)
 
 
 def view_text(messages: list[dict], message_id: int) -> str | None:
@@ -246,43 +234,43 @@ def test_a_view_asking_for_state_mid_answer_is_told_the_answer_from_its_start(cl
     just before the snapshot, so the view shows all of it; the snapshot itself holds only what is stored."""
     ancia.models.set_params("tiny", max_tokens=900)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.003)]
-    client.ok("send", text="a long one")
-    client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 5)
-    started = client.events()[0]
-    assert started["type"] == "message_started"
-    for _ in range(3):
-        shown = view_text(client.messages(), started["message_id"])
-        state = client.request("state")
-        sent = client.messages()
-        before_reply = sent[sent.index(state) - 1]
-        assert before_reply["type"] == "events" and started in before_reply["events"]
-        assert view_text(sent[:sent.index(state)], started["message_id"]).startswith(shown)
-        row = state["data"]["messages"][-1]
-        assert row["id"] == started["message_id"] and row["status"] == "partial" and "streaming" not in row
-        time.sleep(0.05)
-    client.ok("stop")
-    client.wait_done()
-    final = client.ok("state")["messages"][-1]
-    assert final["status"] == "stopped" and final["content"] == view_text(client.messages(), started["message_id"])
+    with scripted(endless(), slow(0.003)):
+        client.ok("send", text="a long one")
+        client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 5)
+        started = client.events()[0]
+        assert started["type"] == "message_started"
+        for _ in range(3):
+            shown = view_text(client.messages(), started["message_id"])
+            state = client.request("state")
+            sent = client.messages()
+            before_reply = sent[sent.index(state) - 1]
+            assert before_reply["type"] == "events" and started in before_reply["events"]
+            assert view_text(sent[:sent.index(state)], started["message_id"]).startswith(shown)
+            row = state["data"]["messages"][-1]
+            assert row["id"] == started["message_id"] and row["status"] == "partial" and "streaming" not in row
+            time.sleep(0.05)
+        client.ok("stop")
+        client.wait_done()
+        final = client.ok("state")["messages"][-1]
+        assert final["status"] == "stopped" and final["content"] == view_text(client.messages(), started["message_id"])
 
 
 def test_no_snapshot_is_pushed_while_the_chat_is_answered(client):
     ancia.models.set_params("tiny", max_tokens=60)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.005)]
-    chat = client.ok("new_chat")["current_chat"]
-    client.ok("send", text="answer slowly")
-    client.wait_for(lambda: any(e["type"] == "token" for e in client.events()))
-    ancia.chats.create("made meanwhile")  # a change elsewhere waits for the end of the answer
-    client.wait_done()
-    kinds = [m["type"] for m in client.messages() if m["type"] != "reply"]
-    done_at = max(i for i, m in enumerate(m for m in client.messages() if m["type"] != "reply")
-                  if m["type"] == "events" and any(e["type"] == "done" for e in m["events"]))
-    first_event = kinds.index("events")
-    assert "state" not in kinds[first_event:done_at]
-    state = client.wait_state(lambda s: any(c["title"] == "made meanwhile" for c in s["chats"]))
-    assert state["current_chat"] == chat and state["messages"][-1]["status"] == "complete"
+    with scripted(endless(), slow(0.005)):
+        chat = client.ok("new_chat")["current_chat"]
+        client.ok("send", text="answer slowly")
+        client.wait_for(lambda: any(e["type"] == "token" for e in client.events()))
+        ancia.chats.create("made meanwhile")  # a change elsewhere waits for the end of the answer
+        client.wait_done()
+        kinds = [m["type"] for m in client.messages() if m["type"] != "reply"]
+        done_at = max(i for i, m in enumerate(m for m in client.messages() if m["type"] != "reply")
+                      if m["type"] == "events" and any(e["type"] == "done" for e in m["events"]))
+        first_event = kinds.index("events")
+        assert "state" not in kinds[first_event:done_at]
+        state = client.wait_state(lambda s: any(c["title"] == "made meanwhile" for c in s["chats"]))
+        assert state["current_chat"] == chat and state["messages"][-1]["status"] == "complete"
 
 
 def test_merge_tokens_joins_runs_of_one_message_only():
@@ -296,14 +284,14 @@ def test_merge_tokens_joins_runs_of_one_message_only():
 def test_stop_ends_a_long_answer(client):
     ancia.models.set_params("tiny", max_tokens=900)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.005)]
-    data = client.ok("send", text="go on forever")
-    client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 3)
-    assert client.ok("stop") == {"stopped": 1}
-    done = client.wait_done()[0]
-    assert done["status"] == "stopped" and done["usage"]["completion_tokens"] < 900
-    assert ancia.chats.history(data["chat_id"])[-1]["status"] == "stopped"
-    assert client.ok("stop") == {"stopped": 0}
+    with scripted(endless(), slow(0.005)):
+        data = client.ok("send", text="go on forever")
+        client.wait_for(lambda: sum(e["type"] == "token" for e in client.events()) >= 3)
+        assert client.ok("stop") == {"stopped": 1}
+        done = client.wait_done()[0]
+        assert done["status"] == "stopped" and done["usage"]["completion_tokens"] < 900
+        assert ancia.chats.history(data["chat_id"])[-1]["status"] == "stopped"
+        assert client.ok("stop") == {"stopped": 0}
 
 
 def test_regenerate_answers_again_from_a_message(client):
@@ -368,12 +356,12 @@ def test_model_actions_and_params(client, monkeypatch):
 def test_unload_waits_for_the_answer_in_progress(client):
     ancia.models.set_params("tiny", max_tokens=30)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.01)]
-    client.ok("send", text="finish this first")
-    unloaded = client.ok("unload_model")
-    done = client.wait_done()[0]
-    assert done["status"] == "complete" and done["usage"]["completion_tokens"] == 30
-    assert unloaded["loaded_model"] is None and get_app().models.loaded_id is None
+    with scripted(endless(), slow(0.01)):
+        client.ok("send", text="finish this first")
+        unloaded = client.ok("unload_model")
+        done = client.wait_done()[0]
+        assert done["status"] == "complete" and done["usage"]["completion_tokens"] == 30
+        assert unloaded["loaded_model"] is None and get_app().models.loaded_id is None
 
 
 def test_an_answer_started_from_code_reaches_the_panel(client):
@@ -397,18 +385,18 @@ def test_a_view_gets_the_answers_of_the_chat_it_shows_only(client):
 def test_opening_a_chat_mid_answer_shows_that_answer_from_its_start(client):
     ancia.models.set_params("tiny", max_tokens=900)
     ancia.models.load()
-    get_app().models.runtime.logits_processors = [endless(0.003)]
-    busy = ancia.chats.create("Busy")
-    client.ok("new_chat", title="Idle")
-    answer = busy.send("a long one", stream=True)
-    client.wait_for(lambda: sum(e.type == "token" for e in answer.events) >= 5)
-    assert client.events() == []
-    client.ok("select_chat", chat_id=busy.id)
-    client.wait_for(lambda: len(view_text(client.messages(), answer.message_id) or "") >= 10)
-    ancia.stop()
-    client.wait_done()
-    stored = ancia.chats.history(busy.id)[-1]
-    assert stored["status"] == "stopped" and stored["content"] == view_text(client.messages(), answer.message_id)
+    with scripted(endless(), slow(0.003)):
+        busy = ancia.chats.create("Busy")
+        client.ok("new_chat", title="Idle")
+        answer = busy.send("a long one", stream=True)
+        client.wait_for(lambda: sum(e.type == "token" for e in answer.events) >= 5)
+        assert client.events() == []
+        client.ok("select_chat", chat_id=busy.id)
+        client.wait_for(lambda: len(view_text(client.messages(), answer.message_id) or "") >= 10)
+        ancia.stop()
+        client.wait_done()
+        stored = ancia.chats.history(busy.id)[-1]
+        assert stored["status"] == "stopped" and stored["content"] == view_text(client.messages(), answer.message_id)
 
 
 def test_changes_from_code_are_pushed_as_state(client):
@@ -453,19 +441,17 @@ def approval_setup(client: Client, decide: Callable[[dict], Any]) -> dict:
             client.ok("set_tool_enabled", name=tool["name"], enabled=False)
     ancia.models.set_params("tiny", max_tokens=40)
     ancia.models.load()
-    runtime = get_app().models.runtime
-    runtime.logits_processors = [force_tokens(runtime.tokenizer,
-                                              '<tool_call>{"name": "launch", "arguments": {"count": 3}}</tool_call>')]
-    client.ok("send", text="launch it")
-    approval = client.wait_for(lambda: client.messages("approval"))[0]
-    assert approval["call"]["name"] == "launch" and approval["call"]["arguments"] == {"count": 3}
-    kinds = [m["type"] for m in client.messages()]
-    tool_call_push = next(i for i, m in enumerate(client.messages())
-                          if m["type"] == "events" and any(e["type"] == "tool_call" for e in m["events"]))
-    assert tool_call_push < kinds.index("approval")  # the card is there before the question
-    assert client.ok("state")["approvals"] == [approval["call"]]
-    decide(approval["call"])
-    done = client.wait_done()[0]
+    with scripted(says('<tool_call>{"name": "launch", "arguments": {"count": 3}}</tool_call>')):
+        client.ok("send", text="launch it")
+        approval = client.wait_for(lambda: client.messages("approval"))[0]
+        assert approval["call"]["name"] == "launch" and approval["call"]["arguments"] == {"count": 3}
+        kinds = [m["type"] for m in client.messages()]
+        tool_call_push = next(i for i, m in enumerate(client.messages())
+                              if m["type"] == "events" and any(e["type"] == "tool_call" for e in m["events"]))
+        assert tool_call_push < kinds.index("approval")  # the card is there before the question
+        assert client.ok("state")["approvals"] == [approval["call"]]
+        decide(approval["call"])
+        done = client.wait_done()[0]
     result = next(e for e in client.events() if e["type"] == "tool_result")
     return {"calls": calls, "result": result, "done": done}
 

@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from scripted import script
+from scripted import says, scripted
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
@@ -14,11 +14,10 @@ from ancia_jupyter.app import get_app
 from ancia_jupyter.errors import InvalidValueError, NotFoundError
 
 
-def load_scripted(*texts: str):
+@pytest.fixture(autouse=True)
+def loaded(tiny):
+    """The tiny model, loaded before each question (so no loading notice comes among the answer's events)."""
     ancia.models.load()
-    runtime = get_app().models.runtime
-    runtime.logits_processors = [script(runtime.tokenizer, *texts)]
-    return runtime
 
 
 @pytest.fixture
@@ -32,10 +31,9 @@ def fahrenheit():
 
 
 def test_the_model_calls_a_tool_and_answers_with_its_result(tiny, fahrenheit):
-    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>',
-                  "It is 69.8 F.")
-    stream = ancia.chat("What is 21 °C in Fahrenheit?", stream=True, tools=["fahrenheit"], max_tokens=80)
-    events = list(stream)
+    with scripted(says('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>',
+                       "It is 69.8 F.")):
+        events = list(ancia.chat("What is 21 °C in Fahrenheit?", stream=True, tools=["fahrenheit"], max_tokens=80))
     kinds = [e.type for e in events if e.type != "token"]
     assert kinds == ["message_started", "tool_call", "tool_result", "message_started", "done"]
     call = next(e for e in events if isinstance(e, ev.ToolCall))
@@ -58,8 +56,7 @@ def test_the_model_calls_a_tool_and_answers_with_its_result(tiny, fahrenheit):
 
 
 def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
-    runtime = load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>',
-                            "Same.")
+    runtime = get_app().models.runtime
     prompts = []
     original = runtime.prompt_tokens
 
@@ -68,7 +65,8 @@ def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
         return original(messages, tools)
 
     runtime.prompt_tokens = spy
-    response = ancia.chat("And -40?", tools=["fahrenheit"], max_tokens=80)
+    with scripted(says('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>', "Same.")):
+        response = ancia.chat("And -40?", tools=["fahrenheit"], max_tokens=80)
     assert response.text == "Same." and response.tool_calls[0]["output"] == "-40.0"
     messages, tools = prompts[-1]
     assert [t["function"]["name"] for t in tools] == ["fahrenheit"]
@@ -78,20 +76,20 @@ def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
 
 
 def test_a_malformed_tool_call_becomes_an_error_the_model_sees(tiny, fahrenheit):
-    load_scripted('<tool_call>{"name": "fahrenheit", "arguments": {celsius: 21}}</tool_call>', "Sorry.")
-    events = list(ancia.chat("Convert 21", stream=True, tools=["fahrenheit"], max_tokens=80))
-    result = next(e for e in events if isinstance(e, ev.ToolResult))
-    assert result.output is None and "could not be parsed" in result.error and "{celsius: 21}" in result.error
-    done = events[-1]
-    assert done.status == "complete"
-    history = get_app().store.history(done.chat_id)
-    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
-    assert history[1]["tool_calls"][0]["name"] == "invalid"
-    assert history[2]["content"].startswith("error: The tool call could not be parsed")
-    assert history[2]["tool_call_id"] == history[1]["tool_calls"][0]["id"]
-    assert history[3]["content"] == "Sorry." and all(m["status"] == "complete" for m in history)
-    again = ancia.chats.get(done.chat_id).send("Try again", tools=["fahrenheit"], max_tokens=20)
-    assert again.status == "complete"  # the stored history with the bad call still renders
+    with scripted(says('<tool_call>{"name": "fahrenheit", "arguments": {celsius: 21}}</tool_call>', "Sorry.")):
+        events = list(ancia.chat("Convert 21", stream=True, tools=["fahrenheit"], max_tokens=80))
+        result = next(e for e in events if isinstance(e, ev.ToolResult))
+        assert result.output is None and "could not be parsed" in result.error and "{celsius: 21}" in result.error
+        done = events[-1]
+        assert done.status == "complete"
+        history = get_app().store.history(done.chat_id)
+        assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant"]
+        assert history[1]["tool_calls"][0]["name"] == "invalid"
+        assert history[2]["content"].startswith("error: The tool call could not be parsed")
+        assert history[2]["tool_call_id"] == history[1]["tool_calls"][0]["id"]
+        assert history[3]["content"] == "Sorry." and all(m["status"] == "complete" for m in history)
+        again = ancia.chats.get(done.chat_id).send("Try again", tools=["fahrenheit"], max_tokens=20)
+        assert again.status == "complete"  # the stored history with the bad call still renders
 
 
 def test_bad_arguments_and_a_failing_tool_reach_the_model_as_errors(tiny):
@@ -100,9 +98,9 @@ def test_bad_arguments_and_a_failing_tool_reach_the_model_as_errors(tiny):
         """Divide a by b."""
         return a / b
 
-    load_scripted('<tool_call>{"name": "divide", "arguments": {"a": 1, "b": 0}}</tool_call>'
-                  '<tool_call>{"name": "divide", "arguments": {"a": "one", "b": 2}}</tool_call>', "Oops.")
-    response = ancia.chat("1/0?", tools=["divide"], max_tokens=120)
+    with scripted(says('<tool_call>{"name": "divide", "arguments": {"a": 1, "b": 0}}</tool_call>'
+                       '<tool_call>{"name": "divide", "arguments": {"a": "one", "b": 2}}</tool_call>', "Oops.")):
+        response = ancia.chat("1/0?", tools=["divide"], max_tokens=120)
     assert [c["error"] for c in response.tool_calls] == [
         "ZeroDivisionError: float division by zero", "bad arguments: a must be a number, not str 'one'"]
     tool_messages = [m for m in get_app().store.history(response.chat_id) if m["role"] == "tool"]
@@ -122,19 +120,19 @@ def test_approval_through_ancia_chat(tiny):
         return "deleted"
 
     call = '<tool_call>{"name": "files_delete", "arguments": {"path": "x.txt"}}</tool_call>'
-    load_scripted(call, "Done.")
     asked = []
-    denied = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80,
-                        approve=lambda event: asked.append((event.name, event.arguments)) or False)
+    with scripted(says(call, "Done.")):
+        denied = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80,
+                            approve=lambda event: asked.append((event.name, event.arguments)) or False)
     assert asked == [("files.delete", {"path": "x.txt"})] and ran == []
     assert denied.tool_calls[0]["error"] == "denied by the user"
 
-    load_scripted(call, "Done.")
-    no_callback = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80)
+    with scripted(says(call, "Done.")):
+        no_callback = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80)
     assert "approve=" in no_callback.tool_calls[0]["error"] and ran == []
 
-    load_scripted(call, "Done.")
-    allowed = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=lambda event: True)
+    with scripted(says(call, "Done.")):
+        allowed = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=lambda event: True)
     assert allowed.tool_calls[0]["output"] == "deleted" and ran == ["x.txt"]
     assert json.loads(json.dumps(allowed.tool_calls[0]["arguments"])) == {"path": "x.txt"}
 
@@ -145,21 +143,21 @@ def test_while_one_chat_waits_for_an_approval_another_chat_answers(tiny):
         """Delete a file."""
         return "deleted"
 
-    load_scripted('<tool_call>{"name": "files_delete", "arguments": {"path": "x.txt"}}</tool_call>',
-                  "Other chat.", "Deleted.")
     asked, release = threading.Event(), threading.Event()
 
     def approve(event):
         asked.set()
         return release.wait(30)
 
-    waiting = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=approve, stream=True)
-    assert asked.wait(30), "the first chat never asked for its approval"
-    other = ancia.chat("Meanwhile, hello", tools=False, max_tokens=20)  # would hang if the worker were held
-    assert other.status == "complete" and other.text == "Other chat."
-    assert not release.is_set()
-    release.set()
-    first = waiting.response()
+    with scripted(says('<tool_call>{"name": "files_delete", "arguments": {"path": "x.txt"}}</tool_call>',
+                       "Other chat.", "Deleted.")):
+        waiting = ancia.chat("Delete x.txt", tools=["files.delete"], max_tokens=80, approve=approve, stream=True)
+        assert asked.wait(30), "the first chat never asked for its approval"
+        other = ancia.chat("Meanwhile, hello", tools=False, max_tokens=20)  # would hang if the worker were held
+        assert other.status == "complete" and other.text == "Other chat."
+        assert not release.is_set()
+        release.set()
+        first = waiting.response()
     assert first.status == "complete" and first.tool_calls[0]["output"] == "deleted"
     assert first.text == "Deleted."
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from scripted import endless, scripted
 from tiny_vlm import build_tiny_vlm
 
 import ancia_jupyter as ancia
@@ -30,16 +31,6 @@ def png(size: tuple[int, int] = (112, 112), colour: tuple[int, int, int] = (220,
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def no_eos(runtime: MLXVisionRuntime):
-    """A logits processor that never lets the answer end by itself."""
-
-    def processor(tokens, logits):
-        logits[..., sorted(runtime.tokenizer.stopping_criteria.eos_token_ids)] = -1e9
-        return logits
-
-    return processor
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +180,7 @@ def test_an_unreadable_image_is_an_error_only_in_the_latest_message(runtime):
 
 
 def test_stop_and_length_end_the_stream_and_a_stopped_cache_is_not_reused(runtime):
-    runtime.logits_processors = [no_eos(runtime)]
-    try:
+    with scripted(endless()):
         prompt = runtime.prompt_tokens(user(PROMPT))
         cache = PromptCache()
         chunks = list(runtime.stream(prompt, {"max_tokens": 5}, cache=cache, images=[{"data": png()}]))
@@ -208,8 +198,6 @@ def test_stop_and_length_end_the_stream_and_a_stopped_cache_is_not_reused(runtim
         next(chunks)
         chunks.close()  # the consumer went away (an error in the engine): the half-used cache is dropped
         assert cache.tokens == [] and cache.nbytes == 0 and cache.state.cache is None
-    finally:
-        runtime.logits_processors = None
 
 
 def test_sampling_params_reach_the_sampler(runtime):

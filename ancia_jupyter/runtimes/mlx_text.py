@@ -28,13 +28,12 @@ class MLXTextRuntime(Runtime):
     def __init__(self) -> None:
         self.model: Any = None
         self.tokenizer: Any = None
-        self.logits_processors: list[Callable] | None = None  # extra processors (tests script output)
 
     def load(self, path: Path) -> None:
         from mlx_lm import load
 
         try:
-            self.model, self.tokenizer = load(str(path))
+            self.model, self.tokenizer = load(str(path))[:2]  # (model, tokenizer), and the config if asked for
         except Exception as exc:
             raise ModelError(f"Could not load the MLX model in {path}: {exc}") from exc
 
@@ -101,7 +100,7 @@ class MLXTextRuntime(Runtime):
         finish = None
         for response in stream_generate(self.model, self.tokenizer, prompt[reused:],
                                         max_tokens=int(params.get("max_tokens", 256)), sampler=sampler,
-                                        prompt_cache=cache.state, logits_processors=self.logits_processors):
+                                        prompt_cache=cache.state):
             last = response
             generated.append(response.token)
             text = splitter.feed(response.text) if splitter else response.text

@@ -19,7 +19,7 @@ import io
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ModelError
 from .base import Chunk, PromptCache, Runtime
@@ -82,7 +82,6 @@ class MLXVisionRuntime(Runtime):
     def __init__(self) -> None:
         self.model: Any = None
         self.processor: Any = None
-        self.logits_processors: list[Callable] | None = None  # extra processors (tests script output)
         # prompt tokens -> (messages with image counts, prepared inputs); images only when the messages had some
         self._prepared: OrderedDict[tuple[int, ...], tuple[list[dict], dict[str, Any]]] = OrderedDict()
 
@@ -148,7 +147,7 @@ class MLXVisionRuntime(Runtime):
             max_tokens=max_tokens, temperature=temperature,
             top_p=float(params.get("top_p", 1.0)) if temperature else 1.0,
             top_k=int(params.get("top_k", 0)) if temperature else 0,
-            prompt_cache_state=cache.state, logits_processors=self.logits_processors,
+            prompt_cache_state=cache.state,
         )
         last = None
         finish = None
@@ -203,15 +202,15 @@ class MLXVisionRuntime(Runtime):
         """The chat template's text, with the model's image placeholder for each image of a user message."""
         from mlx_vlm.prompt_utils import apply_chat_template
 
-        try:
-            return apply_chat_template(self.processor, self.model.config, [_as_parts(m) for m in shaped],
-                                       num_images=0)
+        try:  # text: a list comes back only with return_messages=True
+            return cast(str, apply_chat_template(self.processor, self.model.config, [_as_parts(m) for m in shaped],
+                                                 num_images=0))
         except Exception as exc:
             if "system" not in str(exc).lower():
                 raise ModelError(f"The model's chat template failed: {exc}") from exc
             merged = _merge_system(shaped)
-            return apply_chat_template(self.processor, self.model.config, [_as_parts(m) for m in merged],
-                                       num_images=0)
+            return cast(str, apply_chat_template(self.processor, self.model.config, [_as_parts(m) for m in merged],
+                                                 num_images=0))
 
     def _prepare(self, text: str, pictures: list[Any]) -> dict[str, Any]:
         """The model's inputs: token ids (image tokens expanded), and the pixels and grids of the images."""

@@ -5,12 +5,12 @@ Debian's Chromium driven by Playwright, and JupyterLab servers of the tests' own
   is registered greedy and short, with the built-in tools off so that its small context window holds the
   prompt. ``notebook`` opens a notebook in it.
 - ``sidebar_lab``: a server per test whose kernels use the test's ANCIA_DATA_DIR and ANCIA_MODELS_DIR, so
-  the models a test registers (``tiny``, ``endless_model``) are the ones its kernels see.
+  the models a test registers (``tiny``, ``endless_model``) are the ones its kernels see. Cells and kernels
+  script the model's answers with tests/scripted.py (on their PYTHONPATH).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -159,49 +159,12 @@ def sidebar_lab(tmp_path, labextension) -> Iterator[JupyterLab]:
         yield server
 
 
-def build_endless_model(path: Path, hidden: int = 256, layers: int = 6) -> Path:
-    """A random llama that cannot end an answer (the special tokens' output rows are zero) and is slow
-    enough on CPU (tens of tokens a second) that a test can stop it mid-answer."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten, tree_unflatten
-    from mlx_lm.models import llama
-    from tiny_model import build_tokenizer
-
-    path.mkdir(parents=True, exist_ok=True)
-    vocab = build_tokenizer(path)
-    special = [t["id"] for t in json.loads((path / "tokenizer.json").read_text())["added_tokens"]]
-    config = {
-        "model_type": "llama", "hidden_size": hidden, "num_hidden_layers": layers, "intermediate_size": 2 * hidden,
-        "num_attention_heads": 8, "num_key_value_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": vocab,
-        "max_position_embeddings": 8192, "rope_theta": 10000.0, "tie_word_embeddings": False,
-    }
-    mx.random.seed(1)
-    model = llama.Model(llama.ModelArgs.from_dict(config))
-    model.update(tree_unflatten([(k, mx.random.normal(v.shape) * (1.0 if "embed" in k else 0.3))
-                                 for k, v in tree_flatten(model.parameters()) if "norm" not in k]))
-    weights = dict(tree_flatten(model.parameters()))
-    keep = mx.ones((vocab, 1))
-    keep[mx.array(special)] = 0.0
-    weights["lm_head.weight"] = weights["lm_head.weight"] * keep
-    mx.save_safetensors(str(path / "model.safetensors"), weights)
-    (path / "config.json").write_text(json.dumps(config))
-    tokenizer_config = json.loads((path / "tokenizer_config.json").read_text())
-    tokenizer_config["model_max_length"] = 8192
-    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
-    return path
-
-
-@pytest.fixture(scope="session")
-def endless_model_dir(tmp_path_factory) -> Path:
-    return build_endless_model(tmp_path_factory.mktemp("endless") / "endless-llama")
-
-
 @pytest.fixture
-def endless_model(endless_model_dir) -> str:
-    """The endless model, registered as ``endless`` and selected, with room for a long answer."""
+def endless_model(sidebar_lab, tiny) -> str:
+    """The tiny model with room for a long answer, in a server whose kernels script every answer to go on
+    without end at a token every 30 ms (tests/scripted.py), so that a test can stop it mid-answer."""
     import ancia_jupyter as ancia
 
-    ancia.models.register("endless", str(endless_model_dir), title="Endless random llama")
-    ancia.models.select("endless")
-    ancia.models.set_params("endless", temperature=0.0, max_tokens=2000, context_window=4096)
-    return "endless"
+    sidebar_lab.at_kernel_start("from scripted import endless, install, slow\ninstall(endless(), slow(0.03))\n")
+    ancia.models.set_params(tiny, max_tokens=2000, context_window=2048)
+    return tiny

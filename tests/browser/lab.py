@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from scripted import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -108,6 +109,12 @@ class JupyterLab:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def at_kernel_start(self, code: str) -> None:
+        """Code every kernel of this server started from now on runs first (an IPython startup file)."""
+        startup = self.home / "jupyter" / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True, exist_ok=True)
+        (startup / "50-tests.py").write_text(code)
+
     def _environment(self) -> dict[str, str]:
         jupyter = self.home / "jupyter"
         env = {**os.environ,
@@ -119,7 +126,7 @@ class JupyterLab:
                "PYTHONUNBUFFERED": "1"}
         for name in ("JUPYTER_PATH", "ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL"):
             env.pop(name, None)
-        return env
+        return child_env(env)  # cells can script the model with tests/scripted.py
 
     def start(self) -> JupyterLab:
         """Start the server and return once ``/api/status`` answers."""

@@ -14,17 +14,10 @@ VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 PANEL_CELL = "import ancia_jupyter as ancia\nancia.panel()"
 SLOW_CELL = '''# answers that never end by themselves, a token every 30 ms (to try Stop)
-import time
-from ancia_jupyter.app import get_app
+from scripted import endless, install, slow
 
 ancia.models.load()
-
-def endless(tokens, logits):
-    time.sleep(0.03)
-    logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
-    return logits
-
-get_app().models.runtime.logits_processors = [endless]
+install(endless(), slow(0.03))
 print("slow answers on")'''
 
 
@@ -284,8 +277,7 @@ def test_images_attach_only_for_a_vision_model(notebook, tiny_model_dir, tmp_pat
 
 
 APPROVAL_CELL = '''# a tool that asks first, and a model made to call it
-import mlx.core as mx
-from ancia_jupyter.app import get_app
+from scripted import install, says
 
 @ancia.tool(confirm=True)
 def launch(count: int) -> str:
@@ -294,19 +286,7 @@ def launch(count: int) -> str:
 
 ancia.models.set_params("tiny", max_tokens=100)
 ancia.models.load()
-runtime = get_app().models.runtime
-script = '<tool_call>{"name": "launch", "arguments": {"count": 3}}</tool_call>'
-ids = runtime.tokenizer.encode(script, add_special_tokens=False) + sorted(runtime.tokenizer.eos_token_ids)[:1]
-step = {"n": 0}
-
-def scripted(tokens, logits):
-    i = min(step["n"], len(ids) - 1)
-    step["n"] += 1
-    mask = mx.full(logits.shape, -1e9, dtype=logits.dtype)
-    mask[..., ids[i]] = 0.0
-    return logits + mask
-
-runtime.logits_processors = [scripted]'''
+install(says('<tool_call>{"name": "launch", "arguments": {"count": 3}}</tool_call>'))'''
 
 
 def test_a_tool_that_asks_first_runs_after_approve(notebook, artifacts, tiny_params):
@@ -327,16 +307,11 @@ def test_a_tool_that_asks_first_runs_after_approve(notebook, artifacts, tiny_par
 
 
 FAST_CELL = '''# answers that run to max_tokens as fast as the tiny model goes
-from ancia_jupyter.app import get_app
+from scripted import endless, install
 
 ancia.models.set_params("tiny", context_window=2048, max_tokens=2000)
 ancia.models.load()
-
-def endless(tokens, logits):
-    logits[..., sorted(get_app().models.runtime.tokenizer.eos_token_ids)] = -1e9
-    return logits
-
-get_app().models.runtime.logits_processors = [endless]'''
+install(endless())'''
 
 WATCH_JS = """panel => {
   const log = panel.querySelector('.ancia-messages');
