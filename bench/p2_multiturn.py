@@ -17,6 +17,9 @@ from common import fresh_data_dir, report
 RUNTIME = sys.argv[1] if len(sys.argv) > 1 else "auto"  # or mlx / llama_cpp
 TURNS = 10
 REPEATS = 5
+# Each chat's questions start differently, so that turn 1 of a chat cannot reuse the previous chat's question
+# from the model's live context (only the system prompt is shared, as between any two chats).
+OPENINGS = ("Tell me", "Please give", "Share", "Name", "Could you state")
 
 
 def ttfts(use_cache: bool) -> list[float]:
@@ -29,7 +32,7 @@ def ttfts(use_cache: bool) -> list[float]:
     for repeat in range(REPEATS):
         chat = ancia.chats.create(f"P2 {repeat}")
         for turn in range(TURNS):
-            response = chat.send(f"Question {turn + 1}: tell me one fact about the number {turn + 7 + repeat}.",
+            response = chat.send(f"{OPENINGS[repeat]} one fact about the number {turn + 7} (question {turn + 1}).",
                                  tools=False)
             per_turn[turn].append(response.timings["time_to_first_token"])
     return [statistics.median(t) for t in per_turn]
