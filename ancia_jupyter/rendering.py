@@ -17,17 +17,11 @@ from .response import Collector, tool_block, tool_result
 UPDATE_INTERVAL = 0.05  # seconds between redraws of a streaming answer
 
 
-class MarkdownStream:
-    """Render a stream of events as one Markdown output, updated in place at most ~20 times a second.
-
-    ``text`` is the answer's last message: the words after the last tool call, which views that act on
-    the answer (insert its code, parse its JSON) want.
-    """
+class _View:
+    """What every live view keeps: the answer collected so far."""
 
     def __init__(self) -> None:
         self.answer = Collector()
-        self._handle: Any = None
-        self._last = 0.0
 
     @property
     def text(self) -> str:
@@ -36,6 +30,19 @@ class MarkdownStream:
     @property
     def done(self) -> ev.Done | None:
         return self.answer.done
+
+
+class MarkdownStream(_View):
+    """Render a stream of events as one Markdown output, updated in place at most ~20 times a second.
+
+    ``text`` is the answer's last message: the words after the last tool call, which views that act on
+    the answer (insert its code, parse its JSON) want.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handle: Any = None
+        self._last = 0.0
 
     def markdown(self) -> str:
         answer = self.answer
@@ -72,21 +79,13 @@ class MarkdownStream:
             self._handle.update(Markdown(self.markdown()))
 
 
-class TextStream:
+class TextStream(_View):
     """Render a stream of events as plain text printed as it comes (``%%ancia --format text``, the
     ``ancia chat`` command)."""
 
     def __init__(self) -> None:
-        self.answer = Collector()
+        super().__init__()
         self._at_line_start = True
-
-    @property
-    def text(self) -> str:
-        return self.answer.text
-
-    @property
-    def done(self) -> ev.Done | None:
-        return self.answer.done
 
     def _write(self, text: str, file: Any = None) -> None:
         file = file or sys.stdout

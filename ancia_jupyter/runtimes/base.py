@@ -8,6 +8,7 @@ join without touching the engine.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,14 @@ class Runtime(ABC):
 
     def count_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> int:
         return len(self.prompt_tokens(messages, tools))
+
+    @staticmethod
+    def message_text(message: dict) -> str:
+        """The text one message puts in a prompt, tool calls included, for counting with a tokenizer."""
+        text = message.get("content") or ""
+        if message.get("tool_calls"):
+            text += json.dumps([c["function"] for c in message["tool_calls"]])
+        return text
 
     def message_tokens(self, message: dict) -> int:
         """About what one message adds to a prompt; counted once per message to fit long chats fast."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import json
 import os
 import time
 import weakref
@@ -117,9 +116,7 @@ class LlamaCppRuntime(Runtime):
         return self._tokenize(text)
 
     def message_tokens(self, message: dict) -> int:
-        text = message.get("content") or ""
-        if message.get("tool_calls"):
-            text += json.dumps([c["function"] for c in message["tool_calls"]])
+        text = self.message_text(message)
         return len(self._tokenize(text)) + 8  # + role and separators
 
     # -- generation -------------------------------------------------------------------------------------

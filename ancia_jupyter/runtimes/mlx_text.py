@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,7 @@ class MLXTextRuntime(Runtime):
         return list(tokens)
 
     def message_tokens(self, message: dict) -> int:
-        text = message.get("content") or ""
-        if message.get("tool_calls"):
-            text += json.dumps([c["function"] for c in message["tool_calls"]])
+        text = self.message_text(message)
         return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators
 
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
