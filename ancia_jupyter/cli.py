@@ -23,7 +23,7 @@ def _models(args: argparse.Namespace) -> None:
     if args.action == "list":
         rows = [{**m, "fits": "yes" if m["fits"] else "no", "vision": "yes" if m["vision"] else "",
                  "selected": "*" if m["selected"] else ""} for m in models.list()]
-        print(_table(rows, ("selected", "id", "status", "size_mb", "memory_mb", "fits", "vision", "title")))
+        print(_table(rows, ("selected", "id", "status", "runtime", "size_mb", "memory_mb", "fits", "vision", "title")))
     elif args.action == "pull":
         print(f"{args.id}: {models.pull(args.id)}")
     elif args.action == "rm":
@@ -64,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list, fetch, inspect and delete models")
     m_sub = m.add_subparsers(dest="action", required=True)
-    m_sub.add_parser("list", help="the catalog with status, size and memory fit")
+    m_sub.add_parser("list", help="the catalog with status, runtime, size and memory fit")
     for action, text in (("pull", "fetch (and convert) a model"), ("rm", "delete a model's cached files"),
                          ("info", "everything known about a model"), ("select", "make it the default")):
         m_sub.add_parser(action, help=text).add_argument("id")

@@ -48,6 +48,8 @@ def test_cli_lists_models_and_manages_chats(tiny, monkeypatch, capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "smollm2-135m-instruct" in out and "tiny" in out and "*" in out
+    rows = {line.split()[1] if line.startswith("*") else line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "llama_cpp" in rows["smollm2-135m-instruct"] and "mlx_lm" in rows["tiny"]
     assert main(["chat", "hello there"]) == 0
     captured = capsys.readouterr()
     assert "[chat 1 · complete" in captured.err
