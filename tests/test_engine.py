@@ -316,3 +316,21 @@ def test_deleting_a_chat_while_it_is_answered_ends_the_stream_cleanly(tiny):
         assert errors == ["The chat was deleted while it was being answered; nothing more was saved."]
         assert event_chat not in [c["id"] for c in ancia.chats.list()]
         assert ancia.chat("the engine still works", max_tokens=3).status == "complete"
+
+
+def test_a_store_failing_as_the_answer_ends_still_ends_the_stream(tiny, monkeypatch):
+    from ancia_jupyter.errors import StoreError
+
+    store = get_app().store
+    original = store.update_message
+
+    def failing(message_id, **fields):
+        if "timings" in fields:  # the last write: how the answer ended
+            raise StoreError("The database at /x is full.")
+        return original(message_id, **fields)
+
+    monkeypatch.setattr(store, "update_message", failing)
+    answer = ancia.chat("hello", stream=True, tools=False)
+    events = list(answer)  # would wait forever without a ``done``
+    assert events[-1].type == "done" and events[-1].status == "error"
+    assert [e.message for e in events if isinstance(e, ev.Error)] == ["The database at /x is full."]

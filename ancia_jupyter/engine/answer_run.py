@@ -106,6 +106,9 @@ class AnswerRun:
             self._fail(exc, refused=isinstance(exc, ContextWindowError) and not rounds)
         try:
             status = self._finish(status, started)
+        except Exception as exc:  # the store failing at the very end: say so, and still end the stream
+            status = "error"
+            self.emit(ev.Error(_one_line(exc), code=type(exc).__name__, chat_id=self.chat_id))
         finally:
             host.answer_ended(self)
         totals = self.totals
@@ -129,7 +132,7 @@ class AnswerRun:
     def _fail(self, exc: Exception, refused: bool) -> None:
         """Say what went wrong in one line and keep it with the chat; a refused request leaves no trace."""
         store = self.host.store
-        text = str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
+        text = _one_line(exc)
         if isinstance(exc, NotFoundError) and not self._chat_exists():
             text = DELETED_MID_ANSWER
         self.emit(ev.Error(text, code=type(exc).__name__, chat_id=self.chat_id))
@@ -274,6 +277,11 @@ class AnswerRun:
             stored = store.add_message(self.chat_id, "tool", output if error is None else f"error: {error}",
                                        tool_call_id=call.id, tool_name=call.name or None)
             self.emit(ev.ToolResult(call.id, shown, output, error, duration, stored["id"], self.chat_id))
+
+
+def _one_line(exc: Exception) -> str:
+    """What a user reads of a failure: our own errors as they are worded, anything else with its type."""
+    return str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
 
 
 class _Stopped(Exception):
