@@ -236,3 +236,9 @@ def test_reset_needs_confirmation():
     assert len(ancia.chats.list()) == 1
     ancia.reset(confirm=True)
     assert ancia.chats.list() == []
+
+
+def test_a_registered_gguf_takes_its_context_length_from_its_header(smollm2_gguf):
+    info = ancia.models.register("my-smol", str(smollm2_gguf))
+    assert info["context_length"] == 8192 and info["params"]["context_window"] == 4096
+    assert ancia.models.info("my-smol")["context_length"] == 8192  # read again from the remembered header

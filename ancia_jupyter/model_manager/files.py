@@ -8,6 +8,7 @@ outside the cache is written or removed.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -152,7 +153,18 @@ def remove(spec: ModelSpec) -> bool:
 
 
 def context_length(spec_format: str, path: Path, default: int = 4096) -> int:
-    """A registered model's context length, from its MLX config or its GGUF header."""
+    """A registered model's context length, from its MLX config or its GGUF header. Read once per version
+    of the file: the model list is built often, and a GGUF header with its vocabulary takes ~50 ms to read."""
+    marker = path / "config.json" if spec_format != "gguf" else path
+    try:
+        stat = marker.stat()
+    except OSError:
+        return default
+    return _context_length(spec_format, str(path), stat.st_mtime_ns, stat.st_size, default)
+
+
+@functools.lru_cache(maxsize=256)
+def _context_length(spec_format: str, path: str, mtime_ns: int, size: int, default: int) -> int:
     try:
         if spec_format == "gguf":
             from .gguf import read_gguf_metadata
@@ -160,7 +172,7 @@ def context_length(spec_format: str, path: Path, default: int = 4096) -> int:
             metadata = read_gguf_metadata(path)
             arch = metadata.get("general.architecture", "llama")
             return int(metadata.get(f"{arch}.context_length") or default)
-        config = json.loads((path / "config.json").read_text())
+        config = json.loads((Path(path) / "config.json").read_text())
     except Exception:
         return default
     text = config.get("text_config") or {}
