@@ -30,12 +30,17 @@ def ask(runtime, messages, cache=None, tools=None, should_stop=lambda: False, **
     return "".join(c.text for c in chunks), chunks[-1], prompt
 
 
-@pytest.fixture(scope="module")
-def smol(smollm2_gguf):
+def loaded(path):
+    """A runtime with ``path`` loaded, unloaded when the fixture ends."""
     runtime = LlamaCppRuntime()
-    runtime.load(smollm2_gguf)
+    runtime.load(path)
     yield runtime
     runtime.unload()
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2_gguf):
+    yield from loaded(smollm2_gguf)
 
 
 # ---- the real model -----------------------------------------------------------------------------------------
@@ -142,10 +147,7 @@ def tiny_gguf_file(tmp_path_factory):
 
 @pytest.fixture
 def tiny(tiny_gguf_file):
-    runtime = LlamaCppRuntime()
-    runtime.load(tiny_gguf_file)
-    yield runtime
-    runtime.unload()
+    yield from loaded(tiny_gguf_file)
 
 
 def test_a_tool_call_is_not_answer_text_and_ends_the_turn(tiny):
