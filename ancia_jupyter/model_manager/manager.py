@@ -103,10 +103,6 @@ class ModelManager:
         self.store.set_settings({"model_runtimes": forced or None})
         return self.info(spec.id)
 
-    def path(self, spec: ModelSpec) -> Path | None:
-        """Where the chosen runtime reads the model (once fetched); None for a server model."""
-        return model_files.path_for(spec, self.choice(spec).runtime)
-
     def is_downloaded(self, spec: ModelSpec) -> bool:
         return model_files.is_present(spec, self.choice(spec).runtime)
 
@@ -123,31 +119,35 @@ class ModelManager:
         resident = self.memory_mb(self.spec(self.loaded_id)) if self.loaded_id else 0
         return self.memory_mb(spec) <= available_memory_mb() + resident
 
-    def status(self, spec: ModelSpec) -> str:
+    def status(self, spec: ModelSpec, present: bool | None = None) -> str:
+        """``present``: whether its files are there, when the caller knows already."""
         if spec.id == self.loaded_id and self.state == "ready":
             return "loaded"
         if spec.remote:
             return "remote"
-        return "downloaded" if self.is_downloaded(spec) else "available"
+        return "downloaded" if (self.is_downloaded(spec) if present is None else present) else "available"
 
     def list(self) -> list[dict]:
-        selected = self.selected()
+        settings = self._settings()
         rows = []
         for s in self.specs():
-            choice, path = self.choice(s), self.path(s)
-            present = path is not None and model_files.is_present(s, choice.runtime)
-            rows.append({"id": s.id, "title": s.title, "status": self.status(s), "selected": s.id == selected,
+            runtime = choose(s, settings["model_runtimes"].get(s.id, "auto")).runtime
+            path = model_files.path_for(s, runtime)
+            present = model_files.is_present(s, runtime)
+            rows.append({"id": s.id, "title": s.title, "status": self.status(s, present),
+                         "selected": s.id == settings["selected_model"],
                          "size_mb": model_files.size_mb(path) if present and path else s.disk_mb,
                          "memory_mb": self.memory_mb(s), "fits": self.fits(s), "vision": s.vision,
-                         "runtime": choice.runtime})
+                         "runtime": runtime})
         return rows
 
     def info(self, model_id: str | None) -> dict:
         spec = self.spec(model_id)
         choice = self.choice(spec)
-        path = self.path(spec)
-        return {**spec.to_dict(), "status": self.status(spec), "fits": self.fits(spec),
-                "memory_mb": self.memory_mb(spec), "path": str(path) if path and self.is_downloaded(spec) else None,
+        path = model_files.path_for(spec, choice.runtime)
+        present = model_files.is_present(spec, choice.runtime)
+        return {**spec.to_dict(), "status": self.status(spec, present), "fits": self.fits(spec),
+                "memory_mb": self.memory_mb(spec), "path": str(path) if path and present else None,
                 "params": self.params(spec.id), "selected": spec.id == self.selected(),
                 "runtime": choice.runtime, "runtime_reason": choice.reason, "runtime_hint": choice.hint}
 
