@@ -51,10 +51,15 @@ class Store(MessageTables, StateTables):
         # Read-only when the file or its folder cannot be written: everything can still be read.
         self.db, self.writable = store_files.connect(self.path)
         self._lock = threading.RLock()
+        self._wal = store_files.WalEmptier(self.path)
         self._listeners: list[Listener] = []
 
     def close(self) -> None:
+        """Close the file, trying once more, without waiting, to empty a WAL a reader held on to."""
+        owed = self._wal.stop()
         with self._lock:
+            if owed:
+                store_files.checkpoint(self.db.conn, wait_s=0)
             self.db.close()
 
     def pragma(self, name: str) -> Any:
@@ -71,9 +76,16 @@ class Store(MessageTables, StateTables):
             yield conn
 
     def _forget(self) -> None:
-        """Empty the WAL after a delete, so earlier copies of the deleted pages do not stay in it."""
+        """Empty the WAL after a delete, so earlier copies of the deleted pages do not stay in it.
+
+        When another process's reader holds on past the first try, the WAL is emptied in the background
+        once it lets go; a try while that is already under way does not wait.
+        """
+        retrying = self._wal.pending
         with self._lock:
-            store_files.checkpoint(self.db.conn)
+            emptied = store_files.checkpoint(self.db.conn, wait_s=0 if retrying else 1.0)
+        if not emptied:
+            self._wal.start()
 
     def compact(self) -> dict:
         """Merge the search index and rebuild the file without free pages: its bytes before and after."""

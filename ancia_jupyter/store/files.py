@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -197,20 +199,94 @@ def merge_index(conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO {FTS}({FTS}) VALUES('optimize')")
 
 
-def checkpoint(conn: sqlite3.Connection) -> bool:
+def checkpoint(conn: sqlite3.Connection, wait_s: float = 1.0) -> bool:
     """Copy the WAL into the database and truncate it, so frames holding deleted text go with it.
 
-    Waits at most a second for other processes' readers; when they hold on, a later checkpoint does
-    it. Returns whether the WAL was emptied.
+    Waits at most ``wait_s`` for other processes' readers, and returns whether SQLite's answer says
+    the WAL was emptied: not busy, and every frame of the log copied back (``WalEmptier`` retries).
     """
-    conn.execute("PRAGMA busy_timeout = 1000")
+    conn.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
     try:
-        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        busy, log, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0]
     except sqlite3.OperationalError:
-        busy = 1
+        return False
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-    return not busy
+    return busy == 0 and log == copied
+
+
+class WalEmptier:
+    """Retries, in the background, a checkpoint that gave way to another process's reader.
+
+    One daemon thread per store at most, on a connection of its own: it never takes the store's lock or
+    touches its connection. An attempt waits for nobody (a waiting TRUNCATE checkpoint holds back every
+    writer); they back off to one per ``RETRY_MAX_S`` and stop quietly after ``RETRY_FOR_S``.
+    """
+
+    RETRY_FIRST_S = 0.05
+    RETRY_MAX_S = 0.5
+    RETRY_FOR_S = 300.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owed = self._emptied = 0  # deletes that found the WAL held; those a later checkpoint covered
+        self._until = 0.0
+
+    @property
+    def pending(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        """Empty the WAL as soon as other processes let go of it; one thread however often it is called."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._owed += 1
+            self._until = time.monotonic() + self.RETRY_FOR_S
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ancia-empty-wal", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> bool:
+        """End the thread (it never waits on SQLite); returns, once, whether the WAL may still hold deleted text."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
+        with self._lock:
+            owed, self._emptied = self._emptied != self._owed, self._owed
+        return owed
+
+    def _run(self) -> None:
+        delay, conn = self.RETRY_FIRST_S, None
+        uri = f"{self.path.resolve().as_uri()}?mode=rw"  # never creates a file that went away
+        try:
+            while not self._stop.wait(delay):
+                with self._lock:
+                    owed = self._owed
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                    emptied = checkpoint(conn, wait_s=0)
+                except sqlite3.Error:
+                    emptied = False
+                with self._lock:  # a delete since this attempt began needs one more
+                    if emptied:
+                        self._emptied = owed
+                    if self._emptied == self._owed or time.monotonic() > self._until:
+                        self._thread = None
+                        return
+                delay = min(delay * 2, self.RETRY_MAX_S)
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+            if conn is not None:
+                conn.close()
 
 
 def file_size(path: Path) -> int:
