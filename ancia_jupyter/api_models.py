@@ -1,7 +1,6 @@
 """``ancia.models`` and ``ancia.settings``: the catalog and your own models, loading, params and settings.
 
-Thin: each call finds the kernel's app and asks the model manager, dropping the engine's caches for a model
-that goes away.
+Thin: each call finds the kernel's app and asks its model manager.
 """
 
 from __future__ import annotations
@@ -28,17 +27,14 @@ class Models:
         return get_app().models.selected()
 
     def load(self, model_id: str | None = None, *, force: bool = False) -> dict:
-        app = get_app()
-        app.models.load(model_id, force=force)
-        app.engine.schedule_idle_unload()
-        return app.models.info(app.models.loaded_id)
+        models = get_app().models
+        spec = models.spec(model_id)
+        models.load(spec.id, force=force)
+        return models.info(spec.id)
 
     def unload(self) -> bool:
         """Free the loaded model once the answers in progress have finished."""
-        app = get_app()
-        app.engine.wait_idle()
-        app.engine.caches.drop()
-        return app.models.unload()
+        return get_app().models.unload()
 
     def pull(self, model_id: str | None = None) -> str | None:
         """Fetch a model's files for the runtime that will run it; None for a server model."""
@@ -46,9 +42,7 @@ class Models:
         return str(path) if path is not None else None
 
     def delete_cache(self, model_id: str) -> bool:
-        app = get_app()
-        app.engine.caches.drop(model_id=model_id)
-        return app.models.delete_cache(model_id)
+        return get_app().models.delete_cache(model_id)
 
     def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False,
                  remote_model: str | None = None, api_key_env: str | None = None) -> dict:
@@ -59,14 +53,7 @@ class Models:
 
     def set_runtime(self, model_id: str, runtime: str) -> dict:
         """Run a model on ``"mlx"`` or ``"llama_cpp"`` whatever this machine is, or ``"auto"`` (kept)."""
-        app = get_app()
-        spec = app.models.spec(model_id)
-        info = app.models.set_runtime(spec.id, runtime)
-        if app.models.loaded_id == spec.id and app.models.runtime is not None \
-                and app.models.runtime.name != info["runtime"]:
-            app.engine.caches.drop(model_id=spec.id)
-            app.models.unload()  # the next answer loads it on the runtime now chosen
-        return info
+        return get_app().models.set_runtime(model_id, runtime)
 
     def unregister(self, model_id: str) -> None:
         get_app().models.unregister(model_id)

@@ -12,9 +12,9 @@ import threading
 from typing import Any
 
 from . import config
+from .changes import Changes, ModelStateChanged
 from .engine.chat_engine import Engine
 from .engine.conversation import Conversations
-from .engine.worker import Worker
 from .model_manager.manager import ModelManager
 from .paths import data_dir
 from .plugins.loading import load_installed
@@ -27,9 +27,10 @@ from .tools.user_tools import UserTools
 class App:
     def __init__(self, user_tools: UserTools) -> None:
         self.data_dir = data_dir()
+        self.changes = Changes()
         self.store = Store()
-        self.worker = Worker()
-        self.models = ModelManager(self.store, self.worker, self.settings)
+        self.models = ModelManager(self.store, self.settings,
+                                   lambda state, model: self.changes.publish(ModelStateChanged(state, model)))
         self.user_tools = user_tools
         self.tools = ToolRegistry(self)
         register_builtins(self.tools)
@@ -37,6 +38,18 @@ class App:
             load_installed(self.tools, self.store)
         self.engine = Engine(self.store, self.models, self.settings, self.tools)
         self.conversations = Conversations(self.store, self.engine, self.models)
+        self.store.subscribe(self._forget_stale)
+
+    def _forget_stale(self, kind: str, data: dict) -> None:
+        """What the engine and the loaded model remember of a chat goes when the chat changes."""
+        if kind in ("history_changed", "chat_deleted"):
+            self.models.resident.drop_caches(chat_id=data["chat_id"])
+            self.engine.forget(data["chat_id"])
+        elif kind == "params_changed":
+            self.models.resident.drop_caches(model_id=data["model_id"])
+        elif kind == "reset":
+            self.models.resident.drop_caches()
+            self.engine.forget()
 
     def settings(self) -> dict[str, Any]:
         return config.resolve(self.store.get_settings())
@@ -51,11 +64,10 @@ class App:
     def close(self) -> None:
         self.user_tools.leave(self.tools)
         self.conversations.stop()
-        self.engine._cancel_idle_timer()
         try:
-            self.models.unload()
+            self.models.close()
         finally:
-            self.worker.close()
+            self.engine.close()
             self.store.close()
 
 

@@ -31,6 +31,14 @@ def _is_text(v: Any) -> bool:
     return isinstance(v, str)
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 SETTINGS: dict[str, Setting] = {
     "selected_model": Setting(DEFAULT_MODEL_ID, lambda v: isinstance(v, str) and bool(v), "a model id"),
     "offline": Setting(False, _is_bool, "True or False"),
@@ -54,6 +62,27 @@ SETTINGS: dict[str, Setting] = {
     ),
     "max_tool_rounds": Setting(
         5, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 20, "an integer in [0, 20]",
+    ),
+    "max_tool_calls": Setting(
+        8, lambda v: _is_int(v) and 1 <= v <= 64, "the most tool calls one answer's turn may make: an integer in "
+        "[1, 64]",
+    ),
+    # A model on a server: how long an answer may take, and how much one event line and one answer may hold.
+    "server_first_byte_timeout": Setting(
+        120.0, lambda v: _is_number(v) and 0 < v <= 3600, "seconds until a server's first byte: a number in "
+        "(0, 3600]",
+    ),
+    "server_answer_timeout": Setting(
+        900.0, lambda v: _is_number(v) and 0 < v <= 86400, "seconds a whole server answer may take: a number in "
+        "(0, 86400]",
+    ),
+    "server_max_event_bytes": Setting(
+        4 * 1024 * 1024, lambda v: _is_int(v) and 1024 <= v <= 256 * 1024 * 1024,
+        "bytes one server event line may hold: an integer in [1024, 268435456]",
+    ),
+    "server_max_answer_chars": Setting(
+        2_000_000, lambda v: _is_int(v) and 1000 <= v <= 100_000_000,
+        "characters one server answer may hold: an integer in [1000, 100000000]",
     ),
 }
 

@@ -6,9 +6,9 @@ sidebar receive over widget messages or a kernel comm. The order for one answer 
     message_started, (notice | token | tool_call | tool_result)*, done
     error may come before done; done always comes last.
 
-Every event names its chat (``chat_id``), so a view that follows several chats, or a log of events, never
-has to remember which answer an event belongs to. (``chat_id`` is 0 only on an event made outside an answer,
-for example the call shown to an approver when a tool is called by hand.)
+Every event names its chat first (``chat_id``), so a view that follows several chats, or a log of events,
+never has to remember which answer an event belongs to. (``chat_id`` is 0 only on an event made outside an
+answer, for example the call shown to an approver when a tool is called by hand.)
 """
 
 from __future__ import annotations
@@ -28,31 +28,31 @@ class MessageStarted:
 
 @dataclass
 class Token:
+    chat_id: int
     text: str  # a text delta, to append to the answer
     message_id: int
-    chat_id: int = 0
     type: Literal["token"] = "token"
 
 
 @dataclass
 class ToolCall:
+    chat_id: int
     id: str
     name: str
     arguments: dict[str, Any]
     message_id: int
-    chat_id: int = 0
     type: Literal["tool_call"] = "tool_call"
 
 
 @dataclass
 class ToolResult:
+    chat_id: int
     id: str
     name: str
     output: str | None = None
     error: str | None = None
     duration: float = 0.0
     message_id: int | None = None  # the stored tool message
-    chat_id: int = 0
     type: Literal["tool_result"] = "tool_result"
 
 
@@ -60,9 +60,9 @@ class ToolResult:
 class Notice:
     """Something the user should know that is not an error (for example, old turns left out)."""
 
+    chat_id: int
     text: str
     code: str = ""
-    chat_id: int = 0
     type: Literal["notice"] = "notice"
 
 
@@ -78,9 +78,9 @@ class Done:
 
 @dataclass
 class Error:
+    chat_id: int
     message: str  # one line a user can act on
     code: str = "error"
-    chat_id: int = 0
     type: Literal["error"] = "error"
 
 

@@ -128,33 +128,41 @@ def _with_processor(stream_generate: Callable, vocab: Callable[[Any], Vocab], pi
 
 
 def _llama_cpp(pieces: tuple[Piece, ...]) -> tuple[Callable, Callable]:
-    """Wrappers of the llama.cpp runtime's ``_sampler`` (once per generation: a new turn) and ``_sample``."""
-    turns: dict[int, Turn] = {}  # by runtime
+    """Wrappers of the llama.cpp runtime's ``_sampler`` (once per generation: a new turn, kept by its sampler
+    chain, so generations stepped in turn each follow their own script) and ``_sample``."""
+    turns: dict[int, Turn] = {}  # by sampler chain
 
     def sampler(original: Callable) -> Callable:
         def scripted_sampler(runtime: Any, params: dict[str, Any]) -> Any:
-            llama = runtime.llama
-            vocab = Vocab(lambda text: llama.tokenize(text.encode(), add_bos=False, special=True), (llama.token_eos(),))
-            turns[id(runtime)] = _turn(pieces, vocab)
-            return original(runtime, params)
+            model = runtime.model
+            vocab = Vocab(lambda text: model.tokenize(text.encode(), add_bos=False, special=True), (model.token_eos(),))
+            chain = original(runtime, params)
+            turns[_address(chain)] = _turn(pieces, vocab)
+            return chain
 
         return scripted_sampler
 
     def sample(original: Callable) -> Callable:
-        def scripted_sample(runtime: Any, chain: Any) -> int:
+        def scripted_sample(runtime: Any, chain: Any, ctx: Any) -> int:
             import llama_cpp
 
-            token, left_out = turns[id(runtime)]()
+            token, left_out = turns[_address(chain)]()
             if token is not None:
                 return token
-            logits = llama_cpp.llama_get_logits_ith(runtime.llama.ctx, -1)
+            logits = llama_cpp.llama_get_logits_ith(ctx, -1)
             for t in left_out:
                 logits[t] = -math.inf
-            return original(runtime, chain)
+            return original(runtime, chain, ctx)
 
         return scripted_sample
 
     return sampler, sample
+
+
+def _address(chain: Any) -> int:
+    import ctypes
+
+    return ctypes.cast(chain, ctypes.c_void_p).value or 0
 
 
 def _patches(pieces: tuple[Piece, ...]) -> list[tuple[Any, str, Callable[[Callable], Callable]]]:

@@ -8,9 +8,10 @@ from scripted import says, scripted
 from tiny_gguf import build_tiny_gguf
 
 from ancia_jupyter.config import DEFAULT_SYSTEM_PROMPT
-from ancia_jupyter.errors import ModelError
+from ancia_jupyter.errors import MemoryFitError, ModelError
 from ancia_jupyter.runtimes.base import PromptCache
 from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+from ancia_jupyter.runtimes.llama_sequences import SEQUENCES
 
 GREEDY = {"temperature": 0.0, "max_tokens": 48, "context_window": 2048}
 SYSTEM = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}]
@@ -100,8 +101,8 @@ def test_turn_two_reads_only_its_new_tokens(smol, monkeypatch):
     turn1 = user("Give me one tip for writing clear Python.")
     answer, _, prompt1 = ask(smol, turn1, cache)
     read: list[int] = []
-    real_eval = smol.llama.eval
-    monkeypatch.setattr(smol.llama, "eval", lambda tokens: (read.append(len(tokens)), real_eval(tokens))[1])
+    real_decode = smol.context.decode
+    monkeypatch.setattr(smol.context, "decode", lambda seq, tokens: (read.append(len(tokens)), real_decode(seq, tokens))[1])
     _, last, prompt2 = ask(smol, turn1 + [{"role": "assistant", "content": answer},
                                           {"role": "user", "content": "And one more?"}], cache)
     assert last.cached_tokens >= len(prompt1)
@@ -109,19 +110,38 @@ def test_turn_two_reads_only_its_new_tokens(smol, monkeypatch):
     assert read[0] <= len(prompt2) - len(prompt1)
 
 
-def test_switching_chats_keeps_each_chats_cache(smol):
-    caches = {"Zorblat": PromptCache(), "Quimby": PromptCache()}
+def test_more_chats_than_sequences_each_keep_their_cache(smol):
+    names = ["Zorblat", "Quimby", "Trask", "Ulmo", "Vexa", "Wren"][: SEQUENCES + 2]
+    caches = {name: PromptCache() for name in names}
     firsts = {}
-    for name, cache in caches.items():  # the second chat takes over the context from the first
+    for name, cache in caches.items():  # the later chats take the sequences of the first ones
         messages = user(f"My name is {name}.")
         answer, _, prompt = ask(smol, messages, cache)
         firsts[name] = (messages + [{"role": "assistant", "content": answer}], prompt)
-    assert caches["Zorblat"].nbytes > 0 and caches["Zorblat"].tokens[: len(firsts["Zorblat"][1])] == firsts["Zorblat"][1]
-    for name, cache in caches.items():  # and back again, each time from the other chat
+    first = caches[names[0]]
+    assert first.nbytes > 0 and first.tokens[: len(firsts[names[0]][1])] == firsts[names[0]][1]  # saved as bytes
+    for name, cache in caches.items():  # and back again, each from its saved or still held state
         history, prompt1 = firsts[name]
-        text, last, _ = ask(smol, history + [{"role": "user", "content": "What is my name?"}], cache)
+        question = history + [{"role": "user", "content": "What is my name?"}]
+        text, last, _ = ask(smol, question, cache)
         assert last.cached_tokens >= len(prompt1)
-        assert name in text
+        assert text == ask(smol, question, PromptCache())[0]  # the same answer as read afresh
+    assert sum(name in ask(smol, firsts[name][0] + [{"role": "user", "content": "What is my name?"}], caches[name])[0]
+               for name in names) >= 2  # the chats remember (the small model does not always say so)
+
+
+def test_two_generations_stepped_in_turn_each_answer_as_if_alone(smol):
+    questions = [user("What is the capital of France?"), user("Name three colours.")]
+    alone = [ask(smol, q)[0] for q in questions]
+    streams = [smol.stream(smol.prompt_tokens(q), GREEDY, cache=PromptCache()) for q in questions]
+    texts, live = ["", ""], [True, True]
+    while any(live):  # one step of each in turn, as the model worker does
+        for i, stream in enumerate(streams):
+            if live[i]:
+                chunk = next(stream, None)
+                live[i] = chunk is not None
+                texts[i] += chunk.text if chunk else ""
+    assert texts == alone
 
 
 def test_token_counts_come_from_the_models_tokenizer(smol):
@@ -129,7 +149,6 @@ def test_token_counts_come_from_the_models_tokenizer(smol):
         message = {"role": "user", "content": content}
         added = smol.count_tokens(SYSTEM + [message]) - smol.count_tokens(SYSTEM + [{"role": "user", "content": ""}])
         assert smol.message_tokens(message) == added + 8  # what the content adds, plus role and separators
-    assert smol.llama.n_ctx() == 4096  # trained on 8192: starts at 4096
 
 
 def test_images_are_refused(smol):
@@ -177,7 +196,7 @@ def test_without_tools_the_same_text_is_plain_answer(tiny):
 
 def test_tools_are_described_with_the_models_own_template(tiny, smol):
     messages = [{"role": "user", "content": "1 + 2?"}]
-    described = tiny.llama.detokenize(tiny.prompt_tokens(messages, ADD), special=True).decode()
+    described = tiny.model.detokenize(tiny.prompt_tokens(messages, ADD), special=True).decode()
     assert '"name": "add"' in described and "<tool_call>" in described
     assert smol.prompt_tokens(messages, ADD) == smol.prompt_tokens(messages)  # its template has no tools
     assert not smol.supports_tools
@@ -193,18 +212,32 @@ def test_uses_the_same_tool_parser_as_mlx_lm_for_the_same_template(tiny, tiny_mo
 
 
 def test_characters_split_across_tokens_arrive_whole(tiny):
-    assert len(tiny.llama.tokenize("é".encode(), add_bos=False)) == 2  # one byte per token in this vocab
+    assert len(tiny.model.tokenize("é".encode(), add_bos=False, special=False)) == 2  # one byte per token here
     prompt = tiny.prompt_tokens([{"role": "user", "content": "hi"}])
     with scripted(says("café ☕ ok")):
         pieces = [c.text for c in tiny.stream(prompt, GREEDY)]
     assert "".join(pieces) == "café ☕ ok" and not any("\ufffd" in p for p in pieces)
 
 
-def test_the_context_starts_at_the_trained_size_and_grows_on_request(tiny):
-    assert tiny.llama.n_ctx() == 512  # trained on 512
-    with scripted(says("ok")):
+def test_the_context_opens_at_the_window_asked_for_and_grows_on_request(tiny):
+    with scripted(says("ok", "ok")):
+        ask(tiny, [{"role": "user", "content": "hi"}], context_window=512)
+        assert tiny.context.n_ctx == 512  # the window, not more
         text, _, _ = ask(tiny, [{"role": "user", "content": "hi"}], context_window=1024)
-    assert tiny.llama.n_ctx() >= 1024 and text == "ok"
+    assert tiny.context.n_ctx >= 1024 and text == "ok"
+
+
+def test_a_context_too_large_for_free_memory_is_refused_before_it_is_made(tiny, monkeypatch):
+    import ancia_jupyter.runtimes.llama_sequences as sequences
+
+    tiny.context.close()  # as after loading: no context yet
+    monkeypatch.setattr(sequences, "available_memory_mb", lambda: 0)
+    with pytest.raises(MemoryFitError, match="context_window"):
+        ask(tiny, [{"role": "user", "content": "hi"}], context_window=2048)
+    assert tiny.context.ctx is None  # nothing was made
+    monkeypatch.undo()
+    with scripted(says("ok")):
+        assert ask(tiny, [{"role": "user", "content": "hi"}], context_window=512)[0] == "ok"
 
 
 def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_message(tmp_path):
@@ -213,7 +246,7 @@ def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_message
               "{{ '<|im_start|>assistant\\n' }}")
     runtime = LlamaCppRuntime()
     runtime.load(build_tiny_gguf(tmp_path / "strict.gguf", chat_template=strict))
-    text = runtime.llama.detokenize(runtime.prompt_tokens(
+    text = runtime.model.detokenize(runtime.prompt_tokens(
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]), special=True).decode()
     assert text == "<|im_start|>user\nBe brief.\n\nhi<|im_end|>\n<|im_start|>assistant\n"
     runtime.unload()
@@ -222,7 +255,7 @@ def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_message
 def test_a_gguf_without_a_template_gets_chatml(tmp_path):
     runtime = LlamaCppRuntime()
     runtime.load(build_tiny_gguf(tmp_path / "bare.gguf", chat_template=None))
-    text = runtime.llama.detokenize(runtime.prompt_tokens([{"role": "user", "content": "hi"}]), special=True).decode()
+    text = runtime.model.detokenize(runtime.prompt_tokens([{"role": "user", "content": "hi"}]), special=True).decode()
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n" and not runtime.supports_tools
     runtime.unload()
 

@@ -221,12 +221,12 @@ def test_markdown_shows_tool_calls_as_compact_blocks_in_order(capsys):
     from ancia_jupyter import events as ev
     from ancia_jupyter.notebook.display import show_stream
 
-    view = show_stream(_events(ev.Notice("Loading tiny…", "loading"), ev.Token("Let me check.", 2),
-                               ev.ToolCall("c1", "add", {"a": 1, "b": 2}, 2),
-                               ev.ToolResult("c1", "add", "3", None, 0.1, 4),
+    view = show_stream(_events(ev.Notice(1, "Loading tiny…", "loading"), ev.Token(1, "Let me check.", 2),
+                               ev.ToolCall(1, "c1", "add", {"a": 1, "b": 2}, 2),
+                               ev.ToolResult(1, "c1", "add", "3", None, 0.1, 4),
                                ev.MessageStarted(1, 3, 1, "tiny"),
-                               ev.Token("It is 3.", 3), ev.ToolCall("c2", "fail", {}, 3),
-                               ev.ToolResult("c2", "fail", None, "boom\nbad", 0.1, 5)))
+                               ev.Token(1, "It is 3.", 3), ev.ToolCall(1, "c2", "fail", {}, 3),
+                               ev.ToolResult(1, "c2", "fail", None, "boom\nbad", 0.1, 5)))
     assert view.markdown() == ('Let me check.\n\n> 🔧 **add**(`{"a": 1, "b": 2}`) → 3\n\nIt is 3.\n\n'
                                '> 🔧 **fail**(`{}`) → error: boom bad\n\n')
     assert view.text == "It is 3." and view.done.status == "complete"
@@ -236,9 +236,9 @@ def test_text_streams_print_words_tools_and_errors(capsys):
     from ancia_jupyter import events as ev
     from ancia_jupyter.notebook.display import show_text
 
-    show_text(_events(ev.Token("Hi", 2), ev.ToolCall("c1", "add", {"a": 1}, 2),
-                      ev.ToolResult("c1", "add", "2", None, 0.1, 4), ev.Token("done", 2),
-                      ev.Error("The model failed.")))
+    show_text(_events(ev.Token(1, "Hi", 2), ev.ToolCall(1, "c1", "add", {"a": 1}, 2),
+                      ev.ToolResult(1, "c1", "add", "2", None, 0.1, 4), ev.Token(1, "done", 2),
+                      ev.Error(1, "The model failed.")))
     out = capsys.readouterr()
     assert out.out == 'Hi\n[tool add({"a": 1})]\n[→ 2]\ndone\n'
     assert out.err == "Error: The model failed.\n"

@@ -17,6 +17,7 @@ from ..rendering import show_stream
 from ..response import Response
 
 Subscriber = Callable[[ev.Event], None]
+STOP_GRACE = 5.0  # seconds an interrupted asker waits for the answer's ``done``
 
 
 class Answer:
@@ -46,8 +47,11 @@ class Answer:
     # -- the engine's end -----------------------------------------------------------------------------
 
     def put(self, event: ev.Event) -> None:
-        """Add an event; the subscribers get it in order, before the next one is added."""
+        """Add an event; the subscribers get it in order, before the next one is added. Nothing comes
+        after ``done``."""
         with self._changed:
+            if self.done is not None:
+                return
             self._log.append(event)
             if isinstance(event, ev.Done):
                 self.done = event
@@ -88,31 +92,42 @@ class Answer:
         return unsubscribe
 
     def __iter__(self) -> Iterator[ev.Event]:
+        """The events, as they come. Ctrl-C stops the answer and waits (a few seconds at most) for its
+        ``done``; a second Ctrl-C leaves at once: a waiting cell is always freed."""
+        interrupted = 0
         while True:
             try:
-                event = self._next()
+                event = self._next(STOP_GRACE if interrupted else None)
             except KeyboardInterrupt:
                 self.stop()
+                interrupted += 1
+                if interrupted > 1:
+                    return
                 continue
             if event is None:
                 return
             yield event
 
-    def _next(self) -> ev.Event | None:
+    def _next(self, timeout: float | None) -> ev.Event | None:
+        """The asker's next event; None at the end, or when ``timeout`` passes without one."""
         with self._changed:
-            while self._read >= len(self._log):
-                if self.done is not None:
-                    return None
-                self._changed.wait()
+            if not self._changed.wait_for(lambda: self._read < len(self._log) or self.done is not None, timeout):
+                return None
+            if self._read >= len(self._log):
+                return None
             event = self._log[self._read]
             self._read += 1
             return event
 
     def response(self) -> Response:
-        """Wait for the end of the answer and return it whole."""
+        """Wait for the end of the answer and return it whole (status ``stopped`` if the asker left before
+        the end, with a second Ctrl-C)."""
         for _ in self:
             pass
-        return Response.from_events(self._log)
+        events = list(self._log)
+        if self.done is None:
+            events.append(ev.Done(self.chat_id, self.message_id, "stopped"))
+        return Response.from_events(events)
 
     def _ipython_display_(self) -> None:
         show_stream(self)

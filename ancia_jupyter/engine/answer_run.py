@@ -1,9 +1,13 @@
-"""One answer, on a thread of its own: generation rounds on the model worker, the tools the model calls
-between them, and the answer saved as it grows.
+"""One answer, on a thread of its own: its prompt built, its generation rounds streamed, the tools the
+model calls run between them, and the answer saved as it grows.
 
-Only a generation round runs on the model worker; tools, approvals and downloads wait on this thread, so a
-chat waiting on a person or the network never holds up another chat's answer. Every event goes into the
-answer's ``Answer`` handle, the one stream its asker and the views following its chat read.
+This thread does everything but the model's own steps: it reads the chat, fits the prompt, emits every event
+and writes the store; the model worker only steps the runtime's stream (a server model's stream is read here,
+never on the worker). Tools, approvals and downloads wait here too, so a chat waiting on a person or the
+network never holds up another chat's answer.
+
+Every answer ends in ``run``'s ``finally``, the one place an answer ends: its last state is written (or kept
+in memory until the database accepts it) and ``done`` is emitted, whatever happened before.
 """
 
 from __future__ import annotations
@@ -14,17 +18,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from .. import events as ev
-from ..errors import AnciaError, ContextWindowError, NotFoundError
+from ..errors import AnciaError, ContextWindowError, NotFoundError, StoreError
 from ..model_manager.manager import ModelManager
 from ..runtimes import Runtime, ToolCallRequest
 from ..store.database import Store
 from .answer import Answer
-from .context_fit import ContextFitter, Fit
-from .prompt_caches import PromptCaches
+from .answer_prompt import build_prompt, fit_tools, tool_schemas
+from .context_fit import ContextFitter
+from .host import ToolCatalog
+from .pending_writes import PendingWrites
 
 SAVE_INTERVAL = 0.5  # seconds between saves of a growing answer
 DELETED_MID_ANSWER = "The chat was deleted while it was being answered; nothing more was saved."
-_UNSET: Any = object()
+UNSAVED = " It is kept in memory and saved as soon as the database accepts writes again."
 
 Status = Literal["complete", "stopped", "error"]
 
@@ -35,9 +41,9 @@ class Host(Protocol):
     store: Store
     models: ModelManager
     settings: Callable[[], dict]
-    tools: Any
-    caches: PromptCaches
+    tools: ToolCatalog
     fitter: ContextFitter
+    pending: PendingWrites
 
     def runtime_hint(self, model_id: str) -> str | None: ...
 
@@ -60,189 +66,171 @@ class AnswerRun:
         self.tool_names = tools
         self.approve = approve
         self.message_id: int | None = answer.message_id  # the assistant message being written
-        self.tools: Any = _UNSET  # the tool schemas the model is shown, fitted in the first round
+        self.text = ""  # what the model wrote in that message so far
+        self.error: str | None = None
         self.totals = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         self.timings: dict[str, float] = {}
+        self.started = time.perf_counter()
 
     def emit(self, event: ev.Event) -> None:
         self.answer.put(event)
 
+    def notice(self, text: str, code: str) -> None:
+        self.emit(ev.Notice(self.chat_id, text, code=code))
+
+    # -- the answer's thread ----------------------------------------------------------------------------
+
     def run(self) -> None:
-        host, answer = self.host, self.answer
-        started = time.perf_counter()
-        status: Status = "complete"
-        rounds = 0
+        """Answer, then end: the last state saved or kept, and ``done`` emitted, on every path."""
+        status: Status = "error"
         try:
-            if answer.stop_requested():
-                raise _Stopped()
-            if host.models.loaded_id != self.model_id:
-                self.emit(ev.Notice(f"Loading {self.model_id}…", code="loading", chat_id=self.chat_id))
-                hint = host.runtime_hint(self.model_id)  # said once per kernel
-                if hint:
-                    self.emit(ev.Notice(hint, code="runtime_hint", chat_id=self.chat_id))
-            host.models.prepare(self.model_id)  # memory check and download, off the model worker
-            while True:
+            status = self._answer()
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._end(status)
+
+    def _answer(self) -> Status:
+        host, answer = self.host, self.answer
+        if answer.stop_requested():
+            return "stopped"
+        if host.models.loaded_id != self.model_id and not host.models.spec(self.model_id).remote:
+            self.notice(f"Loading {self.model_id}…", "loading")
+            hint = host.runtime_hint(self.model_id)  # said once per kernel
+            if hint:
+                self.notice(hint, "runtime_hint")
+        host.models.prepare(self.model_id)  # memory check, offline check and download, on this thread
+        with host.models.hold(self.model_id) as runtime:
+            tools, left_out = fit_tools(runtime, tool_schemas(host.tools, self.tool_names, runtime, self.chat_id),
+                                        self.params["context_window"], isinstance(self.tool_names, (list, tuple)))
+            if left_out:
+                self.notice(left_out, "tools_left_out")
+            for rounds in range(host.settings()["max_tool_rounds"] + 1):
                 if rounds:
                     self._start_message()
-                calls, finish = host.models.worker.call(lambda: self._round(started))
+                calls, finish = self._generate(runtime, tools)
                 if finish == "stopped":
-                    status = "stopped"
-                    break
+                    return "stopped"
                 if not calls:
-                    break
-                rounds += 1
-                if rounds > host.settings()["max_tool_rounds"]:
-                    self.emit(ev.Notice("Stopped calling tools: too many rounds.", code="tool_rounds",
-                                        chat_id=self.chat_id))
-                    break
+                    return "complete"
                 self._run_tools(calls)
                 if answer.stop_requested():
-                    status = "stopped"
-                    break
-        except _Stopped:
-            status = "stopped"
-        except Exception as exc:
-            status = "error"
-            self._fail(exc, refused=isinstance(exc, ContextWindowError) and not rounds)
-        try:
-            status = self._finish(status, started)
-        except Exception as exc:  # the store failing at the very end: say so, and still end the stream
-            status = "error"
-            self.emit(ev.Error(_one_line(exc), code=type(exc).__name__, chat_id=self.chat_id))
-        finally:
-            host.answer_ended(self)
-        totals = self.totals
-        usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
-        self.emit(ev.Done(self.chat_id, self.message_id or 0, status, usage, self.timings))
+                    return "stopped"
+            self.notice("Stopped calling tools: too many rounds.", "tool_rounds")
+        return "complete"
 
-    def _finish(self, status: Status, started: float) -> Status:
-        """Save how the answer ended; returns its status (an error when the chat went meanwhile)."""
-        self.timings["total"] = time.perf_counter() - started
-        if self.message_id is None or status == "error":
-            return status
+    def _fail(self, exc: BaseException) -> None:
+        """Say what went wrong in one line; a request refused before anything was said leaves no trace."""
+        if isinstance(exc, StoreError):
+            self.error = f"Could not save the answer: {exc}{UNSAVED}"
+        elif isinstance(exc, NotFoundError) and not self._chat_exists():
+            self.error = DELETED_MID_ANSWER
+        else:
+            self.error = _one_line(exc)
+        self.emit(ev.Error(self.chat_id, self.error, code=type(exc).__name__))
+        if isinstance(exc, ContextWindowError) and not self.text and self.message_id == self.answer.message_id:
+            self._forget_question()
+
+    def _forget_question(self) -> None:
+        store = self.host.store
+        with contextlib.suppress(NotFoundError, StoreError):
+            if self.created_chat:
+                store.delete_chat(self.chat_id)
+            else:
+                for message_id in (self.message_id, self.answer.user_message_id):
+                    if message_id is not None:
+                        store.delete_message(self.chat_id, message_id)
+        self.message_id = None
+
+    def _end(self, status: Status) -> None:
+        """The one place an answer ends: its message's last state written (or kept until the database takes
+        it), the engine told, and ``done`` emitted last, whatever fails on the way."""
+        if self.error is not None:
+            status = "error"
         try:
-            self.host.store.update_message(self.message_id, status=status, timings=self.timings,
-                                           prompt_tokens=self.totals["prompt_tokens"],
-                                           completion_tokens=self.totals["completion_tokens"])
+            self.timings["total"] = time.perf_counter() - self.started
+            if self.message_id is not None:
+                status = self._save_end(status)
+        except BaseException as exc:  # nothing may keep ``done`` from its asker
+            status = "error"
+            with contextlib.suppress(BaseException):
+                self.emit(ev.Error(self.chat_id, _one_line(exc), code=type(exc).__name__))
+        finally:
+            with contextlib.suppress(BaseException):
+                self.host.answer_ended(self)
+            totals = self.totals
+            usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
+            self.emit(ev.Done(self.chat_id, self.message_id or 0, status, usage, self.timings))
+
+    def _save_end(self, status: Status) -> Status:
+        message_id, store = self.message_id, self.host.store
+        assert message_id is not None
+        fields: dict[str, Any] = {"content": self.text, "status": status, "timings": self.timings,
+                  "prompt_tokens": self.totals["prompt_tokens"], "completion_tokens": self.totals["completion_tokens"]}
+        if self.error is not None:
+            fields["error"] = self.error
+
+        def write() -> None:
+            store.update_message(message_id, **fields)
+
+        try:
+            self.host.pending.write(write)
+        except StoreError as exc:  # kept in memory: written once the database takes it
+            if self.error is None:
+                self.error = f"Could not save the answer: {exc}{UNSAVED}"
+                self.emit(ev.Error(self.chat_id, self.error, code="StoreError"))
+            return "error"
         except NotFoundError:
-            self.emit(ev.Error(DELETED_MID_ANSWER, code="NotFoundError", chat_id=self.chat_id))
+            if self.error != DELETED_MID_ANSWER:
+                self.emit(ev.Error(self.chat_id, DELETED_MID_ANSWER, code="NotFoundError"))
             return "error"
         return status
-
-    def _fail(self, exc: Exception, refused: bool) -> None:
-        """Say what went wrong in one line and keep it with the chat; a refused request leaves no trace."""
-        store = self.host.store
-        text = _one_line(exc)
-        if isinstance(exc, NotFoundError) and not self._chat_exists():
-            text = DELETED_MID_ANSWER
-        self.emit(ev.Error(text, code=type(exc).__name__, chat_id=self.chat_id))
-        with contextlib.suppress(NotFoundError):  # the chat may have been deleted meanwhile
-            if refused:
-                if self.created_chat:
-                    store.delete_chat(self.chat_id)
-                else:
-                    for message_id in (self.message_id, self.answer.user_message_id):
-                        if message_id is not None:
-                            store.delete_message(self.chat_id, message_id)
-                self.message_id = None
-            elif self.message_id is None:
-                self.message_id = store.add_message(self.chat_id, "assistant", "", status="error",
-                                                    model_id=self.model_id, error=text)["id"]
-            else:
-                store.update_message(self.message_id, status="error", error=text)
 
     def _chat_exists(self) -> bool:
         try:
             self.host.store.get_chat(self.chat_id)
             return True
-        except NotFoundError:
+        except (NotFoundError, StoreError):
             return False
 
     def _start_message(self) -> None:
-        self.message_id = self.host.store.add_message(self.chat_id, "assistant", "", status="partial",
-                                                      model_id=self.model_id, params=self.params)["id"]
+        self.text = ""
+        self.message_id = None
+        self.message_id = self.host.pending.write(lambda: self.host.store.add_message(
+            self.chat_id, "assistant", "", status="partial", model_id=self.model_id, params=self.params)["id"])
         self.emit(ev.MessageStarted(self.chat_id, self.message_id, self.answer.user_message_id, self.model_id))
 
-    # -- on the model worker: one generation round ------------------------------------------------------
-
-    def _round(self, started: float) -> tuple[list[ToolCallRequest], str]:
-        runtime = self.host.models.load(self.model_id)
-        if self.tools is _UNSET:
-            self.tools = self._fit_tools(runtime, self._tool_schemas(runtime))
-        return self._generate(runtime, started)
-
-    def _tool_schemas(self, runtime: Runtime) -> list[dict] | None:
-        registry = self.host.tools
-        if self.tool_names is False or registry is None or not runtime.supports_tools:
-            return None
-        names = list(self.tool_names) if isinstance(self.tool_names, (list, tuple)) else None
-        return registry.schemas(names, chat_id=self.chat_id) or None
-
-    def _fit_tools(self, runtime: Runtime, tools: list[dict] | None) -> list[dict] | None:
-        """Tool descriptions go with every prompt: when they would take more than half of the context window,
-        answer without them (a small window is better spent on the conversation). Say so only when the
-        caller chose the tools; the default set is best effort."""
-        if not tools:
-            return tools
-        probe = [{"role": "user", "content": "?"}]
-        cost = runtime.count_tokens(probe, tools) - runtime.count_tokens(probe, None)
-        window = self.params["context_window"]
-        if cost <= window // 2:
-            return tools
-        if isinstance(self.tool_names, (list, tuple)):
-            self.emit(ev.Notice(
-                f"Left out the tools: their descriptions take {cost} tokens, more than half of the context "
-                f"window of {window}. Choose fewer tools, or raise context_window with "
-                "`ancia.models.set_params(context_window=...)`.", code="tools_left_out", chat_id=self.chat_id))
-        return None
-
-    def _prompt(self, runtime: Runtime) -> tuple[Fit, list[dict]]:
-        """The prompt fitted to the context window, and the images of the last user message."""
-        store = self.host.store
-        chat = store.get_chat(self.chat_id)
-        system = self.system or chat["system_prompt"] or self.host.settings()["system_prompt"]
-        history = [m for m in store.history(self.chat_id)
-                   if m["status"] != "error" and not (m["role"] == "assistant" and m["status"] == "partial"
-                                                      and not m["content"] and not m["tool_calls"])]
-        head = [{"role": "system", "content": system}] if system else []
-        window = self.params["context_window"]
-        fit = self.host.fitter.fit(chat["id"], runtime, head, history, self.tools, window,
-                                   min(self.params["max_tokens"], 64))
-        if fit.newly_dropped:
-            self.emit(ev.Notice(
-                f"Left out the {fit.dropped} oldest message(s) to fit the context window of {window} tokens "
-                "(they stay in the chat).", code="context_trimmed", chat_id=self.chat_id))
-        users = [m for m in history if m["role"] == "user"]
-        return fit, users[-1]["attachments"] if users else []
-
-    def _generate(self, runtime: Runtime, started: float) -> tuple[list[ToolCallRequest], str]:
-        store, params, message_id, chat_id = self.host.store, self.params, self.message_id, self.chat_id
+    def _save(self, **fields: Any) -> None:
+        message_id, store = self.message_id, self.host.store
         assert message_id is not None
-        fit, images = self._prompt(runtime)
+        self.host.pending.write(lambda: store.update_message(message_id, notify=False, **fields))
+
+    # -- one generation round ---------------------------------------------------------------------------
+
+    def _generate(self, runtime: Runtime, tools: list[dict] | None) -> tuple[list[ToolCallRequest], str]:
+        host, params, chat_id, message_id = self.host, self.params, self.chat_id, self.message_id
+        assert message_id is not None
+        prompt = build_prompt(host.store, host.fitter, runtime, chat_id,
+                              self.system or host.store.get_chat(chat_id)["system_prompt"]
+                              or host.settings()["system_prompt"], tools, params)
+        for text, code in prompt.notices:
+            self.notice(text, code)
+        fit = prompt.fit
         budget = max(1, min(params["max_tokens"], params["context_window"] - fit.size))
-        key = (self.model_id, id(runtime))
-        cache = self.host.caches.take(chat_id, key)
-        text, last_save = "", time.monotonic()
-        final = None
-        put = self.answer.put
-        try:
-            for chunk in runtime.stream(fit.tokens or [], {**params, "max_tokens": budget}, cache=cache,
-                                        tools=self.tools, images=images or None,
-                                        should_stop=self.answer.stop_requested, messages=fit.messages):
-                if chunk.text:
-                    self.timings.setdefault("time_to_first_token", time.perf_counter() - started)
-                    text += chunk.text
-                    put(ev.Token(chunk.text, message_id, chat_id))
-                    if time.monotonic() - last_save >= SAVE_INTERVAL:
-                        store.update_message(message_id, notify=False, content=text)
-                        last_save = time.monotonic()
-                if chunk.finish_reason:
-                    final = chunk
-        except BaseException:
-            with contextlib.suppress(NotFoundError):
-                store.update_message(message_id, content=text)
-            raise
-        self.host.caches.put(chat_id, key, cache)
+        last_save, final = time.monotonic(), None
+        for chunk in host.models.generate(self.model_id, runtime, chat_id, fit.tokens or [],
+                                          {**params, "max_tokens": budget}, tools=tools,
+                                          images=prompt.images or None, should_stop=self.answer.stop_requested,
+                                          messages=fit.messages):
+            if chunk.text:
+                self.timings.setdefault("time_to_first_token", time.perf_counter() - self.started)
+                self.text += chunk.text
+                self.emit(ev.Token(chat_id, chunk.text, message_id))
+                if time.monotonic() - last_save >= SAVE_INTERVAL:
+                    self._save(content=self.text)
+                    last_save = time.monotonic()
+            if chunk.finish_reason:
+                final = chunk
         calls = final.tool_calls if final else []
         if final:
             self.totals["prompt_tokens"] += final.prompt_tokens
@@ -250,9 +238,14 @@ class AnswerRun:
             self.totals["completion_tokens"] += final.generation_tokens
             self.timings["prompt_tps"] = final.prompt_tps
             self.timings["generation_tps"] = final.generation_tps
-        stored_calls = [{"id": c.id, "name": c.name or "invalid", "arguments": c.arguments} for c in calls]
-        store.update_message(message_id, content=text, tool_calls=stored_calls or None,
-                             status="complete" if calls else "partial")
+        cap = host.settings()["max_tool_calls"]
+        if len(calls) > cap:
+            self.notice(f"The model asked for {len(calls)} tool calls in one turn; only the first {cap} run "
+                        "(the setting max_tool_calls).", "tool_calls_capped")
+            calls = calls[:cap]
+        if calls:
+            stored = [{"id": c.id, "name": c.name or "invalid", "arguments": c.arguments} for c in calls]
+            self._save(content=self.text, tool_calls=stored, status="complete")
         return calls, (final.finish_reason or "stop") if final else "stop"
 
     # -- tools, on the answer's thread ------------------------------------------------------------------
@@ -260,29 +253,31 @@ class AnswerRun:
     def _run_tools(self, calls: list[ToolCallRequest]) -> None:
         registry, store = self.host.tools, self.host.store
         for call in calls:
-            shown = registry.resolve(call.name) if registry is not None and call.name else call.name
-            event = ev.ToolCall(call.id, shown, call.arguments, self.message_id or 0, self.chat_id)
+            shown = registry.resolve(call.name) if call.name else call.name
+            event = ev.ToolCall(self.chat_id, call.id, shown, call.arguments, self.message_id or 0)
             self.emit(event)
             started = time.perf_counter()
+            output: str | None
+            error: str | None
             if call.error:
                 output, error = None, f"{call.error} Raw text: {call.raw[:500]}"
             elif self.answer.stop_requested():
                 output, error = None, "stopped by the user"
-            elif registry is None:
-                output, error = None, "no tools are available"
             else:
                 output, error = registry.call(call.name, call.arguments, chat_id=self.chat_id,
                                               approve=self.approve, event=event)
             duration = time.perf_counter() - started
-            stored = store.add_message(self.chat_id, "tool", output if error is None else f"error: {error}",
-                                       tool_call_id=call.id, tool_name=call.name or None)
-            self.emit(ev.ToolResult(call.id, shown, output, error, duration, stored["id"], self.chat_id))
+            stored = self.host.pending.write(_tool_message(store, self.chat_id, call, output, error))
+            self.emit(ev.ToolResult(self.chat_id, call.id, shown, output, error, duration, stored["id"]))
 
 
-def _one_line(exc: Exception) -> str:
+def _tool_message(store: Store, chat_id: int, call: ToolCallRequest, output: str | None,
+                  error: str | None) -> Callable[[], dict]:
+    """The write that keeps a tool's result in the chat, for the model's next round and the history."""
+    content = (output or "") if error is None else f"error: {error}"
+    return lambda: store.add_message(chat_id, "tool", content, tool_call_id=call.id, tool_name=call.name or None)
+
+
+def _one_line(exc: BaseException) -> str:
     """What a user reads of a failure: our own errors as they are worded, anything else with its type."""
     return str(exc) if isinstance(exc, AnciaError) else f"{type(exc).__name__}: {exc}"
-
-
-class _Stopped(Exception):
-    pass

@@ -1,17 +1,16 @@
 """The chat engine: from a checked request to an answer being written.
 
 It checks a request before anything is stored, stores the user's message and the assistant message the
-answer will fill, and answers on a thread of its own (``answer_run.py``): generation rounds on the model
-worker, tool calls between them, the answer saved as it grows so that a stop, an interrupt or a crash never
-loses what was already said. It also keeps memory in check: the per-chat prompt caches, the context fitter,
-and unloading an idle model. What to ask and how a chat is named is the conversation service's
-(``conversation.py``); the engine returns an ``Answer`` and never writes into the request it was given.
+answer will fill, and answers on a thread of its own (``answer_run.py``): the model's steps on the model
+worker, tool calls between rounds, the answer saved as it grows so that a stop, an interrupt, a crash or a
+database that refuses writes never loses what was already said (``pending_writes.py``). What to ask and how
+a chat is named is the conversation service's (``conversation.py``); what is loaded is the model manager's.
+The engine returns an ``Answer`` and never writes into the request it was given.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,8 @@ from ..store.database import Store
 from .answer import Answer
 from .answer_run import AnswerRun
 from .context_fit import ContextFitter
-from .prompt_caches import PromptCaches
+from .host import ToolCatalog
+from .pending_writes import PendingWrites
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,30 +43,27 @@ class ChatRequest:
 
 
 class Engine:
-    """Answers questions: checks and stores each request, then answers it on a thread of its own that hands
-    each generation round to the model worker and runs tools, approvals and downloads itself, so one chat
+    """Answers questions: checks and stores each request, then answers it on a thread of its own whose
+    model steps run on the model worker, and which runs tools, approvals and downloads itself, so one chat
     waiting on a person or the network never holds up another chat's answer."""
 
-    def __init__(self, store: Store, models: ModelManager, settings: Callable[[], dict], tools: Any = None) -> None:
+    def __init__(self, store: Store, models: ModelManager, settings: Callable[[], dict], tools: ToolCatalog) -> None:
         self.store = store
         self.models = models
         self.settings = settings
-        self.tools = tools  # the tool registry: schemas(names) and call(name, arguments, chat_id)
-        self.caches = PromptCaches()
+        self.tools = tools
         self.fitter = ContextFitter()
+        self.pending = PendingWrites()
         self._runs: set[AnswerRun] = set()
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._idle_timer: threading.Timer | None = None
         self._hinted = False
-        store.subscribe(self._on_store_change)
 
     def submit(self, request: ChatRequest) -> Answer:
         """Check the request, store the user's message (in a new chat when ``chat_id`` is None) and the
         assistant message to fill, then answer it. Bad input raises here and stores nothing."""
+        check_prompt(request.prompt)
+        self.pending.flush()  # what earlier answers could not save comes first
         chat = self.store.get_chat(request.chat_id) if request.chat_id is not None else None
-        if request.prompt is not None and (not isinstance(request.prompt, str) or not request.prompt.strip()):
-            raise InvalidValueError("The prompt is empty: ask something.")
         spec = self.models.spec(request.model or (chat and chat["model_id"]) or None)
         model_id = spec.id
         params = {**self.models.params(model_id), **check_params(spec, dict(request.params))}
@@ -95,14 +92,12 @@ class Engine:
                         approve=request.approve)
         with self._lock:
             self._runs.add(run)
-        self._cancel_idle_timer()
-        threading.Thread(target=run.run, name=f"ancia-answer-{chat_id}", daemon=True).start()
+        try:
+            threading.Thread(target=run.run, name=f"ancia-answer-{chat_id}", daemon=True).start()
+        except BaseException as exc:  # no thread to answer on: the answer still ends
+            run._fail(exc)
+            run._end("error")
         return answer
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no answer is in progress (unloading waits so as not to pull the model from under one)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._runs, timeout)
 
     def _check_tools(self, request: ChatRequest) -> None:
         """Tools named by the caller must exist and be on: said before anything is stored."""
@@ -112,8 +107,6 @@ class Engine:
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
             raise InvalidValueError(f"tools must be a list of tool names, None for every enabled tool or False "
                                     f"for none (got {names!r}).")
-        if self.tools is None:
-            raise InvalidValueError("No tools are available in this installation.")
         self.tools.schemas(list(names), chat_id=request.chat_id)
 
     # -- what an answer's thread asks of the engine ---------------------------------------------------
@@ -129,41 +122,17 @@ class Engine:
     def answer_ended(self, run: AnswerRun) -> None:
         with self._lock:
             self._runs.discard(run)
-            self._idle.notify_all()
-        self.models.last_used = time.monotonic()
-        self.schedule_idle_unload()
 
-    # -- keeping memory in check ----------------------------------------------------------------------
+    def forget(self, chat_id: int | None = None) -> None:
+        """Drop what is remembered of a chat's prompt (its history changed, or it is gone)."""
+        self.fitter.forget(chat_id)
 
-    def _on_store_change(self, kind: str, data: dict) -> None:
-        if kind in ("history_changed", "chat_deleted"):
-            self.caches.drop(chat_id=data["chat_id"])
-            self.fitter.forget(data["chat_id"])
-        elif kind == "params_changed":
-            self.caches.drop(model_id=data["model_id"])
-        elif kind == "reset":
-            self.caches.drop()
-            self.fitter.forget()
+    def close(self) -> bool:
+        """At the kernel's end: a last attempt to write what the database refused; whether all was written."""
+        return self.pending.close()
 
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
 
-    def schedule_idle_unload(self) -> None:
-        keep_alive = self.settings()["keep_alive"]
-        self._cancel_idle_timer()
-        if keep_alive < 0:
-            return
-        if keep_alive == 0:
-            self._unload_if_idle(0)
-            return
-        self._idle_timer = threading.Timer(keep_alive, self._unload_if_idle, args=(keep_alive,))
-        self._idle_timer.daemon = True
-        self._idle_timer.start()
-
-    def _unload_if_idle(self, keep_alive: float) -> None:
-        if self._runs or time.monotonic() - self.models.last_used < keep_alive:
-            return
-        self.caches.drop()
-        self.models.unload()
+def check_prompt(prompt: object) -> None:
+    """A question must say something: the one check of a prompt, for every front end."""
+    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+        raise InvalidValueError("The prompt is empty: ask something.")

@@ -1,48 +1,31 @@
 """The model manager: which models exist, which runtime runs each and where its files are, the memory-fit
-check, per-model parameters, and the one resident model. The models a user adds are ``user_models``.
-
-Only one model is loaded at a time, on the model worker thread (see ``worker.py``); downloads and
-conversions run on the caller's thread (``prepare``), so the worker keeps answering meanwhile.
+check and per-model parameters. The models a user adds are ``user_models``; what is loaded belongs to
+``resident.py`` (one local model on the model worker, connections to server models), which this manager
+asks after the checks and downloads that run on the caller's thread (``prepare``).
 """
 
 from __future__ import annotations
 
-import sys
+import builtins
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..config import how_to_go_online
-from ..engine.worker import Worker
 from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
-from ..runtimes import Runtime, create_runtime
+from ..runtimes import Chunk, Runtime, create_runtime
+from ..runtimes.memory import MB, available_memory_mb
 from ..store.database import Store
 from . import files as model_files
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
 from .ids import check_model_id, is_valid_model_id
+from .resident import ResidentModel, StateListener
 from .runtime_choice import Choice, check_choice, choose
 from .user_models import check_server, endpoint, local_spec, register_model
 
 __all__ = ["MB", "ModelManager", "available_memory_mb", "check_params", "check_server", "endpoint", "local_spec"]
-
-MB = 1024 * 1024
-
-
-def available_memory_mb() -> int:
-    """What a model may use: unified memory's recommended working set on macOS, free RAM elsewhere."""
-    if sys.platform == "darwin":
-        try:
-            import mlx.core as mx
-
-            return int(mx.device_info()["max_recommended_working_set_size"] // MB)
-        except Exception:
-            pass
-    import psutil
-
-    return int(psutil.virtual_memory().available // MB)
-
 
 def check_params(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
     """Validate parameter values; raise naming the field and its allowed range."""
@@ -64,16 +47,25 @@ def check_params(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class ModelManager:
-    def __init__(self, store: Store, worker: Worker, settings: Callable[[], dict]) -> None:
+    def __init__(self, store: Store, settings: Callable[[], dict],
+                 on_state: StateListener = lambda state, model: None) -> None:
         self.store = store
-        self.worker = worker
         self._settings = settings
-        self.runtime: Runtime | None = None
-        self.loaded_id: str | None = None
-        self.state = "not_loaded"  # not_loaded, loading, ready
-        self.last_used = time.monotonic()
-        self.listeners: list[Callable[[str], None]] = []
+        self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state)
         self._pull_lock = threading.Lock()
+
+    @property
+    def loaded_id(self) -> str | None:
+        """The resident local model's id."""
+        return self.resident.model_id
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.resident.runtime
+
+    @property
+    def state(self) -> str:
+        return self.resident.state
 
     # -- what exists ------------------------------------------------------------------------------
 
@@ -101,7 +93,11 @@ class ModelManager:
         if runtime != "auto":
             forced[spec.id] = runtime
         self.store.set_settings({"model_runtimes": forced or None})
-        return self.info(spec.id)
+        info = self.info(spec.id)
+        if self.loaded_id == spec.id and self.runtime is not None and self.runtime.name != info["runtime"]:
+            self.unload(spec.id)  # the next answer loads it on the runtime now chosen
+            info = self.info(spec.id)
+        return info
 
     def is_downloaded(self, spec: ModelSpec) -> bool:
         return model_files.is_present(spec, self.choice(spec).runtime)
@@ -121,7 +117,7 @@ class ModelManager:
 
     def status(self, spec: ModelSpec, present: bool | None = None) -> str:
         """``present``: whether its files are there, when the caller knows already."""
-        if spec.id == self.loaded_id and self.state == "ready":
+        if spec.id == self.loaded_id and self.state == "ready" or spec.id in self.resident.servers:
             return "loaded"
         if spec.remote:
             return "remote"
@@ -213,16 +209,17 @@ class ModelManager:
         """Free the disk space of fetched or converted files; a user's own files are never deleted."""
         spec = self.spec(check_model_id(model_id))
         if self.loaded_id == spec.id:
-            self.unload()
+            self.unload(spec.id)
         return model_files.remove(spec)
 
     # -- the resident model ---------------------------------------------------------------------------
 
     def prepare(self, model_id: str | None = None, *, force: bool = False) -> ModelSpec:
         """What loading needs before the model worker: the memory check and any download or conversion,
-        run on the caller's thread so that the worker keeps answering other chats meanwhile."""
+        run on the caller's thread so that the worker keeps answering other chats meanwhile. A server model
+        is checked against offline mode at every call, loaded or not."""
         spec = self.spec(model_id)
-        if self.loaded_id != spec.id or self.runtime is None:
+        if spec.remote or self.loaded_id != spec.id or self.runtime is None:
             self._check_allowed(spec, force)
             self.pull(spec.id)
         return spec
@@ -241,50 +238,51 @@ class ModelManager:
                 f"{available_memory_mb()} MB free. Close other programs, pick a smaller model, or pass "
                 "force=True to load it anyway.")
 
-    def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
-        """Load on the model worker, after any answer queued there (which may itself be loading a model). The
-        checks and any download happen before, on the caller's thread (``prepare``): the worker only loads."""
-        if not self.worker.on_worker:
-            self.prepare(model_id, force=force)
-            return self.worker.call(lambda: self.load(model_id, force=force))
-        spec = self.spec(model_id)
-        if self.loaded_id == spec.id and self.runtime is not None:
-            self.last_used = time.monotonic()
-            return self.runtime
+    def _opener(self, spec: ModelSpec) -> Callable[[], Runtime]:
+        """What makes ``spec``'s runtime, on whichever thread loads it (the worker, or the caller's for a
+        server, whose check is network I/O)."""
         choice = self.choice(spec)
-        if not model_files.is_present(spec, choice.runtime):
-            raise ModelError(f"{spec.id} is not fetched for {choice.runtime}: `ancia.models.pull({spec.id!r})`.")
-        path = model_files.path_for(spec, choice.runtime)
-        self._set_state("loading")
-        if self.runtime is not None:  # one resident model: free the old one first
-            self.runtime.unload()
-            self.runtime, self.loaded_id = None, None
-        try:
+
+        def open_runtime() -> Runtime:
+            if not model_files.is_present(spec, choice.runtime):
+                raise ModelError(f"{spec.id} is not fetched for {choice.runtime}: "
+                                 f"`ancia.models.pull({spec.id!r})`.")
+            path = model_files.path_for(spec, choice.runtime)
             runtime = create_runtime(choice.runtime)
             runtime.load(path if path is not None else endpoint(spec))  # None: a server model
-        except BaseException:
-            self._set_state("not_loaded")
-            raise
-        self.runtime, self.loaded_id = runtime, spec.id
-        self.last_used = time.monotonic()
-        self._set_state("ready")
+            return runtime
+
+        return open_runtime
+
+    def load(self, model_id: str | None = None, *, force: bool = False) -> Runtime:
+        """Load a model: the checks and any download here, then the load itself on the model worker (a
+        server model: a check of its server, on this thread). Counts as use for the idle unload."""
+        spec = self.prepare(model_id, force=force)
+        if spec.remote:
+            runtime = self.resident.connect(spec.id, self._opener(spec))
+        else:
+            runtime = self.resident.load(spec.id, self._opener(spec))
+        self.resident.schedule_idle_unload()
         return runtime
 
-    def unload(self) -> bool:
-        """Free the resident model, on the model worker after any queued answer."""
-        if not self.worker.on_worker:
-            return self.worker.call(self.unload)
-        if self.runtime is None:
-            return False
-        runtime, self.runtime, self.loaded_id = self.runtime, None, None
-        runtime.unload()
-        self._set_state("not_loaded")
-        return True
+    @contextmanager
+    def hold(self, model_id: str) -> Iterator[Runtime]:
+        """``model_id``'s runtime, loaded if needed (after ``prepare``) and kept loaded while the ``with``
+        lasts: what an answer does for its whole length."""
+        spec = self.spec(model_id)
+        with self.resident.hold(spec.id, self._opener(spec), spec.remote) as runtime:
+            runtime.configure(self._settings())
+            yield runtime
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        for listener in list(self.listeners):
-            try:
-                listener(state)
-            except Exception:
-                pass
+    def generate(self, model_id: str, runtime: Runtime, chat_id: int, prompt: builtins.list[int],
+                 params: dict[str, Any],
+                 **options: Any) -> Iterator[Chunk]:
+        """Stream an answer of a held model (see ``ResidentModel.generate``)."""
+        return self.resident.generate(model_id, runtime, chat_id, prompt, params, **options)
+
+    def unload(self, model_id: str | None = None) -> bool:
+        """Free the loaded model (or only ``model_id``) once the answers using it are done."""
+        return self.resident.unload(model_id)
+
+    def close(self) -> None:
+        self.resident.close()

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidValueError, ModelError
+from ..runtimes.server_url import credentials_error
 from ..store.database import Store
 from . import files as model_files
 from .catalog import CATALOG_BY_ID, ModelSpec, Source, default_params
@@ -52,6 +53,9 @@ def register_model(store: Store, model_id: str, path: str | Path, *, title: str 
 def check_server(url: str, remote_model: str | None, api_key_env: str | None) -> tuple[str, str, str | None]:
     """The stored form of a server model; refused in one line when a part is missing or malformed."""
     parts = urlsplit(url.strip())
+    refused = credentials_error(url)
+    if refused:
+        raise InvalidValueError(refused)  # before anything that could show the URL
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidValueError(f"{url!r} is not a server URL: use http(s)://host:port/v1.")
     if not isinstance(remote_model, str) or not remote_model.strip():

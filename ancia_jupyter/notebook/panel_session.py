@@ -20,6 +20,7 @@ from typing import Any
 from .. import __version__
 from .. import events as ev
 from ..app import App, get_app
+from ..changes import Change, ModelStateChanged
 from ..errors import AnciaError, InvalidValueError, NotFoundError
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
@@ -50,7 +51,7 @@ class PanelSession:
         self._followed: int | None = None
         self._unfollow: Callable[[], None] | None = None
         self._telling_again = False
-        self.app.models.listeners.append(self._on_model_change)
+        self._unsubscribe_model = self.app.changes.subscribe(self._on_model_change)
         self._unsubscribe = self.app.store.subscribe(self._on_store_change)
         self.follow()
         self._flusher = threading.Thread(target=self._flush_loop, name="ancia-panel-flush", daemon=True)
@@ -141,9 +142,10 @@ class PanelSession:
             self.follow()  # now, so that an answer starting in a chat made from code is followed from the start
         self._wake.set()
 
-    def _on_model_change(self, *_: Any) -> None:
-        self._model_changed = True
-        self._wake.set()
+    def _on_model_change(self, change: Change) -> None:
+        if isinstance(change, ModelStateChanged):
+            self._model_changed = True
+            self._wake.set()
 
     def approve(self, call: ev.ToolCall) -> bool:
         """Ask this view about a tool call marked ``confirm=True`` (for the answers it asks for)."""
@@ -218,8 +220,7 @@ class PanelSession:
             return
         self._closed = True
         self._wake.set()
-        if self._on_model_change in self.app.models.listeners:
-            self.app.models.listeners.remove(self._on_model_change)
+        self._unsubscribe_model()
         self._unsubscribe()
         self.follow()  # closed: follows nothing
         self.app.conversations.approvals.withdraw(self)

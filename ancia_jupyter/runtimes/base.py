@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,16 @@ class Chunk:
     generation_tps: float = 0.0
 
 
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many tokens two token lists share from their start: what a prompt cache can reuse."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 @dataclass
 class PromptCache:
     """The KV state of one conversation and the exact tokens it holds."""
@@ -57,6 +67,10 @@ class Runtime(ABC):
 
     @abstractmethod
     def load(self, path: Path) -> None: ...
+
+    def configure(self, settings: Mapping[str, Any]) -> None:  # noqa: B027 - most runtimes need none
+        """Take the user's settings that bear on this runtime; called before every answer, so a change
+        applies to the next request without a reload."""
 
     @abstractmethod
     def unload(self) -> None: ...

@@ -2,13 +2,12 @@
 
 The prompt is the model's own chat template (from the GGUF metadata) rendered as Hugging Face renders it
 and tokenized by the model's own tokenizer, so context fitting counts exactly what the model reads. Tokens
-are sampled one at a time against one llama context, so a stop request lands within a token and the KV
-cache stays under our control.
+are sampled one at a time, so a stop request lands within a token and the KV cache stays under our control.
 
-One context serves every chat. A turn reuses the longest prefix the context already holds; when another
-chat's turn is about to overwrite it, the owner's KV state is first saved into that chat's ``PromptCache``
-(only then: a snapshot costs ~0.1 s per 250 tokens), and restored when its chat comes back. Snapshots hold
-the sequence's KV cells only, not llama-cpp-python's per-token logits copy, so they are ~10x smaller.
+One context serves every chat (``llama_sequences.py``): each generation runs on a sequence of its own, so
+the model worker can step several in turn, and a chat's next turn reuses the prefix its sequence holds, or
+the snapshot its ``PromptCache`` got when its sequence was given to another chat. A long prompt is read in
+slices, each a step of its own, so the other generations and short jobs run in between.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import codecs
 import ctypes
 import os
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,70 +23,76 @@ from typing import Any
 from ..errors import ModelError
 from .base import Chunk, PromptCache, Runtime
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
-from .mlx_text import common_prefix
+from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
-DEFAULT_CONTEXT = 4096  # grown when a request's context_window asks for more
+_backend_ready = False
 
 
 class LlamaCppRuntime(Runtime):
     name = "llama_cpp"
 
     def __init__(self) -> None:
-        self.llama: Any = None
+        self.model: Any = None  # llama_cpp._internals.LlamaModel
+        self.context: SharedContext | None = None
         self.path: Path | None = None
         self._template: Any = None
         self._specials: dict[str, str] = {}
         self.tool_syntax: ToolSyntax | None = None
-        self._owner: weakref.ref[PromptCache] | None = None  # the chat whose tokens the context holds
 
     # -- loading ----------------------------------------------------------------------------------------
 
     def load(self, path: Path) -> None:
+        global _backend_ready
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"There is no GGUF model file at {self.path}.")
-        self._open(DEFAULT_CONTEXT)
-        import llama_cpp
-
-        trained = llama_cpp.llama_model_n_ctx_train(self.llama.model)
-        if 0 < trained < DEFAULT_CONTEXT:
-            self._open(trained)
-        vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
-        source = self.llama.metadata.get("tokenizer.chat_template")
+        try:
+            import llama_cpp
+            from llama_cpp._internals import LlamaModel
+            from llama_cpp._logger import set_verbose
+            from llama_cpp._utils import suppress_stdout_stderr
+        except ImportError as exc:
+            raise ModelError("GGUF models need llama-cpp-python: `pip install llama-cpp-python`.") from exc
+        set_verbose(False)  # llama.cpp's own log: errors only
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+        try:
+            with suppress_stdout_stderr(disable=False):
+                self.model = LlamaModel(path_model=str(self.path), params=llama_cpp.llama_model_default_params(),
+                                        verbose=False)
+        except Exception as exc:  # llama.cpp logs the reason; its exception only says that it failed
+            raise ModelError(f"llama.cpp could not load {self.path}: not a model it supports, or a damaged file "
+                             "(download it again, or choose another quantization).") from exc
+        cores = os.cpu_count() or 1
+        trained = self.model.n_ctx_train()
+        self.context = SharedContext(self.model, cores, SEQUENCES * (trained if trained > 0 else 32768))
+        vocab = self.model.vocab
+        metadata = self.model.metadata()
+        source = metadata.get("tokenizer.chat_template")
         try:
             self._template = compile_template(source or CHATML_TEMPLATE)
         except Exception as exc:
             self.unload()
             raise ModelError(f"The chat template in {self.path.name} does not parse: {exc}") from exc
         self._specials = {name: self._text(vocab, token) for name, token in
-                          (("bos_token", self.llama.token_bos()), ("eos_token", self.llama.token_eos()))}
+                          (("bos_token", self.model.token_bos()), ("eos_token", self.model.token_eos()))}
         self.tool_syntax = None
         if source and "tools" in source:  # a template without tools gets no tool descriptions, so no calls
-            texts = {self._text(vocab, i): i for i in range(self.llama.n_vocab())}
+            texts = {self._text(vocab, i): i for i in range(self.model.n_vocab())}
             self.tool_syntax = ToolSyntax(source, texts, lambda text, **_: self._tokenize(text))
 
-    def _open(self, n_ctx: int) -> None:
-        """(Re)create the model and its context; the context's tokens are gone, saved snapshots stay valid."""
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise ModelError("GGUF models need llama-cpp-python: `pip install llama-cpp-python`.") from exc
-        if self.llama is not None:
-            self.llama.close()
-        self.llama, self._owner = None, None
-        cores = os.cpu_count() or 1
-        try:
-            self.llama = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=cores, n_threads_batch=cores,
-                               verbose=False)
-        except Exception as exc:  # llama.cpp logs the reason; its exception only says that it failed
-            raise ModelError(f"llama.cpp could not load {self.path}: not a model it supports, or a damaged file "
-                             "(download it again, or choose another quantization).") from exc
+    @property
+    def trained_context(self) -> int:
+        return int(self.model.n_ctx_train()) if self.model is not None else 0
 
     def unload(self) -> None:
-        if self.llama is not None:
-            self.llama.close()
-        self.llama, self._owner, self.tool_syntax = None, None, None
+        if self.context is not None:
+            self.context.close()
+        if self.model is not None:
+            self.model.close()
+        self.model, self.context, self.tool_syntax = None, None, None
 
     @staticmethod
     def _text(vocab: Any, token: int) -> str:
@@ -103,7 +107,7 @@ class LlamaCppRuntime(Runtime):
         return bool(self.tool_syntax is not None and self.tool_syntax.has_tool_calling)
 
     def _tokenize(self, text: str) -> list[int]:
-        return list(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return list(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         tools = tools if tools and self.supports_tools else None
@@ -125,39 +129,46 @@ class LlamaCppRuntime(Runtime):
                tools: list[dict] | None = None, images: list[Any] | None = None,
                should_stop: Callable[[], bool] = lambda: False,
                messages: list[dict] | None = None) -> Iterator[Chunk]:
+        """Stream an answer on a sequence of the shared context. Yields an empty chunk after each slice of a
+        long prompt (a step: other generations run meanwhile); text chunks; then the final chunk."""
         import llama_cpp
 
         if images:
             raise ModelError("This model has no vision support; select a vision model to send images.")
         if not prompt:
             raise ModelError("Nothing to answer: the prompt is empty.")
+        if self.model is None or self.context is None:
+            raise ModelError("No GGUF model is loaded.")
         cache = cache if cache is not None else PromptCache()
-        window = int(params.get("context_window") or 0)
-        if window > self.llama.n_ctx():
-            self._save_owner()
-            self._open(window)
-        n_ctx = self.llama.n_ctx()
-        if len(prompt) >= n_ctx:
-            raise ModelError(f"The prompt has {len(prompt)} tokens but the model's context holds {n_ctx}; "
+        context = self.context
+        window = min(int(params.get("context_window") or 0) or self.trained_context, context.limit)
+        if len(prompt) >= window:
+            raise ModelError(f"The prompt has {len(prompt)} tokens but the model's context holds {window}; "
                              "raise context_window with `ancia.models.set_params(context_window=...)`.")
-        max_tokens = min(int(params.get("max_tokens", 256)), n_ctx - len(prompt))
-        reused = self._take_context(prompt, cache)
-
-        started = time.perf_counter()
-        self.llama.n_tokens = reused  # eval drops the KV cells from here on
-        self.llama.eval(prompt[reused:])
-        prompt_time = time.perf_counter() - started
-
-        vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span tokens
-        splitter = ToolCallSplitter(self.tool_syntax) if tools and self.supports_tools else None
-        generated: list[int] = []
-        finish = None
-        sampler = self._sampler(params)
-        started = time.perf_counter()
+        max_tokens = max(1, min(int(params.get("max_tokens", 256)), window - len(prompt)))
+        context.ensure(window)
+        sequence, reused = context.acquire(cache, prompt, len(prompt) + max_tokens)
+        sampler = None
         try:
-            while True:
-                token = self._sample(sampler)
+            started = time.perf_counter()
+            rest = prompt[reused:]
+            for at in range(0, len(rest), PROMPT_SLICE):
+                if at:
+                    yield Chunk()  # a step: the sampler reads the logits of the very last slice, below
+                    if should_stop():
+                        break
+                context.decode(sequence, rest[at:at + PROMPT_SLICE])
+            prompt_time = time.perf_counter() - started
+
+            vocab = self.model.vocab
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span tokens
+            splitter = ToolCallSplitter(self.tool_syntax) if tools and self.supports_tools else None
+            generated: list[int] = []
+            finish = "stopped" if should_stop() else None
+            sampler = self._sampler(params)
+            started = time.perf_counter()
+            while finish is None:
+                token = self._sample(sampler, context.ctx.ctx)
                 generated.append(token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     finish = "stop"
@@ -168,19 +179,20 @@ class LlamaCppRuntime(Runtime):
                     yield Chunk(text=text)
                 if should_stop():
                     finish = "stopped"
-                    break
-                if len(generated) >= max_tokens:
+                elif len(generated) >= max_tokens:
                     finish = "length"
-                    break
-                self.llama.eval([token])
+                else:
+                    context.decode(sequence, [token])
+            generation_time = time.perf_counter() - started
         finally:
-            llama_cpp.llama_sampler_free(sampler)
-        generation_time = time.perf_counter() - started
+            if sampler is not None:
+                llama_cpp.llama_sampler_free(sampler)
+            context.release(sequence)
         if finish != "stopped":
-            rest = decoder.decode(b"", final=True)
-            rest = splitter.feed(rest) + splitter.finish() if splitter else rest
-            if rest:
-                yield Chunk(text=rest)
+            tail = decoder.decode(b"", final=True)
+            tail = splitter.feed(tail) + splitter.finish() if splitter else tail
+            if tail:
+                yield Chunk(text=tail)
         parser = self.tool_syntax.tool_parser if splitter and self.tool_syntax else None
         calls = [call for text in splitter.tool_texts
                  for call in parse_tool_calls(parser, text, tools)] if splitter and parser else []
@@ -211,11 +223,11 @@ class LlamaCppRuntime(Runtime):
             llama_cpp.LLAMA_DEFAULT_SEED if seed is None else int(seed)))
         return chain
 
-    def _sample(self, sampler: Any) -> int:
-        """The next token, from the logits of the last token evaluated."""
+    def _sample(self, sampler: Any, ctx: Any) -> int:
+        """The next token, from the logits of the last token decoded in ``ctx``."""
         import llama_cpp
 
-        return int(llama_cpp.llama_sampler_sample(sampler, self.llama.ctx, -1))
+        return int(llama_cpp.llama_sampler_sample(sampler, ctx, -1))
 
     @staticmethod
     def _piece(vocab: Any, token: int) -> bytes:
@@ -227,48 +239,3 @@ class LlamaCppRuntime(Runtime):
             buf = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
         return buf.raw[:n]
-
-    # -- per-chat KV state ------------------------------------------------------------------------------
-
-    def _live(self) -> list[int]:
-        return self.llama.input_ids[: self.llama.n_tokens].tolist()
-
-    def _take_context(self, prompt: list[int], cache: PromptCache) -> int:
-        """Make the context hold the longest prefix of ``prompt`` on hand; how many tokens it holds."""
-        reused = common_prefix(self._live(), prompt)
-        owner = self._owner() if self._owner is not None else None
-        if owner is not cache:
-            self._save_owner()
-            if cache.state is not None and common_prefix(cache.tokens, prompt) > reused:
-                reused = self._restore(cache, prompt)
-            self._owner = weakref.ref(cache)
-        return min(reused, len(prompt) - 1)  # the model must read at least one token to answer
-
-    def _save_owner(self) -> None:
-        """Snapshot the context into the chat that owns it, unless that chat is gone or already saved."""
-        import llama_cpp
-
-        owner = self._owner() if self._owner is not None else None
-        live = self._live()
-        if owner is None or not live or (owner.state is not None and owner.tokens == live):
-            return
-        ctx = self.llama.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
-        owner.state, owner.tokens, owner.nbytes = ctypes.string_at(buf, written), live, written
-
-    def _restore(self, cache: PromptCache, prompt: list[int]) -> int:
-        """Load ``cache``'s snapshot into the context; how much of ``prompt`` it holds (0 if it would not load).
-
-        llama.cpp replaces the sequence's cells, or on failure leaves the sequence empty."""
-        import llama_cpp
-
-        state = cache.state
-        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        loaded = llama_cpp.llama_state_seq_set_data(self.llama.ctx, buf, len(state), 0) == len(state)
-        tokens = cache.tokens if loaded else []
-        self.llama.input_ids[: len(tokens)] = tokens
-        self.llama.n_tokens = len(tokens)
-        cache.state, cache.tokens, cache.nbytes = None, [], 0  # the context holds it now; saved again on leaving
-        return common_prefix(tokens, prompt)

@@ -7,18 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .base import Chunk, PromptCache, Runtime
+from .base import Chunk, PromptCache, Runtime, common_prefix
 from .chat_template import merge_system as _merge_system
 from .tool_calls import ToolCallSplitter, parse_tool_calls
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class MLXTextRuntime(Runtime):

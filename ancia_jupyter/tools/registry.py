@@ -204,7 +204,7 @@ class ToolRegistry:
                               "(a function that gets the call and returns True), or approve it in the panel")
             try:
                 if event is None:  # called by hand: the approver still gets the call to look at
-                    event = ToolCall("manual", tool.name, dict(arguments or {}), 0)
+                    event = ToolCall(0, "manual", tool.name, dict(arguments or {}), 0)
                 allowed = approve(event)
             except Exception as exc:
                 return None, f"denied: the approval check failed ({error_text(exc)})"

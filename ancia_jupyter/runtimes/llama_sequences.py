@@ -1,0 +1,220 @@
+"""One llama.cpp context shared by several generations at once, each on a sequence of its own.
+
+A context holds up to ``SEQUENCES`` sequences in one unified KV buffer, so two chats (or a chat and a
+completion) can be answered in turn, token by token, without either one's cells being overwritten: the
+model worker steps them alternately and each decode names its sequence. A sequence keeps the tokens of the
+chat that used it last, so that chat's next turn reads only its new tokens. When cells run short, a
+sequence no generation is using is saved into its chat's ``PromptCache`` (its KV cells as bytes) and
+emptied; only when every sequence is busy does the context grow, keeping every sequence's cells.
+
+The context opens at the size the first request asks for, not larger: memory is what the chats in use
+need. Before any context is made, its KV cache is checked against the memory this machine has free.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import weakref
+from typing import Any
+
+from ..errors import MemoryFitError, ModelError
+from .base import PromptCache, common_prefix
+from .memory import MB, available_memory_mb
+
+SEQUENCES = 4  # generations that can run at once on one model
+PROMPT_SLICE = 128  # prompt tokens read per decode: the other generations step between slices
+GROW_STEP = 512  # a context grows in whole steps of this many cells
+
+
+class Sequence:
+    """One sequence of the context: the tokens its KV cells hold, the chat they belong to, whether a
+    generation is using it, and how many cells that generation may still fill."""
+
+    def __init__(self, seq_id: int) -> None:
+        self.seq_id = seq_id
+        self.tokens: list[int] = []
+        self.owner: weakref.ref[PromptCache] | None = None
+        self.busy = False
+        self.reserved = 0
+        self.last_used = 0
+
+    def owned_by(self, cache: PromptCache) -> bool:
+        return self.owner is not None and self.owner() is cache
+
+
+class SharedContext:
+    """A llama.cpp context over a loaded model, grown on demand, with its sequences."""
+
+    def __init__(self, model: Any, threads: int, limit: int) -> None:
+        self.model = model  # llama_cpp._internals.LlamaModel
+        self.threads = threads
+        self.limit = limit  # the most cells a context may have: SEQUENCES times the trained length
+        self.ctx: Any = None
+        self.n_ctx = 0
+        self.sequences = [Sequence(i) for i in range(SEQUENCES)]
+        self._batch: Any = None
+        self._clock = itertools.count(1)
+
+    # -- the context itself -----------------------------------------------------------------------------
+
+    def kv_mb(self, n_ctx: int) -> int:
+        """What ``n_ctx`` cells of KV cache take (f16 keys and values in every layer), plus the buffers a
+        decode needs, in MB."""
+        import llama_cpp
+
+        model = self.model.model
+        layers, heads = llama_cpp.llama_model_n_layer(model), max(1, llama_cpp.llama_model_n_head(model))
+        kv_width = llama_cpp.llama_model_n_embd(model) // heads * llama_cpp.llama_model_n_head_kv(model)
+        return (n_ctx * layers * kv_width * 2 * 2) // MB + 32
+
+    def ensure(self, n_ctx: int) -> None:
+        """Make the context hold at least ``n_ctx`` cells, keeping what every sequence holds."""
+        if self.ctx is not None and n_ctx <= self.n_ctx:
+            return
+        n_ctx = min(self.limit, -(-n_ctx // GROW_STEP) * GROW_STEP)
+        if self.ctx is not None and n_ctx <= self.n_ctx:
+            return
+        needed = self.kv_mb(n_ctx) - (self.kv_mb(self.n_ctx) if self.ctx is not None else 0)
+        free = available_memory_mb()
+        if needed > free:
+            raise MemoryFitError(
+                f"A context of {n_ctx} tokens needs about {needed} MB more for its KV cache but this machine has "
+                f"{free} MB free. Lower context_window with `ancia.models.set_params(context_window=...)`, or "
+                "close other programs.")
+        kept = [(s, self._snapshot(s)) for s in self.sequences if s.tokens] if self.ctx is not None else []
+        self.close()
+        self._open(n_ctx)
+        for sequence, state in kept:
+            if not self._load(sequence, state):
+                sequence.tokens = []
+
+    def _open(self, n_ctx: int) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, PROMPT_SLICE, PROMPT_SLICE
+        params.n_seq_max, params.kv_unified = SEQUENCES, True
+        params.n_threads = params.n_threads_batch = self.threads
+        try:
+            self.ctx = LlamaContext(model=self.model, params=params, verbose=False)
+            self._batch = LlamaBatch(n_tokens=PROMPT_SLICE, embd=0, n_seq_max=1, verbose=False)
+        except Exception as exc:
+            self.close()
+            raise ModelError(f"llama.cpp could not make a context of {n_ctx} tokens ({exc}): lower "
+                             "context_window with `ancia.models.set_params(context_window=...)`.") from exc
+        self.n_ctx = n_ctx
+
+    def close(self) -> None:
+        for part in (self._batch, self.ctx):
+            if part is not None:
+                part.close()
+        self.ctx = self._batch = None
+        self.n_ctx = 0
+
+    # -- sequences --------------------------------------------------------------------------------------
+
+    def acquire(self, cache: PromptCache, prompt: list[int], cells: int) -> tuple[Sequence, int]:
+        """A sequence for a generation of ``cache``'s chat that may fill ``cells`` cells in all, holding the
+        longest prefix of ``prompt`` on hand; and how many of its tokens it already holds."""
+        idle = [s for s in self.sequences if not s.busy]
+        if not idle:
+            raise ModelError(f"llama.cpp is already running {SEQUENCES} generations: wait for one to end.")
+        sequence = next((s for s in idle if s.owned_by(cache)), None)
+        restore = False
+        if sequence is None:  # an empty one, else one whose chat is gone, else the least recently used
+            sequence = min(idle, key=lambda s: (bool(s.tokens), s.owner is not None and s.owner() is not None,
+                                                s.last_used))
+            self.evict(sequence)
+            restore = cache.state is not None and common_prefix(cache.tokens, prompt) > 0
+        sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
+        try:
+            if restore:
+                sequence.reserved = max(cells, len(cache.tokens))
+                self._make_room()
+                self._restore(sequence, cache)
+            reused = min(common_prefix(sequence.tokens, prompt), len(prompt) - 1)  # read at least one token
+            self.truncate(sequence, reused)
+            sequence.reserved = cells
+            self._make_room()
+        except BaseException:
+            self.release(sequence)
+            raise
+        return sequence, reused
+
+    def release(self, sequence: Sequence) -> None:
+        sequence.busy, sequence.reserved, sequence.last_used = False, 0, next(self._clock)
+
+    def evict(self, sequence: Sequence) -> None:
+        """Save what ``sequence`` holds into its chat's cache (unless that chat is gone), then empty it."""
+        owner = sequence.owner() if sequence.owner is not None else None
+        if owner is not None and sequence.tokens and not (owner.state is not None and owner.tokens == sequence.tokens):
+            state = self._snapshot(sequence)
+            owner.state, owner.tokens, owner.nbytes = state, list(sequence.tokens), len(state)
+        self.truncate(sequence, 0)
+        sequence.owner = None
+
+    def truncate(self, sequence: Sequence, keep: int) -> None:
+        if self.ctx is not None and len(sequence.tokens) > keep:
+            self.ctx.kv_cache_seq_rm(sequence.seq_id, keep, -1)
+        del sequence.tokens[keep:]
+
+    def _make_room(self) -> None:
+        """Cells for every busy sequence's reservation: idle sequences are saved and emptied first (least
+        recently used first), and the context grows only when that is not enough."""
+        def needed() -> int:
+            return sum(max(s.reserved, len(s.tokens)) if s.busy else len(s.tokens) for s in self.sequences)
+
+        for other in sorted((s for s in self.sequences if not s.busy and s.tokens), key=lambda s: s.last_used):
+            if self.ctx is not None and needed() <= self.n_ctx:
+                break
+            self.evict(other)
+        self.ensure(needed())
+        if needed() > self.n_ctx:
+            raise ModelError(f"The generations in progress need {needed()} tokens of context but at most "
+                             f"{self.n_ctx} fit: wait for one to end, or lower context_window.")
+
+    # -- reading tokens ---------------------------------------------------------------------------------
+
+    def decode(self, sequence: Sequence, tokens: list[int]) -> None:
+        """Append ``tokens`` (at most ``PROMPT_SLICE``) to ``sequence``; the logits of the last are ready
+        for sampling until the next decode."""
+        import llama_cpp
+
+        batch = self._batch.batch
+        start = len(sequence.tokens)
+        batch.n_tokens = len(tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + i, 1
+            batch.seq_id[i][0] = sequence.seq_id
+            batch.logits[i] = i == len(tokens) - 1
+        code = llama_cpp.llama_decode(self.ctx.ctx, batch)
+        if code != 0:
+            raise ModelError(f"llama.cpp could not read the prompt (llama_decode returned {code}): the context "
+                             f"of {self.n_ctx} tokens may be full; lower max_tokens or context_window.")
+        sequence.tokens.extend(tokens)
+
+    # -- KV state as bytes ------------------------------------------------------------------------------
+
+    def _snapshot(self, sequence: Sequence) -> bytes:
+        import llama_cpp
+
+        size = llama_cpp.llama_state_seq_get_size(self.ctx.ctx, sequence.seq_id)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self.ctx.ctx, buf, size, sequence.seq_id)
+        return ctypes.string_at(buf, written)
+
+    def _load(self, sequence: Sequence, state: bytes) -> bool:
+        """Put ``state`` into ``sequence``'s cells; on failure llama.cpp leaves the sequence empty."""
+        import llama_cpp
+
+        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        return bool(llama_cpp.llama_state_seq_set_data(self.ctx.ctx, buf, len(state), sequence.seq_id) == len(state))
+
+    def _restore(self, sequence: Sequence, cache: PromptCache) -> None:
+        """Load ``cache``'s snapshot into the empty ``sequence``; the cache gives it up (the context holds it
+        now, and it is saved again when the sequence is emptied)."""
+        loaded = self._load(sequence, cache.state)
+        sequence.tokens = list(cache.tokens) if loaded else []
+        cache.state, cache.tokens, cache.nbytes = None, [], 0
