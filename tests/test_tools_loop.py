@@ -168,3 +168,16 @@ def test_an_unknown_tool_name_is_refused_before_anything_is_stored(tiny):
     with pytest.raises(InvalidValueError, match="list of tool names"):
         ancia.chat("hello", tools="system.time")
     assert ancia.chats.list() == []
+
+
+def test_tool_calls_in_one_turn_are_capped_by_max_tool_calls(tiny, fahrenheit):
+    ancia.settings.update(max_tool_calls=3)
+    many = "".join(f'<tool_call>{{"name": "fahrenheit", "arguments": {{"celsius": {i}}}}}</tool_call>'
+                   for i in range(20))
+    with scripted(says(many, "Done.")):
+        events = list(ancia.chat("Convert a lot", stream=True, tools=["fahrenheit"], max_tokens=900))
+    assert sum(isinstance(e, ev.ToolResult) for e in events) == 3
+    assert any(isinstance(e, ev.Notice) and e.code == "tool_calls_capped" and "20" in e.text for e in events)
+    history = get_app().store.history(events[-1].chat_id)
+    assert len(history[1]["tool_calls"]) == 3 and sum(m["role"] == "tool" for m in history) == 3
+    assert events[-1].status == "complete"

@@ -217,7 +217,7 @@ class AnswerRun:
             self.notice(text, code)
         fit = prompt.fit
         budget = max(1, min(params["max_tokens"], params["context_window"] - fit.size))
-        last_save, final = time.monotonic(), None
+        last_save, final = float("-inf"), None  # the first token is saved at once, then every SAVE_INTERVAL
         for chunk in host.models.generate(self.model_id, runtime, chat_id, fit.tokens or [],
                                           {**params, "max_tokens": budget}, tools=tools,
                                           images=prompt.images or None, should_stop=self.answer.stop_requested,

@@ -10,13 +10,14 @@ The engine returns an ``Answer`` and never writes into the request it was given.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, NotFoundError, StoreError
 from ..model_manager.manager import ModelManager, check_params
 from ..store.database import Store
 from .answer import Answer
@@ -70,22 +71,10 @@ class Engine:
         if request.images and not spec.vision:
             raise InvalidValueError(f"{model_id} cannot see images; select a vision model to attach images.")
         self._check_tools(request)
+        if chat is None and (request.prompt is None or not request.title):
+            raise InvalidValueError("A new chat needs a prompt and a title.")
         created = chat is None
-        if chat is None:
-            if request.prompt is None or not request.title:
-                raise InvalidValueError("A new chat needs a prompt and a title.")
-            chat = self.store.create_chat(request.title, model_id=request.model and model_id)
-        elif request.title:
-            self.store.update_chat(chat["id"], title=request.title)
-        chat_id = chat["id"]
-        user_id = None
-        if request.prompt is not None:
-            content = request.prompt if not request.context else f"{request.prompt}\n\n{request.context}"
-            user_id = self.store.add_message(chat_id, "user", content, attachments=list(request.images))["id"]
-        if chat["model_id"] != model_id:
-            self.store.update_chat(chat_id, model_id=model_id)
-        message_id = self.store.add_message(chat_id, "assistant", "", status="partial", model_id=model_id,
-                                            params=params)["id"]
+        chat_id, user_id, message_id = self._store_question(request, chat, model_id, params)
         answer = Answer(chat_id, message_id, user_id, model_id)
         answer.put(ev.MessageStarted(chat_id, message_id, user_id, model_id))
         run = AnswerRun(self, answer, model_id, params, created, system=request.system, tools=request.tools,
@@ -98,6 +87,40 @@ class Engine:
             run._fail(exc)
             run._end("error")
         return answer
+
+    def _store_question(self, request: ChatRequest, chat: dict | None, model_id: str,
+                        params: dict) -> tuple[int, int | None, int]:
+        """Store the question and the assistant message its answer fills: (chat, question, answer) ids.
+        When the database refuses part of it, what was stored of it is taken back, so a refused question
+        leaves no trace (an empty new chat, a question without an answer)."""
+        created: int | None = None
+        stored: list[int] = []
+        try:
+            if chat is None:
+                assert request.title is not None
+                chat = self.store.create_chat(request.title, model_id=request.model and model_id)
+                created = chat["id"]
+            elif request.title:
+                self.store.update_chat(chat["id"], title=request.title)
+            chat_id = chat["id"]
+            user_id = None
+            if request.prompt is not None:
+                content = request.prompt if not request.context else f"{request.prompt}\n\n{request.context}"
+                user_id = self.store.add_message(chat_id, "user", content, attachments=list(request.images))["id"]
+                stored.append(user_id)
+            if chat["model_id"] != model_id:
+                self.store.update_chat(chat_id, model_id=model_id)
+            message_id = self.store.add_message(chat_id, "assistant", "", status="partial", model_id=model_id,
+                                                params=params)["id"]
+            return chat_id, user_id, message_id
+        except StoreError:
+            with contextlib.suppress(StoreError, NotFoundError):
+                if created is not None:
+                    self.store.delete_chat(created)
+                elif chat is not None:
+                    for message_id in stored:
+                        self.store.delete_message(chat["id"], message_id)
+            raise
 
     def _check_tools(self, request: ChatRequest) -> None:
         """Tools named by the caller must exist and be on: said before anything is stored."""

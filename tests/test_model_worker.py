@@ -1,0 +1,112 @@
+"""The model worker steps generations token by token: short jobs and other chats never wait for a long
+answer's end."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from scripted import endless, says, scripted, slow
+
+import ancia_jupyter as ancia
+from ancia_jupyter import events as ev
+from ancia_jupyter.app import get_app
+from ancia_jupyter.model_manager.scheduler import Scheduler
+from ancia_jupyter.runtimes import Chunk
+
+
+def first_token(answer) -> float:
+    """Seconds from now until ``answer``'s first token (or its end)."""
+    started = time.monotonic()
+    for event in answer:
+        if isinstance(event, (ev.Token, ev.Done)):
+            return time.monotonic() - started
+    return time.monotonic() - started
+
+
+def test_a_short_job_runs_between_the_tokens_of_a_long_answer(tiny):
+    ancia.models.load()
+    with scripted(endless(), slow(0.02)):
+        answer = ancia.chat("Tell me everything.", stream=True, tools=False, max_tokens=400)  # ~8 s
+        assert first_token(answer) < 5
+        started = time.monotonic()
+        assert get_app().models.resident.call(lambda: "between two tokens") == "between two tokens"
+        waited = time.monotonic() - started
+        still_going = not answer.finished
+        answer.stop()
+        answer.response()
+    assert still_going and waited < 1.0
+
+
+def test_two_chats_answering_at_once_take_turns(tiny):
+    ancia.models.load()
+    arrivals: dict[int, list[float]] = {}
+    with scripted(endless(), slow(0.01)):
+        answers = [ancia.chat(f"Question {i}", stream=True, tools=False, max_tokens=120) for i in range(2)]
+        threads = [threading.Thread(target=lambda a=a: arrivals.setdefault(a.chat_id, [
+            time.monotonic() for e in a if isinstance(e, ev.Token)])) for a in answers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    first, second = (arrivals[a.chat_id] for a in answers)
+    assert len(first) >= 50 and len(second) >= 50
+    assert second[0] < first[-1] and first[0] < second[-1]  # both were being written at the same time
+    halfway = (min(first[0], second[0]) + max(first[-1], second[-1])) / 2
+    done_by_half = [sum(t < halfway for t in times) / len(times) for times in (first, second)]
+    assert all(0.25 < share < 0.75 for share in done_by_half)  # fairly: neither waited for the other
+
+
+def test_a_short_question_starts_while_another_chat_streams_a_long_answer(tiny):
+    ancia.models.load()
+    with scripted(says(None, "Yes."), endless(), slow(0.02)):
+        long = ancia.chat("Write a long essay.", stream=True, tools=False, max_tokens=500)  # ~10 s
+        first_token(long)
+        short = ancia.chat("Quick one?", stream=True, tools=False, max_tokens=5)
+        waited = first_token(short)
+        still_going = not long.finished
+        short.response()
+        ancia.stop()
+        long.response()
+    assert still_going and waited < 2.0
+
+
+def test_two_real_chats_stepped_in_turn_answer_as_they_would_alone(smollm2):
+    questions = ["What is the capital of France?", "Name three colours."]
+    alone = [ancia.chat(q, tools=False, max_tokens=24).text for q in questions]
+    answers = [ancia.chat(q, tools=False, max_tokens=24, stream=True) for q in questions]
+    assert [a.response().text for a in answers] == alone
+
+
+def test_a_generation_left_early_is_closed_on_the_worker():
+    closed_on: list[str] = []
+    scheduler = Scheduler(name="test-worker")
+
+    def stream():
+        try:
+            while True:
+                yield Chunk(text="x")
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    generation = scheduler.generate(stream)
+    for _ in generation:
+        break
+    scheduler.call(lambda: None)  # the worker has taken its next turn
+    scheduler.call(lambda: None)
+    assert closed_on == ["test-worker"]
+    scheduler.close()
+
+
+def test_an_error_in_a_stream_reaches_its_asker_and_the_worker_goes_on():
+    scheduler = Scheduler(name="test-worker")
+
+    def broken():
+        yield Chunk(text="a")
+        raise ValueError("the runtime broke")
+
+    with pytest.raises(ValueError, match="the runtime broke"):
+        list(scheduler.generate(broken))
+    assert scheduler.call(lambda: 42) == 42
+    scheduler.close()
