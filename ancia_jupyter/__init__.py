@@ -16,9 +16,16 @@ __all__ = [
 
 _LAZY = {
     "chat": "api", "stop": "api", "Chat": "api", "chats": "api", "models": "api", "settings": "api",
-    "app_state": "api", "reset": "api", "Response": "response", "events": None,
-    "tools": "tools", "tool": "tools", "plugins": "plugins", "panel": "notebook.widget",
+    "app_state": "api", "reset": "api", "Response": "response", "events": None, "panel": "notebook.widget",
 }
+
+# ``ancia.tools`` and ``ancia.plugins`` are the API objects, not the subpackages of the same names: those are
+# imported first (their ``__init__`` is empty, so this is cheap), which binds their names here once and for
+# all; the API objects then take the names.
+from . import plugins as _plugins_package  # noqa: E402, F401
+from . import tools as _tools_package  # noqa: E402, F401
+from .api_plugins import plugins  # noqa: E402
+from .api_tools import tool, tools  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,8 @@
 Every view (``ancia.chat``, the magics, the panels, the sidebar comm) goes through ``get_app()``, so
 they share the same chats, the same loaded model and the same stream of events. Imports flow one way:
 this module wires the tool registry, the built-ins, the installed plugins and the user's own tools; none
-of those import it (``ancia.tools`` and ``ancia.plugins`` look the app up when called).
+of those import it (``ancia.tools`` and ``ancia.plugins``, in ``api_tools``/``api_plugins``, look the app
+up when called).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .engine.conversation import Conversations
 from .model_manager.manager import ModelManager
 from .paths import data_dir
 from .plugins.loading import load_installed
+from .plugins.manager import PluginManager
 from .store.database import Store
 from .tools.builtins import register_builtins
 from .tools.registry import ToolRegistry
@@ -28,28 +30,17 @@ class App:
     def __init__(self, user_tools: UserTools) -> None:
         self.data_dir = data_dir()
         self.changes = Changes()
-        self.store = Store()
+        self.store = Store(changes=self.changes)
         self.models = ModelManager(self.store, self.settings,
                                    lambda state, model: self.changes.publish(ModelStateChanged(state, model)))
         self.user_tools = user_tools
-        self.tools = ToolRegistry(self)
+        self.tools = ToolRegistry(self.store, self.settings)
         register_builtins(self.tools)
         with user_tools.joining(self.tools):  # plugins first: at start, one keeps a name a user tool wants
             load_installed(self.tools, self.store)
+        self.plugins = PluginManager(self.store, self.tools, self.data_dir, self.settings, self.update_settings)
         self.engine = Engine(self.store, self.models, self.settings, self.tools)
         self.conversations = Conversations(self.store, self.engine, self.models)
-        self.store.subscribe(self._forget_stale)
-
-    def _forget_stale(self, kind: str, data: dict) -> None:
-        """What the engine and the loaded model remember of a chat goes when the chat changes."""
-        if kind in ("history_changed", "chat_deleted"):
-            self.models.resident.drop_caches(chat_id=data["chat_id"])
-            self.engine.forget(data["chat_id"])
-        elif kind == "params_changed":
-            self.models.resident.drop_caches(model_id=data["model_id"])
-        elif kind == "reset":
-            self.models.resident.drop_caches()
-            self.engine.forget()
 
     def settings(self) -> dict[str, Any]:
         return config.resolve(self.store.get_settings())

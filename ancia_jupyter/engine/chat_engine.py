@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
+from ..changes import Change, ChatDeleted, HistoryChanged, Reset
 from ..errors import InvalidValueError, NotFoundError, StoreError
 from ..model_manager.manager import ModelManager, check_params
 from ..store.database import Store
@@ -58,6 +59,14 @@ class Engine:
         self._runs: set[AnswerRun] = set()
         self._lock = threading.Lock()
         self._hinted = False
+        store.changes.subscribe(self._forget_stale)
+
+    def _forget_stale(self, change: Change) -> None:
+        """What is remembered of a chat's prompt goes when its history changes or it goes."""
+        if isinstance(change, (HistoryChanged, ChatDeleted)):
+            self.fitter.forget(change.chat_id)
+        elif isinstance(change, Reset):
+            self.fitter.forget()
 
     def submit(self, request: ChatRequest) -> Answer:
         """Check the request, store the user's message (in a new chat when ``chat_id`` is None) and the
@@ -145,10 +154,6 @@ class Engine:
     def answer_ended(self, run: AnswerRun) -> None:
         with self._lock:
             self._runs.discard(run)
-
-    def forget(self, chat_id: int | None = None) -> None:
-        """Drop what is remembered of a chat's prompt (its history changed, or it is gone)."""
-        self.fitter.forget(chat_id)
 
     def close(self) -> bool:
         """At the kernel's end: a last attempt to write what the database refused; whether all was written."""

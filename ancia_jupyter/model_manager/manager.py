@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..changes import Change, ChatDeleted, HistoryChanged, ParamsChanged, Reset
 from ..config import how_to_go_online
 from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
 from ..runtimes import Chunk, Runtime, create_runtime
@@ -53,6 +54,16 @@ class ModelManager:
         self._settings = settings
         self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state)
         self._pull_lock = threading.Lock()
+        store.changes.subscribe(self._drop_stale_caches)
+
+    def _drop_stale_caches(self, change: Change) -> None:
+        """A chat's prompt cache goes when its history changes or it goes; a model's when its params do."""
+        if isinstance(change, (HistoryChanged, ChatDeleted)):
+            self.resident.drop_caches(chat_id=change.chat_id)
+        elif isinstance(change, ParamsChanged):
+            self.resident.drop_caches(model_id=change.model_id)
+        elif isinstance(change, Reset):
+            self.resident.drop_caches()
 
     @property
     def loaded_id(self) -> str | None:

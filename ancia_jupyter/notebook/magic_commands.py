@@ -149,7 +149,7 @@ class MagicCommands:
         show_markdown(self.api.export_chat(chat, "md"))
 
     def _tools(self, words: list[str]) -> None:
-        from .. import tools
+        from ..api_tools import tools
 
         with user_errors():
             rows = tools.list()
@@ -160,7 +160,7 @@ class MagicCommands:
         action, target = (words + [None, None])[:2]
         if action is not None and action not in PLUGIN_ACTIONS:
             raise UsageError(f"Unknown plugins action {action!r}; use one of: {', '.join(PLUGIN_ACTIONS)}.")
-        from .. import plugins
+        from ..api_plugins import plugins
 
         with user_errors():
             if action is None:

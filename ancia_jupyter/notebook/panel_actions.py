@@ -236,5 +236,5 @@ def _unload_model(p: Panel) -> object:
 def _set_tool_enabled(p: Panel, name: str, enabled: bool) -> object:
     if p.app.tools is None:
         raise InvalidValueError("No tools are available in this installation.")
-    p.app.store.set_tool_enabled(p.app.tools.get(name).name, enabled)
+    p.app.tools.set_enabled(name, enabled)
     return SNAPSHOT

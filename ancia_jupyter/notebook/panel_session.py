@@ -20,7 +20,7 @@ from typing import Any
 from .. import __version__
 from .. import events as ev
 from ..app import App, get_app
-from ..changes import Change, ModelStateChanged
+from ..changes import Change, ChatCreated, ChatDeleted, ModelStateChanged, Reset
 from ..errors import AnciaError, InvalidValueError, NotFoundError
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
@@ -41,7 +41,7 @@ class PanelSession:
         self.current_chat: int | None = self.app.store.get_chat(chat_id)["id"] if chat_id is not None else None
         # What goes out (replies, pushes, approvals) goes out under this lock, in the order it happened.
         self._lock = threading.RLock()
-        self._follow_lock = threading.Lock()  # the subscription; taken from store listeners, so never waits on _lock
+        self._follow_lock = threading.Lock()  # the subscription; taken from change listeners, so never waits on _lock
         self._events: deque[ev.Event] = deque()  # the followed chat's events, not pushed yet
         self._dirty = False  # the store or the settings changed: a snapshot goes out when no answer runs
         self._model_changed = False  # the model's state changed (loading, ready): a snapshot goes out now
@@ -51,8 +51,7 @@ class PanelSession:
         self._followed: int | None = None
         self._unfollow: Callable[[], None] | None = None
         self._telling_again = False
-        self._unsubscribe_model = self.app.changes.subscribe(self._on_model_change)
-        self._unsubscribe = self.app.store.subscribe(self._on_store_change)
+        self._unsubscribe = self.app.changes.subscribe(self._on_change)
         self.follow()
         self._flusher = threading.Thread(target=self._flush_loop, name="ancia-panel-flush", daemon=True)
         self._flusher.start()
@@ -135,17 +134,16 @@ class PanelSession:
             self._events.append(event)
             self._wake.set()
 
-    def _on_store_change(self, kind: str, data: dict) -> None:
-        self._dirty = True
-        if (kind == "chat_created" and self.current_chat is None or kind == "reset"
-                or kind == "chat_deleted" and data.get("chat_id") == self._followed):
-            self.follow()  # now, so that an answer starting in a chat made from code is followed from the start
-        self._wake.set()
-
-    def _on_model_change(self, change: Change) -> None:
+    def _on_change(self, change: Change) -> None:
+        """Anything changed elsewhere: the model's state goes out at once, the rest in the next snapshot."""
         if isinstance(change, ModelStateChanged):
             self._model_changed = True
-            self._wake.set()
+        else:
+            self._dirty = True
+            if (isinstance(change, ChatCreated) and self.current_chat is None or isinstance(change, Reset)
+                    or isinstance(change, ChatDeleted) and change.chat_id == self._followed):
+                self.follow()  # now, so that an answer starting in a chat made from code is followed from its start
+        self._wake.set()
 
     def approve(self, call: ev.ToolCall) -> bool:
         """Ask this view about a tool call marked ``confirm=True`` (for the answers it asks for)."""
@@ -220,7 +218,6 @@ class PanelSession:
             return
         self._closed = True
         self._wake.set()
-        self._unsubscribe_model()
         self._unsubscribe()
         self.follow()  # closed: follows nothing
         self.app.conversations.approvals.withdraw(self)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..changes import Changes, ChatCreated, ChatDeleted, ChatUpdated, Reset
 from ..errors import InvalidValueError, NotFoundError
 from ..paths import data_dir
 from . import files as store_files
@@ -24,15 +25,11 @@ from .messages import MESSAGE_FIELDS, MESSAGE_STATUSES, ROLES, MessageTables
 from .rows import JSON_COLUMNS, decode_row, encode_row, insert_row
 from .state import StateTables
 
-__all__ = ["CHAT_FIELDS", "DB_NAME", "JSON_COLUMNS", "MESSAGE_FIELDS", "MESSAGE_STATUSES", "ROLES", "Listener",
-           "Store"]
+__all__ = ["CHAT_FIELDS", "DB_NAME", "JSON_COLUMNS", "MESSAGE_FIELDS", "MESSAGE_STATUSES", "ROLES", "Store"]
 
 DB_NAME = "ancia.db"
 CHAT_FIELDS = ("title", "model_id", "system_prompt", "mood", "options")
 MAX_TITLE = 200
-
-Listener = Callable[[str, dict], None]
-
 
 def _title(title: object) -> str:
     if not isinstance(title, str) or not title.strip():
@@ -46,13 +43,13 @@ def _title(title: object) -> str:
 class Store(MessageTables, StateTables):
     """One database file; safe to share between the kernel's threads and with other processes."""
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, changes: Changes | None = None) -> None:
         self.path = Path(path) if path is not None else data_dir() / DB_NAME
         # Read-only when the file or its folder cannot be written: everything can still be read.
         self.db, self.writable = store_files.connect(self.path)
         self._lock = threading.RLock()
         self._wal = store_files.WalEmptier(self.path)
-        self._listeners: list[Listener] = []
+        self.changes = changes if changes is not None else Changes()  # what each write changed, as it is done
 
     def close(self) -> None:
         """Close the file, trying once more, without waiting, to empty a WAL a reader held on to."""
@@ -96,20 +93,6 @@ class Store(MessageTables, StateTables):
             store_files.vacuum(self.db.conn, self.path)
         return {"path": str(self.path), "bytes_before": before, "bytes_after": store_files.file_size(self.path)}
 
-    # -- change notifications: panels and caches follow what code does -------------------------
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    def notify(self, kind: str, **data: Any) -> None:
-        """Tell every listener (panels, caches) that something changed."""
-        for listener in list(self._listeners):
-            try:
-                listener(kind, data)
-            except Exception:  # a broken view must never break a write
-                pass
-
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
         with self._lock:
             try:
@@ -128,7 +111,7 @@ class Store(MessageTables, StateTables):
         row.update({k: v for k, v in fields.items() if k in CHAT_FIELDS and k != "title"})
         with self._write():
             chat_id = insert_row(self.db.table("chats"), encode_row(row))
-        self.notify("chat_created", chat_id=chat_id)
+        self.changes.publish(ChatCreated(chat_id))
         return self.get_chat(chat_id)
 
     def get_chat(self, chat_id: int) -> dict:
@@ -157,7 +140,7 @@ class Store(MessageTables, StateTables):
         fields["updated_at"] = time.time()
         with self._write():
             self.db.table("chats").update(chat["id"], encode_row(fields))
-        self.notify("chat_updated", chat_id=chat["id"], fields=sorted(fields))
+        self.changes.publish(ChatUpdated(chat["id"], tuple(sorted(fields))))
         return self.get_chat(chat["id"])
 
     def delete_chat(self, chat_id: int) -> None:
@@ -166,7 +149,7 @@ class Store(MessageTables, StateTables):
             store_files.delete_messages(conn, "chat_id = ?", [chat["id"]])
             conn.execute("DELETE FROM chats WHERE id = ?", [chat["id"]])
         self._forget()
-        self.notify("chat_deleted", chat_id=chat["id"])
+        self.changes.publish(ChatDeleted(chat["id"]))
 
     def duplicate_chat(self, chat_id: int, title: str | None = None) -> dict:
         """A deep copy: new chat, new messages (with their attachments), same order."""
@@ -186,7 +169,7 @@ class Store(MessageTables, StateTables):
                     "SELECT ?, mime, path, data FROM attachments WHERE message_id = ? ORDER BY id",
                     [new_message_id, old_id],
                 )
-        self.notify("chat_created", chat_id=new_id)
+        self.changes.publish(ChatCreated(new_id))
         return self.get_chat(new_id)
 
     def _chat_id(self, chat_id: object) -> int:
@@ -207,4 +190,4 @@ class Store(MessageTables, StateTables):
                           "local_models", "plugins"):
                 conn.execute(f"DELETE FROM {table}")
         self._forget()
-        self.notify("reset")
+        self.changes.publish(Reset())

@@ -1,6 +1,6 @@
 """Messages: adding, saving, editing and deleting them with their attachments, and searching them all.
 
-A mixin of `Store`, which provides the write transaction, the query helper, the notifications and the chats.
+A mixin of `Store`, which provides the write transaction, the query helper, the change channel and the chats.
 What a delete removes leaves the file too: the search index forgets the words and the WAL is emptied.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from ..changes import Changes, HistoryChanged, MessageAdded, MessageUpdated
 from ..errors import InvalidValueError, NotFoundError
 from . import files as store_files
 from .rows import encode_row, insert_row
@@ -39,7 +40,7 @@ class MessageTables:
 
         def _forget(self) -> None: ...
 
-        def notify(self, kind: str, **data: Any) -> None: ...
+        changes: Changes
 
         def get_chat(self, chat_id: int) -> dict: ...
 
@@ -64,7 +65,7 @@ class MessageTables:
                 self.db.table("attachments").insert({"message_id": message_id, "mime": attachment.get("mime"),
                                                      "path": attachment.get("path"), "data": attachment.get("data")})
             self.db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", [now, chat["id"]])
-        self.notify("message_added", chat_id=chat["id"], message_id=message_id)
+        self.changes.publish(MessageAdded(chat["id"], message_id))
         return self.get_message(message_id)
 
     def update_message(self, message_id: int, *, notify: bool = True, **fields: Any) -> None:
@@ -73,7 +74,7 @@ class MessageTables:
         with self._write() as conn:
             fields = self._update_message(conn, message_id, fields)
         if notify:
-            self.notify("message_updated", message_id=message_id, fields=sorted(fields))
+            self.changes.publish(MessageUpdated(message_id, tuple(sorted(fields))))
 
     def _update_message(self, conn: sqlite3.Connection, message_id: int, fields: dict) -> dict:
         fields = {**fields, "updated_at": time.time()}
@@ -124,7 +125,7 @@ class MessageTables:
             if not store_files.SECURE_DELETE:  # the replaced words stay in the index until it is merged
                 store_files.merge_index(conn)
         self._forget()
-        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.changes.publish(HistoryChanged(message["chat_id"], message["id"]))
         return self.get_message(message["id"])
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
@@ -132,7 +133,7 @@ class MessageTables:
         with self._write() as conn:
             store_files.delete_messages(conn, "id = ?", [message["id"]])
         self._forget()
-        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.changes.publish(HistoryChanged(message["chat_id"], message["id"]))
 
     def delete_messages_from(self, chat_id: int, message_id: int) -> int:
         """Drop a message and everything after it (regenerate, edit-and-resend); returns how many."""
@@ -141,7 +142,7 @@ class MessageTables:
             count = store_files.delete_messages(conn, "chat_id = ? AND id >= ?",
                                                 [message["chat_id"], message["id"]])
         self._forget()
-        self.notify("history_changed", chat_id=message["chat_id"], from_message_id=message["id"])
+        self.changes.publish(HistoryChanged(message["chat_id"], message["id"]))
         return count
 
     def clear_messages(self, chat_id: int) -> int:
@@ -149,7 +150,7 @@ class MessageTables:
         with self._write() as conn:
             count = store_files.delete_messages(conn, "chat_id = ?", [chat["id"]])
         self._forget()
-        self.notify("history_changed", chat_id=chat["id"], from_message_id=None)
+        self.changes.publish(HistoryChanged(chat["id"], None))
         return count
 
     def search(self, query: str, limit: int = 20) -> list[dict]:

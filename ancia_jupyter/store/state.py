@@ -1,6 +1,6 @@
 """The small tables beside the chats: settings, model parameters, tool state, local models, plugins.
 
-A mixin of `Store`, which provides the write transaction, the query helper and the notifications.
+A mixin of `Store`, which provides the write transaction, the query helper and the change channel.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from ..changes import Changes, ModelsChanged, ParamsChanged, PluginsChanged, SettingsChanged, ToolsChanged
+
 
 class StateTables:
     """Reads and writes of the key/value tables; every write is one transaction and one notification."""
@@ -25,7 +27,7 @@ class StateTables:
 
         def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]: ...
 
-        def notify(self, kind: str, **data: Any) -> None: ...
+        changes: Changes
 
     # -- key/value tables: settings, model params, tool state ------------------------------------
 
@@ -39,7 +41,7 @@ class StateTables:
                     self.db.execute("DELETE FROM settings WHERE key = ?", [key])
                 else:
                     self.db.table("settings").upsert({"key": key, "value": json.dumps(value)}, pk="key")
-        self.notify("settings_changed", keys=sorted(values))
+        self.changes.publish(SettingsChanged(tuple(sorted(values))))
 
     def get_params(self, model_id: str) -> dict:
         rows = self._query("SELECT params FROM model_params WHERE model_id = ?", [model_id])
@@ -52,7 +54,7 @@ class StateTables:
                                                      pk="model_id")
             else:
                 self.db.execute("DELETE FROM model_params WHERE model_id = ?", [model_id])
-        self.notify("params_changed", model_id=model_id)
+        self.changes.publish(ParamsChanged(model_id))
 
     def tool_states(self) -> dict[str, bool]:
         return {r["name"]: bool(r["enabled"]) for r in self._query("SELECT * FROM tool_state")}
@@ -60,7 +62,7 @@ class StateTables:
     def set_tool_enabled(self, name: str, enabled: bool) -> None:
         with self._write():
             self.db.table("tool_state").upsert({"name": name, "enabled": int(enabled)}, pk="name")
-        self.notify("tools_changed", name=name)
+        self.changes.publish(ToolsChanged(name))
 
     # -- local models and plugins -----------------------------------------------------------------
 
@@ -75,12 +77,12 @@ class StateTables:
                                                   "title": title, "vision": int(vision), "added_at": time.time(),
                                                   "remote_model": remote_model, "api_key_env": api_key_env},
                                                  replace=True)
-        self.notify("models_changed", model_id=model_id)
+        self.changes.publish(ModelsChanged(model_id))
 
     def remove_local_model(self, model_id: str) -> None:
         with self._write():
             self.db.execute("DELETE FROM local_models WHERE id = ?", [model_id])
-        self.notify("models_changed", model_id=model_id)
+        self.changes.publish(ModelsChanged(model_id))
 
     def plugins(self) -> list[dict]:
         return self._query("SELECT * FROM plugins ORDER BY id")
@@ -92,9 +94,9 @@ class StateTables:
             row = {"id": plugin_id, "installed_at": existing[0]["installed_at"] if existing else now,
                    "updated_at": now, **fields}
             self.db.table("plugins").upsert(row, pk="id")
-        self.notify("plugins_changed", plugin_id=plugin_id)
+        self.changes.publish(PluginsChanged(plugin_id))
 
     def delete_plugin(self, plugin_id: str) -> None:
         with self._write():
             self.db.execute("DELETE FROM plugins WHERE id = ?", [plugin_id])
-        self.notify("plugins_changed", plugin_id=plugin_id)
+        self.changes.publish(PluginsChanged(plugin_id))

@@ -14,22 +14,27 @@ import inspect
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AnciaError, ToolError
 from .tool import MAX_OUTPUT_CHARS, Tool
+
+if TYPE_CHECKING:
+    from ..store.database import Store
 
 MAX_ERROR_CHARS = 2_000
 
 
 @dataclass
 class ToolContext:
-    """What a running tool may want to know: the app, the chat it was called for, itself, and when its
-    time is up: a tool that waits on the network bounds its wait by ``deadline`` and stops when
-    ``cancelled`` is set (the call timed out), since its thread cannot be killed."""
+    """What a running tool may want to know: the store and the settings, the chat it was called for,
+    itself, and when its time is up: a tool that waits on the network bounds its wait by ``deadline`` and
+    stops when ``cancelled`` is set (the call timed out), since its thread cannot be killed."""
 
-    app: Any
+    store: Store
+    settings: Callable[[], dict]
     chat_id: int | None
     tool: Tool
     deadline: float | None = None  # time.monotonic() at which the call is given up

@@ -20,7 +20,7 @@ def set_mood(mood: Mood) -> str:
     context = current()
     if context.chat_id is None:
         raise ToolError("There is no chat to set the mood of: call this tool from a chat.")
-    context.app.store.update_chat(context.chat_id, mood=mood)
+    context.store.update_chat(context.chat_id, mood=mood)
     return f"mood set to {mood}"
 
 

@@ -15,8 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..changes import ToolsChanged
 from ..errors import NotFoundError, ToolError
 from ..events import ToolCall
+from ..store.database import Store
 from .calling import ToolContext, error_text, run_tool
 from .schema import ArgumentError, check_arguments
 from .tool import Tool, make_tool
@@ -32,8 +34,9 @@ def safe_name(name: str) -> str:
 class ToolRegistry:
     """Every tool of one app: built-ins, installed plugins, and the user's ``@ancia.tool`` functions."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, store: Store, settings: Callable[[], dict]) -> None:
+        self.store = store
+        self.settings = settings
         self._tools: dict[str, Tool] = {}
         self._lock = threading.RLock()
         self._loading = threading.local()  # per thread: the source whose tools ``register`` is adding now
@@ -58,14 +61,14 @@ class ToolRegistry:
         with self._lock:
             self.check_free(tool)
             self._tools[tool.name] = tool
-        self.app.store.notify("tools_changed", name=tool.name)
+        self.store.changes.publish(ToolsChanged(tool.name))
         return tool
 
     def unregister(self, name: str) -> bool:
         with self._lock:
             removed = self._tools.pop(name, None)
         if removed is not None:
-            self.app.store.notify("tools_changed", name=name)
+            self.store.changes.publish(ToolsChanged(name))
         return removed is not None
 
     def remove_source(self, source: str) -> list[str]:
@@ -134,18 +137,22 @@ class ToolRegistry:
 
     def gate_open(self, tool: Tool, chat_id: int | None) -> bool:
         """Tools that read the kernel (``requires``) run only when the setting or the chat option is on."""
-        if tool.requires is None or self.app.settings().get(tool.requires):
+        if tool.requires is None or self.settings().get(tool.requires):
             return True
         if chat_id is None:
             return False
         try:
-            options = self.app.store.get_chat(chat_id)["options"] or {}
+            options = self.store.get_chat(chat_id)["options"] or {}
         except NotFoundError:
             return False
         return bool(options.get(tool.requires))
 
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Turn a tool on or off for every chat (remembered)."""
+        self.store.set_tool_enabled(self.get(name).name, enabled)
+
     def list(self, chat_id: int | None = None) -> builtins.list[dict[str, Any]]:
-        states = self.app.store.tool_states()
+        states = self.store.tool_states()
         return [{**t.info(), "enabled": states.get(t.name, True), "available": self.gate_open(t, chat_id)}
                 for t in sorted(self._tools.values(), key=lambda t: t.name)]
 
@@ -157,7 +164,7 @@ class ToolRegistry:
 
     def schemas(self, names: builtins.list[str] | None, chat_id: int | None = None) -> builtins.list[dict]:
         """The schemas the model sees: every enabled tool, or exactly ``names`` (each must be on)."""
-        states = self.app.store.tool_states()
+        states = self.store.tool_states()
         if names is None:
             chosen = [t for t in sorted(self._tools.values(), key=lambda t: t.name)
                       if states.get(t.name, True) and self.gate_open(t, chat_id)]
@@ -186,8 +193,8 @@ class ToolRegistry:
             known = ", ".join(self.aliases().values()) or "none"
             return None, f"unknown tool {name!r}; the tools are: {known}"
         try:
-            settings = self.app.settings()
-            if not self.app.store.tool_states().get(tool.name, True):
+            settings = self.settings()
+            if not self.store.tool_states().get(tool.name, True):
                 return None, f"the tool {tool.name!r} is disabled by the user"
             if not self.gate_open(tool, chat_id):
                 return None, (f"the tool {tool.name!r} is off: the user has not turned on {tool.requires!r}")
@@ -210,4 +217,5 @@ class ToolRegistry:
                 return None, f"denied: the approval check failed ({error_text(exc)})"
             if not allowed:
                 return None, "denied by the user"
-        return run_tool(tool, kwargs, float(settings["tool_timeout"]), ToolContext(self.app, chat_id, tool))
+        context = ToolContext(self.store, self.settings, chat_id, tool)
+        return run_tool(tool, kwargs, float(settings["tool_timeout"]), context)
