@@ -8,6 +8,7 @@ Run as a script, this module is that slowed ``mlx_lm.server``: ``python openai_s
 from __future__ import annotations
 
 import json
+import select
 import socket
 import subprocess
 import sys
@@ -72,14 +73,19 @@ class MLXServer:
 
 @dataclass
 class FakeServer:
-    """An OpenAI-shaped server that answers ``/models`` and replays ``stream`` (raw SSE text pieces, written
-    and flushed one by one) or ``status`` with ``error_body``; ``cut`` hangs up after the pieces instead of
-    ending the chunked body. Each request is recorded as (method, path, headers in lower case, json body)."""
+    """An OpenAI-shaped server that answers ``/models`` and replays ``stream`` (raw SSE pieces, text or bytes,
+    written and flushed one by one, sent as ``content_type`` with the Content-Encoding ``encoding``) or
+    ``status`` with ``error_body`` (and a Location header when ``location`` is set); ``cut`` hangs up after the
+    pieces instead of ending the chunked body. Each request is recorded as (method, path, headers in lower
+    case, json body)."""
 
-    stream: list[str] = field(default_factory=list)
+    stream: list[str | bytes] = field(default_factory=list)
     status: int = 200
     error_body: str = ""
     cut: bool = False
+    content_type: str = "text/event-stream"
+    encoding: str | None = None
+    location: str | None = None
     requests: list[tuple[str, str, dict, dict]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -99,6 +105,8 @@ class FakeServer:
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if fake.location is not None:
+                    self.send_header("Location", fake.location)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -114,13 +122,20 @@ class FakeServer:
                 if fake.status != 200:
                     return self._send(fake.status, fake.error_body.encode())
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", fake.content_type)
+                if fake.encoding:
+                    self.send_header("Content-Encoding", fake.encoding)
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for piece in fake.stream:
-                    data = piece.encode()
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                    self.wfile.flush()
+                    data = piece.encode() if isinstance(piece, str) else piece
+                    if not data:
+                        continue  # an empty chunk would end the body
+                    try:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                        self.wfile.flush()
+                    except OSError:  # the client hung up: it refused what came so far
+                        return
                 if fake.cut:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 else:
@@ -128,12 +143,108 @@ class FakeServer:
                 self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda request, address: None  # a client that hung up: what tests expect
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+STALL_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+              b"Connection: close\r\n")
+STALL_EVENT = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}\n\n'
+
+
+class StallServer:
+    """A raw HTTP server on 127.0.0.1 that lists its models at once, then stalls every chat request in the way
+    ``how`` says, for at most ``cap`` seconds:
+
+    - ``silent``: reads the request and sends nothing;
+    - ``headers``: sends its response headers one byte every ``every`` seconds (padded so they never end);
+    - ``event``: sends its headers and one whole event ("Hi"), then the next event one byte at a time;
+    - ``keepalive``: sends its headers, then a keep-alive comment every ``every`` seconds.
+
+    ``hung_up`` is set (and ``hung_up_at`` noted) when the client closes a chat connection.
+    """
+
+    def __init__(self, how: str, every: float = 0.05, cap: float = 60.0) -> None:
+        self.how, self.every, self.cap = how, every, cap
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+        self.hung_up = threading.Event()
+        self.hung_up_at = 0.0
+        self.requests: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn: socket.socket) -> str:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = conn.recv(65536)
+            if not more:
+                return ""
+            data += more
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            more = conn.recv(65536)
+            if not more:
+                break
+            body += more
+        return head.split(b"\r\n", 1)[0].decode()
+
+    def _gone(self, conn: socket.socket) -> bool:
+        """Whether the client has closed its end (it sends nothing more after its request)."""
+        readable, _, _ = select.select([conn], [], [], 0)
+        if readable:
+            try:
+                return conn.recv(1) == b""
+            except OSError:
+                return True
+        return False
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            line = self._read_request(conn)
+            self.requests.append(line)
+            if line.startswith("GET"):
+                body = json.dumps({"object": "list", "data": [{"id": "stalled"}]}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(body), body))
+                return
+            trickle = {"silent": b"", "headers": STALL_HEAD + b"X-Padding: " + b"a" * 100_000,
+                       "event": b'data: {"choices": [{"delta": {"content": "' + b"x" * 100_000,
+                       "keepalive": b": keep-alive\n\n" * 100_000}[self.how]
+            gone, ends = False, time.monotonic() + self.cap
+            step = len(b": keep-alive\n\n") if self.how == "keepalive" else 1
+            try:
+                if self.how in ("event", "keepalive"):
+                    conn.sendall(STALL_HEAD + b"\r\n" + (STALL_EVENT if self.how == "event" else b""))
+                at = 0
+                while not (gone := self._gone(conn)) and time.monotonic() < ends:
+                    if trickle:
+                        conn.sendall(trickle[at:at + step])
+                        at = (at + step) % len(trickle)
+                    time.sleep(self.every)
+            except OSError:
+                gone = True
+            if gone and not self.hung_up.is_set():
+                self.hung_up_at = time.monotonic()
+                self.hung_up.set()
 
 
 def _serve_slowly(delay: float) -> None:

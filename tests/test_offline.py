@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from scripted import says, scripted
@@ -13,6 +14,7 @@ from scripted import says, scripted
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
+from ancia_jupyter.config import how_to_go_online
 from ancia_jupyter.errors import OfflineError, ToolError
 
 
@@ -64,8 +66,9 @@ def check_everything_refused(listener, no_sockets):
         ancia.tools.call("web.visit.website", url=f"{listener.url}/page")
     with pytest.raises(ToolError, match="blocked: offline mode"):
         ancia.tools.call("web.search.duckduckgo", query="otters")
-    with pytest.raises(OfflineError, match="Offline mode is on.*plugin registry.*offline=False"):
+    with pytest.raises(OfflineError, match="Offline mode is on.*plugin registry") as refused:
         ancia.plugins.registry()
+    assert how_to_go_online() in str(refused.value)  # advice that works: not offline=False under ANCIA_OFFLINE
     with pytest.raises(OfflineError, match="Offline mode is on"):
         ancia.plugins.install("anything")
     with pytest.raises(OfflineError, match="Offline mode is on"):
@@ -86,6 +89,9 @@ def test_the_environment_variable_does_the_same(listener, no_sockets, monkeypatc
     monkeypatch.setenv("ANCIA_PLUGIN_REGISTRY_URL", f"{listener.url}/registry.json")
     ancia.settings.update(allow_private_network=True)
     check_everything_refused(listener, no_sockets)
+    with pytest.raises(OfflineError) as refused:
+        ancia.plugins.registry()
+    assert "ANCIA_OFFLINE" in str(refused.value) and "offline=False" not in str(refused.value)
 
 
 def test_online_the_same_calls_do_reach_the_server(listener):
@@ -108,3 +114,12 @@ def test_a_model_asking_for_a_network_tool_offline_gets_an_error(tiny, listener,
     tool_message = next(m for m in get_app().store.history(events[-1].chat_id) if m["role"] == "tool")
     assert tool_message["content"] == "error: blocked: offline mode"
     assert listener.requests == [] and no_sockets == []
+
+
+def test_every_offline_message_takes_its_advice_from_one_place():
+    """`config.how_to_go_online` knows when `offline=False` would be refused (ANCIA_OFFLINE); no other
+    module may give that advice itself."""
+    package = Path(ancia.__file__).parent
+    hard_coded = [str(path.relative_to(package)) for path in package.rglob("*.py")
+                  if "offline=False" in path.read_text() and path.name != "config.py"]
+    assert hard_coded == []

@@ -5,6 +5,7 @@ scripted stream and records the requests."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import traceback
 
@@ -181,6 +182,50 @@ def test_registering_a_server_checks_every_part(args, message):
     with pytest.raises((ValueError, ModelError), match=message):
         ancia.models.register(args[0], args[1], **url_args)
     assert "team" not in [m["id"] for m in ancia.models.list()]
+
+
+@pytest.mark.parametrize("url", ["http://alice:s3cr3t-pw@team-llm.invalid/v1", "https://:s3cr3t-pw@team-llm.invalid/v1",
+                                 "http://s3cr3t-pw@team-llm.invalid:8000/v1"])
+def test_a_server_url_with_a_user_or_password_is_refused_without_echoing_it(url):
+    with pytest.raises(ValueError) as raised:
+        ancia.models.register("team", url, remote_model="m")
+    message = str(raised.value)
+    assert "api_key_env" in message and "team-llm.invalid" in message and "\n" not in message
+    assert "s3cr3t" not in message and "alice" not in message
+    assert "team" not in [m["id"] for m in ancia.models.list()]
+
+
+def test_a_stored_server_url_with_a_password_is_refused_at_load_before_any_request(fake):
+    from ancia_jupyter.app import get_app
+
+    server = fake()
+    with_password = server.url.replace("http://", "http://alice:s3cr3t-pw@")
+    get_app().store.add_local_model("old", with_password, "openai", remote_model=MODEL)  # registered long ago
+    for load in (lambda: ancia.models.load("old"), lambda: connect(with_password)):
+        with pytest.raises(ModelError, match="holds a user name or password.*api_key_env") as raised:
+            load()
+        assert "s3cr3t" not in str(raised.value)
+    assert server.requests == []
+
+
+def test_a_loaded_server_elsewhere_is_refused_by_the_runtime_once_offline_before_any_socket(fake, monkeypatch):
+    from ancia_jupyter import config
+    from ancia_jupyter.errors import OfflineError
+
+    runtime = connect(fake().url)
+    runtime.endpoint = Endpoint("http://192.0.2.1:8000/v1", MODEL)  # as if loaded before going offline
+    runtime.configure({**config.resolve({}), "offline": True})
+    attempts: list = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: attempts.append(address))
+    with pytest.raises(OfflineError) as raised:
+        list(runtime.stream([], {}, messages=HELLO))
+    message = str(raised.value)
+    assert "http://192.0.2.1:8000/v1" in message and "offline mode is on" in message and "\n" not in message
+    assert config.how_to_go_online() in message and attempts == []
+    monkeypatch.setenv("ANCIA_OFFLINE", "1")  # the advice follows where offline mode comes from
+    with pytest.raises(OfflineError, match="ANCIA_OFFLINE: unset it"):
+        list(runtime.stream([], {}, messages=HELLO))
+    assert attempts == []
 
 
 # -- loading ----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..config import how_to_go_online
 from ..errors import NotFoundError, OfflineError, PluginError
 
 DEFAULT_REGISTRY = Path(__file__).parent.parent / "default_registry.json"
@@ -41,16 +42,18 @@ def read(settings: dict[str, Any], location: str, what: str, limit: int) -> byte
             raise PluginError(f"Could not read {what} at {path}: {exc}") from None
     if settings["offline"]:
         raise OfflineError(f"Offline mode is on, so {what} at {location} was not downloaded. "
-                           "Turn it off with `ancia.settings.update(offline=False)`, or use a registry file.")
+                           f"{how_to_go_online()}, or use a registry file.")
     import httpx  # only when something is downloaded: importing ancia.plugins stays cheap
 
-    from ..tools.http_deadline import Deadline, client
+    from ..http_deadline import Deadline, ProxySettingError, client
 
     deadline = Deadline(TIMEOUT)  # the whole download, redirects included: a slow server cannot stall it
     try:
         with deadline, client(deadline, follow_redirects=True, max_redirects=5) as http, \
                 http.stream("GET", location) as response:
-            response.raise_for_status()
+            if response.status_code >= 400:  # one line; httpx's own message has two
+                raise PluginError(f"Could not download {what} from {location}: it answered "
+                                  f"{response.status_code} {response.reason_phrase}.")
             data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
@@ -58,6 +61,8 @@ def read(settings: dict[str, Any], location: str, what: str, limit: int) -> byte
                     raise PluginError(f"{what} at {location} is larger than {limit} bytes.")
                 deadline.left()
             return bytes(data)
+    except ProxySettingError as exc:
+        raise PluginError(f"Could not download {what} from {location}: {exc}") from None
     except (httpx.HTTPError, TimeoutError) as exc:
         why = f"it took more than {TIMEOUT:g} s" if deadline.ran_out(exc) else str(exc)
         raise PluginError(f"Could not download {what} from {location}: {why}") from None

@@ -2,35 +2,36 @@
 
 The server renders the chat template and counts tokens, so this runtime is not ``local``: the engine hands it
 the fitted messages and fits the context window with the estimates here. Answers stream as server-sent
-events (their format is `openai_wire`); a stop closes the connection, which is how such servers learn to stop
-generating. Every failure is one line naming the URL, because the user has to go and look at that server. An
-API key is read from the environment at each request and never kept, so it cannot end up in a log, a
-traceback or the store.
+events (read with bounded memory by `openai_sse`, checked against the API's shape by `openai_wire`), each
+request bounded in time and cut short by a stop (`openai_http`): a stop closes the connection, which is how
+such servers learn to stop generating. Every failure is one line naming the URL, because the user has to go
+and look at that server. An API key is read from the environment at each request and never kept, so it
+cannot end up in a log, a traceback or the store; a URL holding a password is refused for the same reason.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from ..errors import ModelError
+from .. import config
+from ..errors import ModelError, OfflineError
 from .base import Chunk, PromptCache, Runtime
-from .openai_wire import CHARS_PER_TOKEN, StreamedReply, parse_event, sse_data, status_error, to_openai_messages
+from .openai_http import Exchange, Limits
+from .openai_sse import setting_hint
+from .openai_wire import CHARS_PER_TOKEN, Malformed, StreamedReply, parse_event, quote, to_openai_messages
+from .server_url import base_url, credentials_error, is_loopback_url
 
-CONNECT_TIMEOUT = 10.0  # seconds to open a connection
-READ_TIMEOUT = 300.0  # seconds between bytes: a server may read a long prompt before it sends anything
-WRITE_TIMEOUT = 60.0
 LOAD_TIMEOUT = 5.0  # the check at load time: a server that is up lists its models at once
 MESSAGE_TOKENS = 4  # role and separators, per message
 IMAGE_TOKENS = 512  # what an image costs a typical vision model
 STRICT_HOSTS = frozenset({"api.openai.com"})  # refuse fields outside OpenAI's own, such as top_k
+SETTINGS = ("offline", "server_first_byte_timeout", "server_answer_timeout", "server_max_event_bytes",
+            "server_max_answer_chars")
 
 
 @dataclass(frozen=True)
@@ -43,84 +44,43 @@ class Endpoint:
     api_key_env: str | None = None
 
 
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (127.0.0.0/8, ::1, localhost): what offline mode allows."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except (TypeError, ValueError):
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def _base_url(url: str) -> str:
-    try:
-        parts = urlsplit(url.strip())
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
-    except (AttributeError, ValueError):  # not a string, an unclosed [ipv6], a port that is not a number
-        ok = False
-    if not ok:
-        raise ModelError(f"{url!r} is not a server URL: give the API base, such as http://127.0.0.1:8080/v1.")
-    return url.strip().rstrip("/")
-
-
-def _transport_error(exc: httpx.HTTPError, url: str, answering: bool) -> ModelError:
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ModelError(f"Could not connect to the server at {url} within {CONNECT_TIMEOUT:g} s: check that "
-                          "it runs and that the URL is right.")
-    if isinstance(exc, httpx.ConnectError):
-        return ModelError(f"The server at {url} does not answer ({exc}): start it, or check the URL.")
-    if isinstance(exc, httpx.TimeoutException):
-        return ModelError(f"The server at {url} sent nothing for {READ_TIMEOUT:g} s (the read timeout): it may "
-                          "be overloaded or stuck; try again, or raise openai_compat.READ_TIMEOUT.")
-    if answering:
-        return ModelError(f"The server at {url} closed the connection in the middle of the answer ({exc}): what "
-                          "it wrote so far is kept; check the server and ask again.")
-    return ModelError(f"The server at {url} closed the connection without answering ({exc}).")
-
-
 class OpenAIRuntime(Runtime):
     name = "openai"
     local = False
 
     def __init__(self) -> None:
         self.endpoint: Endpoint | None = None
-        self._client: httpx.Client | None = None
+        self.settings: dict[str, Any] = {}
+        self.configure(config.resolve({}))
 
     @property
     def supports_tools(self) -> bool:
         return True
 
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Take offline mode and the ``server_*`` limits; the next ``stream`` uses them."""
+        defaults = config.resolve({})
+        self.settings = {name: settings.get(name, defaults[name]) for name in SETTINGS}
+
     def load(self, endpoint: Endpoint) -> None:  # type: ignore[override]  # an endpoint, not a folder
         """Keep the endpoint once its server answers, so a wrong URL or key shows at load, not mid-chat."""
-        url = _base_url(endpoint.url)
+        try:
+            url = base_url(endpoint.url)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
         endpoint = Endpoint(url, endpoint.model, endpoint.api_key_env)
         headers, secret = self._headers(endpoint)
-        timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, write=WRITE_TIMEOUT, pool=CONNECT_TIMEOUT)
-        client = httpx.Client(timeout=timeout, trust_env=not is_loopback_url(url))  # no proxy for this machine
-        try:
-            response = client.get(f"{url}/models", headers=headers, timeout=LOAD_TIMEOUT)
-        except httpx.HTTPError as exc:
-            client.close()
-            raise _transport_error(exc, f"{url}/models", answering=False) from None
-        if response.status_code >= 400:
-            client.close()
-            hint = (". Is the URL the API base (often ending in /v1)?" if response.status_code == 404 else
-                    ". Check the API key." if response.status_code in (401, 403) else "")
-            raise status_error(response, f"{url}/models", secret, hint)
-        self.unload()
-        self.endpoint, self._client = endpoint, client
+        hints = {404: ". Is the URL the API base (often ending in /v1)?", 401: ". Check the API key.",
+                 403: ". Check the API key."}
+        with Exchange(f"{url}/models", secret, Limits(LOAD_TIMEOUT, answering=False)) as exchange:
+            response = exchange.send("GET", headers, hints=hints)
+            if response is not None and "html" in response.headers.get("content-type", "").lower():
+                raise ModelError(f"The server at {url}/models answered with an HTML page, not its list of models: "
+                                 "is the URL the API base (often ending in /v1)?")
+        self.endpoint = endpoint
 
     def unload(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self.endpoint, self._client = None, None
+        self.endpoint = None
 
     def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         raise ModelError("A model on a server is tokenized by the server; only estimates are available here.")
@@ -160,48 +120,68 @@ class OpenAIRuntime(Runtime):
             body["tools"] = tools
         return body
 
+    def _limits(self) -> Limits:
+        s = self.settings
+        return Limits(float(s["server_answer_timeout"]), float(s["server_first_byte_timeout"]),
+                      int(s["server_max_event_bytes"]), int(s["server_max_answer_chars"]))
+
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
                tools: list[dict] | None = None, images: list[Any] | None = None,
                should_stop: Callable[[], bool] = lambda: False,
                messages: list[dict] | None = None) -> Iterator[Chunk]:
-        if self.endpoint is None or self._client is None:
+        """The answer's chunks, then a last one with the usage. ``should_stop`` is polled every 50 ms while
+        the server is silent or trickling, and the connection is closed within a second of it turning true;
+        every failure is one ``ModelError`` line, after which the text already given stays given."""
+        if self.endpoint is None:
             raise ModelError("No server is loaded: load an endpoint first.")
-        endpoint, messages = self.endpoint, messages or []
+        endpoint, messages, limits = self.endpoint, messages or [], self._limits()
         url = f"{endpoint.url}/chat/completions"
+        if self.settings["offline"] and not is_loopback_url(url):
+            raise OfflineError(f"The server at {endpoint.url} is not on this machine and offline mode is on, so "
+                               f"nothing was sent. {config.how_to_go_online()}, or use a server on this machine "
+                               "(localhost).")
         headers, secret = self._headers(endpoint)
         body = self._body(endpoint, messages, params, tools, images)
         reply = StreamedReply(self.count_tokens(messages, tools))
         if should_stop():
             yield reply.final(stopped=True)
             return
-        answering = done = stopped = False
-        try:
-            with self._client.stream("POST", url, json=body, headers=headers) as response:
-                answering = True
-                if response.status_code >= 400:
-                    response.read()
-                    raise status_error(response, url, secret)
-                for data in sse_data(response.iter_lines()):
-                    if should_stop():  # on every line, keep-alives too; leaving the block hangs up
+        done = stopped = False
+        with Exchange(url, secret, limits, should_stop) as exchange:
+            response = exchange.send("POST", headers, body)
+            for event in exchange.events(response) if response is not None else ():
+                if should_stop():  # on every event, keep-alives too; leaving the block hangs up
+                    stopped = True
+                    break
+                if event.data is None:
+                    continue
+                if event.data.strip() == "[DONE]":
+                    done = True
+                    break
+                text = self._take(reply, event.data, event.complete, url, secret)
+                if reply.size > limits.max_answer_chars:
+                    raise ModelError(f"The server at {url} sent more than {limits.max_answer_chars} characters in one "
+                                     f"answer ({setting_hint('server_max_answer_chars')}); what it wrote so far is "
+                                     "kept.")
+                if text:
+                    yield Chunk(text=text)
+                    if should_stop():
                         stopped = True
                         break
-                    if data is None:
-                        continue
-                    if data.strip() == "[DONE]":
-                        done = True
-                        break
-                    text = reply.take(parse_event(data, url, secret))
-                    if text:
-                        yield Chunk(text=text)
-                        if should_stop():
-                            stopped = True
-                            break
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, url, answering) from None
+            stopped = stopped or exchange.stopped
         if not (stopped or done or reply.finish):
             raise ModelError(f"The server at {url} closed the connection in the middle of the answer: what it "
                              "wrote so far is kept; check the server and ask again.")
         yield reply.final(stopped)
 
+    @staticmethod
+    def _take(reply: StreamedReply, data: str, complete: bool, url: str, secret: str | None) -> str:
+        event = parse_event(data, complete, url, secret)
+        try:
+            return reply.take(event)
+        except Malformed as exc:
+            raise ModelError(f"The server at {url} sent an event of the wrong shape ({exc}): "
+                             f"{quote(data, secret, 200)}") from None
 
-__all__ = ["Endpoint", "OpenAIRuntime", "is_loopback_url", "sse_data", "to_openai_messages"]
+
+__all__ = ["Endpoint", "OpenAIRuntime", "credentials_error", "is_loopback_url", "to_openai_messages"]

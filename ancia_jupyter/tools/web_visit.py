@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ToolError
+from ..http_deadline import Deadline, client
 from .calling import current as current_call
-from .http_deadline import Deadline, client
 from .page_text import Page, extract
 
 MAX_BYTES = 2_000_000  # body size cap, after decompression

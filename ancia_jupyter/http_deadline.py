@@ -3,8 +3,14 @@
 httpx's timeouts are per operation, so a server that dribbles a byte at a time never trips them and a
 download can last for ever. Here a ``Deadline`` covers a whole exchange (connect, TLS, headers, body,
 redirects): each socket operation gets at most the time left, and a watchdog shuts the open sockets when
-time is up or ``cancel`` is set, which wakes a blocked read at once and tells the server the client has
-gone. That matters in a tool call, whose thread cannot be killed.
+time is up, when ``cancel`` is set or when ``stop()`` turns true, which wakes a blocked read at once and tells
+the server the client has gone. That matters in a tool call, whose thread cannot be killed, and in a server
+model's answer, which a person stops while the server sends nothing. A second, shorter limit can bound the
+wait for the first byte of the response.
+
+Every client the package makes goes through ``client``, which also checks the proxy settings it would take
+from the environment, so a bad ``HTTPS_PROXY`` is one line naming the variable instead of httpx's raw
+``ValueError`` or ``ImportError``.
 
 Name lookup (``getaddrinfo``) cannot be interrupted and is not bounded; a caller that connects to an
 address it has already resolved does none.
@@ -16,12 +22,15 @@ address it has already resolved does none.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     import ssl
@@ -29,19 +38,34 @@ if TYPE_CHECKING:
     import httpx
 
 _Socket = TypeVar("_Socket", bound=socket.socket)  # a plain socket, or the SSLSocket wrapping one
+Expiry = Literal["cancelled", "first_byte", "whole"]
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")  # what httpx can use
+
+
+class ProxySettingError(ValueError):
+    """A proxy from the environment that httpx cannot use; the message names the variable and the fix."""
 
 
 class Deadline:
     """One deadline for an exchange, and the sockets to shut when it passes or ``cancel`` is set.
 
-    Use it as a context manager: entering starts the watchdog, leaving closes whatever is still open.
+    ``first_byte``: seconds (from the start) within which the response's first byte must arrive, for a server
+    that may take long to answer but must say something sooner. ``stop``: polled by the watchdog every 50 ms;
+    when it turns true, ``cancel`` is set. Use it as a context manager: entering starts the watchdog, leaving
+    closes whatever is still open and ends the watchdog.
     """
 
-    def __init__(self, timeout: float, cancel: threading.Event | None = None) -> None:
+    def __init__(self, timeout: float, cancel: threading.Event | None = None, *, first_byte: float | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
+        started = time.monotonic()
         self.timeout = timeout
-        self.at = time.monotonic() + timeout  # time.monotonic() at which the exchange is given up
+        self.at = started + timeout  # time.monotonic() at which the exchange is given up
+        self.first_byte_at = None if first_byte is None else started + first_byte
         self.cancel = cancel or threading.Event()
+        self.stop = stop
         self.over = threading.Event()  # the deadline passed or the exchange was cancelled
+        self.received = False  # a byte of the response came: the first-byte limit no longer applies
+        self._expired: Expiry | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -55,9 +79,23 @@ class Deadline:
         for sock in list(self._sockets):
             self._close(sock)
 
+    def _limit(self) -> float:
+        if self.received or self.first_byte_at is None:
+            return self.at
+        return min(self.at, self.first_byte_at)
+
+    def _stopped(self) -> bool:
+        if self.stop is not None and not self.cancel.is_set():
+            try:
+                if self.stop():
+                    self.cancel.set()
+            except Exception:  # a broken stop check must not kill the watchdog: the deadline still holds
+                self.stop = None
+        return self.cancel.is_set()
+
     def _watch(self) -> None:
-        while not self._done.wait(max(0.0, min(0.05, self.at - time.monotonic()))):
-            if self.cancel.is_set() or time.monotonic() >= self.at:
+        while not self._done.wait(max(0.0, min(0.05, self._limit() - time.monotonic()))):
+            if self._stopped() or self.expired():
                 with self._lock:
                     self.over.set()
                     for sock in self._sockets:
@@ -65,13 +103,27 @@ class Deadline:
                             socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: no TLS state
                 return
 
+    def expired(self) -> Expiry | None:
+        """Why the exchange was given up: cancelled, no first byte in time, or the whole time spent; None while
+        it may go on. The first reason found is kept."""
+        if self._expired is None:
+            now = time.monotonic()
+            if self.cancel.is_set():
+                self._expired = "cancelled"
+            elif now >= self.at:
+                self._expired = "whole"
+            elif not self.received and self.first_byte_at is not None and now >= self.first_byte_at:
+                self._expired = "first_byte"
+        return self._expired
+
     def left(self, timeout: float | None = None) -> float:
         """Seconds the next operation may take (at most ``timeout``); ``TimeoutError`` once time is up.
 
         Call it between chunks of a body too, so a loop that keeps receiving stops on time.
         """
-        remaining = self.at - time.monotonic()
-        if self.over.is_set() or self.cancel.is_set() or remaining <= 0:
+        remaining = self._limit() - time.monotonic()
+        if self.over.is_set() or self.expired() or remaining <= 0:
+            self.expired()
             raise TimeoutError("the fetch ran out of time")
         return remaining if timeout is None else min(timeout, remaining)
 
@@ -115,6 +167,7 @@ class _Stream:
             data = self.sock.recv(max_bytes)
             if not data and self.deadline.over.is_set():  # the watchdog shut it: not the body's end
                 raise TimeoutError("the fetch ran out of time")
+            self.deadline.received = self.deadline.received or bool(data)
             return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -183,13 +236,61 @@ class _Backend:
         time.sleep(seconds)
 
 
+def proxy_problem() -> str | None:
+    """What is wrong with the proxies httpx would take from the environment (``urllib``'s reading of
+    ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``), in one line naming the variable; None when
+    they are usable. The proxy's URL is never shown: it may hold a password."""
+    import httpx
+
+    proxies = urllib.request.getproxies()
+    if "*" in (host.strip() for host in proxies.get("no", "").split(",")):
+        return None  # httpx uses no proxy at all
+    for key, value in proxies.items():
+        if key not in ("http", "https", "all") or not value:
+            continue
+        names = [n for n, v in os.environ.items() if n.lower() == f"{key}_proxy" and v == value]
+        name = min(names, key=lambda n: n != n.lower(), default="the system's proxy settings")  # lowercase wins
+        scheme = value.split("://", 1)[0].lower() if "://" in value else "http"
+        if scheme not in PROXY_SCHEMES:
+            return (f"The proxy in {name} uses the scheme {scheme[:20]!r}, which cannot be used (only "
+                    f"{', '.join(PROXY_SCHEMES)}): fix {name} or unset it.")
+        if scheme.startswith("socks") and not _has_socksio():
+            return (f"The proxy in {name} is a SOCKS proxy, which needs the socksio package: install it with "
+                    f"`pip install \"httpx[socks]\"`, or unset {name}.")
+        try:
+            httpx.URL(value if "://" in value else f"http://{value}")
+        except Exception:  # httpx.InvalidURL, or a ValueError from a bad port
+            return f"The proxy in {name} is not a valid URL: fix {name} or unset it."
+    return None
+
+
+def _has_socksio() -> bool:
+    try:
+        importlib.import_module("socksio")  # what httpx imports for a SOCKS proxy
+    except ImportError:
+        return False
+    return True
+
+
 def client(deadline: Deadline, **options: Any) -> httpx.Client:
     """An ``httpx.Client`` (``options`` as httpx takes them) whose connections, proxied ones included,
-    all obey ``deadline``; its per-operation timeout defaults to the deadline's whole length."""
+    all obey ``deadline``; its per-operation timeout defaults to the deadline's whole length. With
+    ``trust_env`` (the default) a proxy from the environment that cannot be used raises
+    ``ProxySettingError``, before anything is sent."""
     import httpx
 
     options.setdefault("timeout", httpx.Timeout(deadline.timeout))
-    http = httpx.Client(**options)
+    if options.get("trust_env", True):
+        problem = proxy_problem()
+        if problem:
+            raise ProxySettingError(problem)
+    try:
+        http = httpx.Client(**options)
+    except (ImportError, ValueError) as exc:  # what proxy_problem did not foresee; still one line
+        if not options.get("trust_env", True):
+            raise
+        raise ProxySettingError(f"The proxy settings in the environment cannot be used ({type(exc).__name__}): "
+                                "check HTTP_PROXY, HTTPS_PROXY and ALL_PROXY, or unset them.") from None
     backend = _Backend(deadline)
     # httpx has no argument for httpcore's network backend: each of its connection pools gets ours
     for transport in (http._transport, *http._mounts.values()):
