@@ -9,6 +9,8 @@ from __future__ import annotations
 from .api_chats import PARAM_OPTIONS as PARAM_OPTIONS
 from .api_chats import Chat, Chats, chat, export_chat, stop
 from .api_models import Models, Settings
+from .api_plugins import plugins
+from .api_tools import tool, tools
 from .app import close_app, get_app
 from .errors import InvalidValueError
 
@@ -44,4 +46,5 @@ chats = Chats()
 models = Models()
 settings = Settings()
 
-__all__ = ["chat", "stop", "Chat", "chats", "models", "settings", "app_state", "reset", "close_app", "export_chat"]
+__all__ = ["chat", "stop", "Chat", "chats", "models", "settings", "tool", "tools", "plugins", "app_state", "reset",
+           "close_app", "export_chat"]

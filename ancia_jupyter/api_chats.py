@@ -127,6 +127,12 @@ class Chat:
         answer = get_app().conversations.regenerate(self.id, params=params, **options)
         return answer if stream else answer.response()
 
+    def edit_and_resend(self, message_id: int, content: str, *, stream: bool = False, model: str | None = None,
+                        approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | Answer:
+        """Rewrite one of your questions and answer it anew (what followed it is dropped)."""
+        answer = get_app().conversations.edit_and_resend(self.id, message_id, content, model=model, approve=approve)
+        return answer if stream else answer.response()
+
     def rename(self, title: str) -> Chat:
         get_app().store.update_chat(self.id, title=title)
         return self
@@ -200,6 +206,10 @@ class Chats:
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         get_app().store.delete_message(chat_id, message_id)
+
+    def decide(self, call_id: str, approved: bool) -> None:
+        """Approve or deny a tool call that waits for a person (the approval card's buttons do this)."""
+        get_app().conversations.approvals.decide(call_id, approved)
 
     def search(self, query: str, limit: int = 20) -> builtins.list[dict]:
         return get_app().store.search(query, limit)

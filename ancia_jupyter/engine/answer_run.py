@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from .. import events as ev
 from ..errors import AnciaError, ContextWindowError, NotFoundError, StoreError
 from ..model_manager.manager import ModelManager
+from ..model_manager.resident import Reservation
 from ..runtimes import Runtime, ToolCallRequest
 from ..store.database import Store
 from .answer import Answer
@@ -55,8 +56,9 @@ class AnswerRun:
 
     def __init__(self, host: Host, answer: Answer, model_id: str, params: dict, created_chat: bool, *,
                  system: str | None, tools: Sequence[str] | bool | None,
-                 approve: Callable[[ev.ToolCall], bool] | None) -> None:
+                 approve: Callable[[ev.ToolCall], bool] | None, reservation: Reservation | None = None) -> None:
         self.host = host
+        self.reservation = reservation  # counted by the model's owner from the question on
         self.answer = answer
         self.chat_id = answer.chat_id
         self.model_id = model_id
@@ -100,7 +102,7 @@ class AnswerRun:
             if hint:
                 self.notice(hint, "runtime_hint")
         host.models.prepare(self.model_id)  # memory check, offline check and download, on this thread
-        with host.models.hold(self.model_id) as runtime:
+        with host.models.hold(self.model_id, self.reservation) as runtime:
             tools, left_out = fit_tools(runtime, tool_schemas(host.tools, self.tool_names, runtime, self.chat_id),
                                         self.params["context_window"], isinstance(self.tool_names, (list, tuple)))
             if left_out:
@@ -157,6 +159,8 @@ class AnswerRun:
                 self.emit(ev.Error(self.chat_id, _one_line(exc), code=type(exc).__name__))
         finally:
             with contextlib.suppress(BaseException):
+                if self.reservation is not None:
+                    self.reservation.release()
                 self.host.answer_ended(self)
             totals = self.totals
             usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}

@@ -74,7 +74,7 @@ class Engine:
         check_prompt(request.prompt)
         self.pending.flush()  # what earlier answers could not save comes first
         chat = self.store.get_chat(request.chat_id) if request.chat_id is not None else None
-        spec = self.models.spec(request.model or (chat and chat["model_id"]) or None)
+        spec = self.models.spec(request.model)  # None: the model picked (the conversation service's rule)
         model_id = spec.id
         params = {**self.models.params(model_id), **check_params(spec, dict(request.params))}
         if request.images and not spec.vision:
@@ -87,7 +87,7 @@ class Engine:
         answer = Answer(chat_id, message_id, user_id, model_id)
         answer.put(ev.MessageStarted(chat_id, message_id, user_id, model_id))
         run = AnswerRun(self, answer, model_id, params, created, system=request.system, tools=request.tools,
-                        approve=request.approve)
+                        approve=request.approve, reservation=self.models.reserve())
         with self._lock:
             self._runs.add(run)
         try:
@@ -107,7 +107,7 @@ class Engine:
         try:
             if chat is None:
                 assert request.title is not None
-                chat = self.store.create_chat(request.title, model_id=request.model and model_id)
+                chat = self.store.create_chat(request.title, model_id=model_id)
                 created = chat["id"]
             elif request.title:
                 self.store.update_chat(chat["id"], title=request.title)

@@ -51,9 +51,9 @@ class Conversations:
              params: Mapping[str, Any] | None = None, tools: Sequence[str] | bool | None = None,
              images: Sequence[dict] = (), context: str | None = None, approve: Approve | None = None) -> Answer:
         """Ask in ``chat``, or in a new chat named after the question when ``chat`` is None."""
-        request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=model, system=system,
-                              params=dict(params or {}), tools=tools, images=tuple(images), context=context,
-                              approve=approve)
+        request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=self.model_for(model),
+                              system=system, params=dict(params or {}), tools=tools, images=tuple(images),
+                              context=context, approve=approve)
         return self._start(request)
 
     def regenerate(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
@@ -70,14 +70,20 @@ class Conversations:
         after = [m for m in history if m["id"] > questions[-1]["id"]]
         if after:
             self.store.delete_messages_from(chat_id, after[0]["id"])
-        return self._start(ChatRequest(chat_id, None, model=model, system=system, params=dict(params or {}),
-                                       tools=tools, approve=approve))
+        return self._start(ChatRequest(chat_id, None, model=self.model_for(model), system=system,
+                                       params=dict(params or {}), tools=tools, approve=approve))
 
     def edit_and_resend(self, chat_id: int, message_id: int, content: str, *, model: str | None = None,
                         approve: Approve | None = None) -> Answer:
         """Rewrite a question and answer it anew (what followed it is dropped)."""
         self.store.edit_message(chat_id, message_id, content)
         return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve)
+
+    def model_for(self, model: str | None) -> str:
+        """The one rule for which model answers, in every front end: the model asked for, else the model
+        picked (``ancia.models.select``, the panel's picker, ``%ancia select``), whatever model wrote the
+        chat so far; each message remembers the model that wrote it."""
+        return self.models.spec(model).id
 
     def _title(self, chat_id: int | None, prompt: Any) -> str | None:
         """The name the question gives its chat: a new chat's, or an untitled empty chat's; else None."""

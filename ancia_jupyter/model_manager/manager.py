@@ -22,7 +22,7 @@ from ..store.database import Store
 from . import files as model_files
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
 from .ids import check_model_id, is_valid_model_id
-from .resident import ResidentModel, StateListener
+from .resident import Reservation, ResidentModel, StateListener
 from .runtime_choice import Choice, check_choice, choose
 from .user_models import check_server, endpoint, local_spec, register_model
 
@@ -276,12 +276,16 @@ class ModelManager:
         self.resident.schedule_idle_unload()
         return runtime
 
+    def reserve(self) -> Reservation:
+        """Count an answer from the moment it is asked for: unloading waits for it (see ``hold``)."""
+        return self.resident.reserve()
+
     @contextmanager
-    def hold(self, model_id: str) -> Iterator[Runtime]:
+    def hold(self, model_id: str, reservation: Reservation | None = None) -> Iterator[Runtime]:
         """``model_id``'s runtime, loaded if needed (after ``prepare``) and kept loaded while the ``with``
-        lasts: what an answer does for its whole length."""
+        lasts: what an answer does for its whole length. The answer's ``reservation`` ends as it starts."""
         spec = self.spec(model_id)
-        with self.resident.hold(spec.id, self._opener(spec), spec.remote) as runtime:
+        with self.resident.hold(spec.id, self._opener(spec), spec.remote, reservation) as runtime:
             runtime.configure(self._settings())
             yield runtime
 

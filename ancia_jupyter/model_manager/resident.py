@@ -34,6 +34,7 @@ class ResidentModel:
         self._keep_alive = keep_alive
         self._on_state = on_state
         self._holds: dict[str | None, int] = {}  # model id -> answers holding it (None: any server model)
+        self._reserved = 0  # answers asked for that have not taken their model yet
         self._changing = False  # a local load or unload is under way
         self._lock = threading.Condition()
         self._idle_timer: threading.Timer | None = None
@@ -41,8 +42,25 @@ class ResidentModel:
 
     # -- holding a model for an answer ------------------------------------------------------------------
 
+    def reserve(self) -> Reservation:
+        """Count an answer that will hold a model, from the moment it is asked for: unloading waits for it
+        even before its thread has taken the model."""
+        with self._lock:
+            self._cancel_idle_timer()
+            self._reserved += 1
+        return Reservation(self)
+
+    def _unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+            self._lock.notify_all()
+            idle = not self._holds and not self._reserved
+        if idle:
+            self.schedule_idle_unload()
+
     @contextmanager
-    def hold(self, model_id: str, open_runtime: Callable[[], Runtime], remote: bool) -> Iterator[Runtime]:
+    def hold(self, model_id: str, open_runtime: Callable[[], Runtime], remote: bool,
+             reservation: Reservation | None = None) -> Iterator[Runtime]:
         """The runtime of ``model_id``, loaded if needed, kept for the duration of the ``with``. A local model
         other than the resident one waits until the answers holding the resident one are done."""
         key = None if remote else model_id
@@ -51,6 +69,8 @@ class ResidentModel:
             if not remote:
                 self._lock.wait_for(lambda: not self._changing and not self._held_by_others(model_id))
             self._holds[key] = self._holds.get(key, 0) + 1
+        if reservation is not None:
+            reservation.release()  # the hold counts from now on
         try:
             yield self.connect(model_id, open_runtime) if remote else self.load(model_id, open_runtime)
         finally:
@@ -60,7 +80,7 @@ class ResidentModel:
                     del self._holds[key]
                 self._lock.notify_all()
                 self.last_used = time.monotonic()
-                idle = not self._holds
+                idle = not self._holds and not self._reserved
             if idle:
                 self.schedule_idle_unload()
 
@@ -69,12 +89,7 @@ class ResidentModel:
 
     def held(self) -> bool:
         with self._lock:
-            return bool(self._holds)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no answer holds a model."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._holds, timeout)
+            return bool(self._holds or self._reserved)
 
     # -- loading and unloading --------------------------------------------------------------------------
 
@@ -121,7 +136,7 @@ class ResidentModel:
         """Free the resident model (only if it is ``model_id``, when given) and any server connection of that
         id, once the answers holding it are done. Returns whether anything was freed."""
         with self._lock:
-            self._lock.wait_for(lambda: not self._changing and not self._holds)
+            self._lock.wait_for(lambda: not self._changing and not self._holds and not self._reserved)
             self._changing = True
         try:
             freed = False
@@ -212,7 +227,7 @@ class ResidentModel:
 
     def _unload_if_idle(self, keep_alive: float) -> None:
         with self._lock:
-            if self._holds or self._changing or time.monotonic() - self.last_used < keep_alive:
+            if self._holds or self._reserved or self._changing or time.monotonic() - self.last_used < keep_alive:
                 return
         self.unload()
 
@@ -228,3 +243,20 @@ class ResidentModel:
                 self.scheduler.call(self._unload_local)
         finally:
             self.scheduler.close()
+
+
+class Reservation:
+    """An answer's claim on the models from the moment it is asked for until it holds one (or ends);
+    releasing it twice is harmless."""
+
+    def __init__(self, resident: ResidentModel) -> None:
+        self._resident = resident
+        self._released = False
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._resident._unreserve()

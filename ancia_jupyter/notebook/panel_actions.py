@@ -1,7 +1,7 @@
 """What a chat view can ask of the kernel: one table from each action's name to a small handler, with the
 arguments it takes declared beside it and checked before it runs (``docs/panel-protocol.md``).
 
-Handlers call the Python API and the conversation service; none holds chat logic of its own. A handler
+Handlers call the Python API (`api.py`), nothing else; none holds chat logic of its own. A handler
 returns the reply's data, or ``SNAPSHOT`` when the reply is the fresh snapshot.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .. import api
 from .. import events as ev
-from ..app import App
+from ..engine.answer import Answer
 from ..errors import AnciaError, InvalidValueError
 
 SNAPSHOT = object()  # what a handler returns when its reply is the fresh snapshot
@@ -26,9 +26,8 @@ class RequestError(AnciaError):
 
 
 class Panel(Protocol):
-    """What a handler uses of the view's session."""
+    """What a handler uses of the view's session; everything else it asks of the public API."""
 
-    app: App
     current_chat: int | None
 
     def approve(self, call: ev.ToolCall) -> bool: ...  # asks this view about a tool call marked confirm=True
@@ -121,7 +120,7 @@ def _state(p: Panel) -> object:
 
 @action("select_chat", chat_id=INT)
 def _select_chat(p: Panel, chat_id: int) -> object:
-    p.current_chat = p.app.store.get_chat(chat_id)["id"]
+    p.current_chat = api.chats.get(chat_id).id
     return SNAPSHOT
 
 
@@ -155,23 +154,21 @@ def _duplicate_chat(p: Panel, chat_id: int) -> object:
 
 @action("send", text=STR, images=Arg(list, required=False, convert=_images))
 def _send(p: Panel, text: str, images: list[dict] | None) -> dict:
-    if not text.strip():
-        raise InvalidValueError("The message is empty: type a question first.")
-    answer = p.app.conversations.send(text, chat=p.chat_or_none(), model=p.app.models.selected(),
-                                      images=images or (), approve=p.approve)
+    answer = api.chat(text, chat=p.chat_or_none(), images=images, approve=p.approve, stream=True)
+    assert isinstance(answer, Answer)
     p.current_chat = answer.chat_id
     return {"chat_id": answer.chat_id, "message_id": answer.user_message_id}
 
 
 @action("stop", chat_id=optional(int))
 def _stop(p: Panel, chat_id: int | None) -> dict:
-    return {"stopped": p.app.conversations.stop(chat_id)}
+    return {"stopped": api.stop(chat_id)}
 
 
 @action("regenerate", message_id=optional(int))
 def _regenerate(p: Panel, message_id: int | None) -> dict:
     chat = p.chat()
-    p.app.conversations.regenerate(chat, message_id=message_id, model=p.app.models.selected(), approve=p.approve)
+    api.chats.get(chat).regenerate(message_id=message_id, approve=p.approve, stream=True)
     return {"chat_id": chat}
 
 
@@ -181,8 +178,7 @@ def _edit_message(p: Panel, message_id: int, content: str, regenerate: bool | No
     if not content.strip():
         raise InvalidValueError("A message cannot be empty: delete it instead.")
     if regenerate:
-        p.app.conversations.edit_and_resend(chat, message_id, content, model=p.app.models.selected(),
-                                            approve=p.approve)
+        api.chats.get(chat).edit_and_resend(message_id, content, approve=p.approve, stream=True)
     else:
         api.chats.edit_message(chat, message_id, content)
     return SNAPSHOT
@@ -196,7 +192,7 @@ def _delete_message(p: Panel, message_id: int) -> object:
 
 @action("approve_tool", call_id=STR, approved=BOOL)
 def _approve_tool(p: Panel, call_id: str, approved: bool) -> dict:
-    p.app.conversations.approvals.decide(call_id, approved)
+    api.chats.decide(call_id, approved)
     return {"call_id": call_id, "approved": approved}
 
 
@@ -216,7 +212,7 @@ def _set_params(p: Panel, model_id: str | None, params: dict) -> object:
 
 @action("update_settings", settings=DICT)
 def _update_settings(p: Panel, settings: dict) -> object:
-    p.app.update_settings(**settings)
+    api.settings.update(**settings)
     return SNAPSHOT
 
 
@@ -234,7 +230,5 @@ def _unload_model(p: Panel) -> object:
 
 @action("set_tool_enabled", name=STR, enabled=BOOL)
 def _set_tool_enabled(p: Panel, name: str, enabled: bool) -> object:
-    if p.app.tools is None:
-        raise InvalidValueError("No tools are available in this installation.")
-    p.app.tools.set_enabled(name, enabled)
+    (api.tools.enable if enabled else api.tools.disable)(name)
     return SNAPSHOT

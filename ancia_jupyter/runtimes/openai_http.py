@@ -64,6 +64,9 @@ class Exchange:
         except ProxySettingError as exc:
             self._stack.close()
             raise ModelError(f"Could not reach the server at {self.url}: {exc}") from None
+        except BaseException:
+            self._stack.close()  # the watchdog ends with it
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -87,6 +87,9 @@ def lines(pieces: Iterable[bytes], max_bytes: int) -> Iterator[bytes]:
         while (found := _LINE_END.search(buffer, max(scan, start))) is not None:
             if found.group() == b"\r" and found.end() == len(buffer):
                 break  # wait for the next piece: it may start with the LF
+            if found.start() - start > max_bytes:  # a whole line that came within one piece
+                raise WireError(f"sent an event line of more than {max_bytes} bytes "
+                                f"({setting_hint('server_max_event_bytes')})")
             yield bytes(buffer[start:found.start()])
             start = found.end()
         del buffer[:start]
@@ -123,8 +126,10 @@ class EventReader:
                     yield Event("\n".join(data))
                     data, held = [], 0
                 continue
+            if first:
+                line = line.removeprefix("\ufeff")  # a byte order mark, which the format allows
             name, _, value = line.partition(":")
-            if first and name.lstrip("\ufeff") not in SSE_FIELDS | {""}:
+            if first and name not in SSE_FIELDS | {""}:
                 raise WireError(*self.describe())
             first = False
             if not name:

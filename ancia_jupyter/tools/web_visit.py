@@ -191,7 +191,7 @@ def visit_website(url: str, max_chars: int = 8000) -> str:
     context = current_call()
     left = TIMEOUT if context.deadline is None else max(context.deadline - time.monotonic(), 0.0)
     try:  # the call's own limit can be the tighter one, and its thread cannot be killed: both bound the fetch
-        page = fetch(url, allow_private=bool(context.app.settings()["allow_private_network"]),
+        page = fetch(url, allow_private=bool(context.settings()["allow_private_network"]),
                      timeout=min(TIMEOUT, left), cancel=context.cancelled)
     except ToolError as exc:
         if left < TIMEOUT and str(exc).startswith("timed out"):
