@@ -18,6 +18,7 @@ from openai_servers import FakeServer
 from ancia_jupyter import config
 from ancia_jupyter.errors import ModelError
 from ancia_jupyter.runtimes.openai_compat import Endpoint, OpenAIRuntime
+from ancia_jupyter.runtimes.openai_sse import EventReader, WireError
 
 HELLO = [{"role": "user", "content": "hello"}]
 KEY = "K3Y9QZ7XW2VJ8RTM5PLD4NBH"  # no 4 characters of it in a row occur in any message of ours
@@ -299,3 +300,22 @@ def test_a_redirect_of_an_answer_is_refused_and_not_followed(fake, monkeypatch):
     base = server.url.removesuffix("/v1")
     assert f"redirects to {base}/other/v1/chat/completions; redirects are not followed" in str(error)
     assert elsewhere.requests == [] and [r[1] for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+
+
+# -- the event reader on its own --------------------------------------------------------------------------
+
+
+def events_of(pieces: list[bytes], max_event_bytes: int = 1024) -> list[tuple[str | None, bool]]:
+    return [(e.data, e.complete) for e in EventReader(pieces, "", max_event_bytes).events()]
+
+
+def test_line_endings_of_every_kind_split_anywhere_make_the_same_events():
+    body = b'\xef\xbb\xbfdata: {"a": 1}\r\n\r\n: ping\rdata: x\rdata: y\r\rdata: last'
+    expected = [('{"a": 1}', True), (None, True), ("x\ny", True), ("last", False)]
+    assert events_of([body]) == expected
+    assert events_of([body[i:i + 1] for i in range(len(body))]) == expected  # CR and LF in separate pieces
+
+
+def test_a_long_line_that_comes_whole_in_one_piece_is_still_refused():
+    with pytest.raises(WireError, match="event line of more than 1024 bytes"):
+        events_of([b"data: " + b"x" * 5000 + b"\n\n"])
