@@ -15,7 +15,7 @@ from .app import get_app
 from .engine.answer import Answer
 from .engine.conversation import NEW_CHAT_TITLE
 from .errors import InvalidValueError
-from .response import Response
+from .response import Response, answer_markdown
 
 PARAM_OPTIONS = ("temperature", "top_p", "top_k", "max_tokens", "context_window")
 
@@ -83,15 +83,47 @@ def export_chat(chat_id: int, format: str = "md") -> str:
     if format not in ("md", "markdown"):
         raise InvalidValueError(f"Export format must be 'md' or 'json' (got {format!r}).")
     lines = [f"# {info['title']}", ""]
-    for m in history:
-        if m["role"] == "tool":
-            lines += [f"**tool {m['tool_name'] or ''}**", "", "```", m["content"], "```", ""]
+    for role, turn in _turns(history):
+        if role == "user":
+            lines += ["**user**", "", turn[0]["content"], ""]
             continue
-        lines += [f"**{m['role']}**" + (f" ({m['status']})" if m["status"] != "complete" else ""), ""]
-        for call in m.get("tool_calls") or []:
-            lines += [f"> calls `{call['name']}({json.dumps(call['arguments'], ensure_ascii=False)})`", ""]
-        lines += [m["content"], ""]
+        last = turn[-1]
+        status = f" ({last['status']})" if last["status"] != "complete" else ""
+        errors = [m["error"] for m in turn if m.get("error")]
+        lines += [f"**assistant**{status}", "", answer_markdown(_parts(turn), (), errors, last["status"]), ""]
     return "\n".join(lines)
+
+
+def _turns(history: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The stored messages as the chat reads: each question, then everything that answered it (the model's
+    messages and its tools' results) as one answer."""
+    turns: list[tuple[str, list[dict]]] = []
+    for m in history:
+        role = "user" if m["role"] in ("user", "system") else "assistant"
+        if role == "user" or not turns or turns[-1][0] == "user":
+            turns.append((role, [m]))
+        else:
+            turns[-1][1].append(m)
+    return turns
+
+
+def _parts(answer: list[dict]) -> list[dict]:
+    """An answer's stored messages as the parts ``answer_markdown`` shows: words and tool calls in order,
+    each call with its result."""
+    parts: list[dict] = []
+    calls: dict[str, dict] = {}
+    for m in answer:
+        if m["role"] == "tool":
+            error = m["content"][len("error: "):] if m["content"].startswith("error: ") else None
+            calls.setdefault(m["tool_call_id"] or "", {"name": m["tool_name"]}).update(
+                output=None if error else m["content"], error=error)
+            continue
+        if m["content"]:
+            parts.append({"text": m["content"]})
+        for call in m.get("tool_calls") or []:
+            calls[call["id"]] = {"name": call["name"], "arguments": call["arguments"]}
+            parts.append({"tool": calls[call["id"]]})
+    return parts
 
 
 class Chat:

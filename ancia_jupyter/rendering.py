@@ -1,6 +1,7 @@
 """How an answer's events look as they come: Markdown that grows in place in a notebook cell, or plain text
 printed to a terminal. Tool calls show as compact quoted blocks, in the order they happened between the
-model's words. Ctrl-C while showing stops the answer and still shows its end.
+model's words (``response.answer_markdown``, the one way an answer becomes Markdown). Ctrl-C while showing
+stops the answer and still shows its end.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import events as ev
-from .response import Collector, tool_block, tool_result
+from .response import Collector, answer_markdown, tool_result
 
 UPDATE_INTERVAL = 0.05  # seconds between redraws of a streaming answer
 
@@ -46,21 +47,13 @@ class MarkdownStream(_View):
 
     def markdown(self) -> str:
         answer = self.answer
-        body = "".join(f"*{n.text}*\n\n" for n in answer.notices if n.code != "loading")
-        for part in answer.parts:
-            if "tool" in part:
-                if body and not body.endswith("\n\n"):
-                    body += "\n\n"
-                body += tool_block(part["tool"])
-            else:
-                body += part["text"]
-        footer = "".join(f"\n\n**Error:** {message}" for message in answer.errors)
-        if answer.done is not None and answer.done.status == "stopped":
-            footer += "\n\n*(stopped)*"
-        if not body.strip() and not footer:
+        notices = [n.text for n in answer.notices if n.code != "loading"]
+        status = answer.done.status if answer.done is not None else None
+        text = answer_markdown(answer.parts, notices, answer.errors, status)
+        if not text.strip():
             loading = [n.text for n in answer.notices if n.code == "loading"]
             return f"*{loading[-1]}*" if loading else "…"  # shown only until the answer starts
-        return body + footer
+        return text
 
     def feed(self, event: ev.Event) -> None:
         self.answer.feed(event)
@@ -120,20 +113,10 @@ class TextStream(_View):
 
 
 def consume(events: Iterable[ev.Event], feed: Callable[[ev.Event], None]) -> None:
-    """Feed every event to a view. Ctrl-C stops the answer; what was said so far, and the end of the
-    answer, are still shown, and the cell finishes without a traceback."""
-    iterator = iter(events)
-    while True:
-        try:
-            for event in iterator:
-                feed(event)
-            return
-        except KeyboardInterrupt:
-            stop = getattr(events, "stop", None)
-            if stop is None:
-                raise
-            stop()
-            iterator = iter(events)  # the answer keeps its place: carry on to its ``done``
+    """Feed every event to a view. An ``Answer`` takes Ctrl-C itself: it stops, and its end still comes, so
+    what was said and how it ended are shown and the cell finishes without a traceback."""
+    for event in events:
+        feed(event)
 
 
 def show_stream(events: Iterable[ev.Event]) -> MarkdownStream:

@@ -5,6 +5,7 @@ collector's result once the answer is done. This is the only place events are ad
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ class Response:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     notices: list[str] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # words and tool calls in the order they came
 
     @classmethod
     def from_events(cls, events: list[ev.Event]) -> Response:
@@ -36,7 +38,8 @@ class Response:
         return self.text
 
     def _repr_markdown_(self) -> str:
-        return response_markdown(self)
+        errors = [self.error] if self.error else []
+        return answer_markdown(self.parts, self.notices, errors, self.status)
 
 
 class Collector:
@@ -82,7 +85,8 @@ class Collector:
             raise RuntimeError("The answer's stream ended without a done event.")
         return Response(text=self.text, chat_id=done.chat_id, message_id=done.message_id, status=done.status,
                         usage=done.usage, timings=done.timings, tool_calls=list(self.calls.values()),
-                        error=self.errors[-1] if self.errors else None, notices=[n.text for n in self.notices])
+                        error=self.errors[-1] if self.errors else None, notices=[n.text for n in self.notices],
+                        parts=[dict(p) for p in self.parts])
 
 
 def tool_result(call: dict) -> str:
@@ -99,11 +103,20 @@ def tool_block(call: dict) -> str:
     return f"> 🔧 **{call.get('name') or 'tool'}**(`{args}`) → {result}\n\n"
 
 
-def response_markdown(response: Response) -> str:
-    parts = [tool_block(c) for c in response.tool_calls]
-    parts.append(response.text)
-    if response.status == "stopped":
-        parts.append("\n\n*(stopped)*")
-    if response.error:
-        parts.append(f"\n\n**Error:** {response.error}")
-    return "".join(parts)
+def answer_markdown(parts: Sequence[dict[str, Any]], notices: Sequence[str] = (), errors: Sequence[str] = (),
+                    status: str | None = None) -> str:
+    """An answer as Markdown, the one way every view shows it (the live cell, a ``Response``, an export): its
+    notices, then its words and tool calls in the order they came (each call a compact quoted block), then
+    its errors and whether it was stopped."""
+    body = "".join(f"*{text}*\n\n" for text in notices)
+    for part in parts:
+        if "tool" in part:
+            if body and not body.endswith("\n\n"):
+                body += "\n\n"
+            body += tool_block(part["tool"])
+        else:
+            body += part["text"]
+    body += "".join(f"\n\n**Error:** {message}" for message in errors)
+    if status == "stopped":
+        body += "\n\n*(stopped)*"
+    return body

@@ -181,3 +181,20 @@ def test_tool_calls_in_one_turn_are_capped_by_max_tool_calls(tiny, fahrenheit):
     history = get_app().store.history(events[-1].chat_id)
     assert len(history[1]["tool_calls"]) == 3 and sum(m["role"] == "tool" for m in history) == 3
     assert events[-1].status == "complete"
+
+
+def test_an_answer_with_tools_reads_the_same_live_as_a_response_and_in_an_export(tiny, fahrenheit):
+    from ancia_jupyter.rendering import MarkdownStream
+
+    with scripted(says('Let me convert. <tool_call>{"name": "fahrenheit", "arguments": {"celsius": 21}}</tool_call>',
+                       "It is 69.8 F.")):
+        answer = ancia.chat("What is 21 °C in Fahrenheit?", stream=True, tools=["fahrenheit"], max_tokens=80)
+        live = MarkdownStream()
+        for event in answer:
+            live.answer.feed(event)
+    response = answer.response()
+    shown = live.markdown()
+    assert shown == response._repr_markdown_()
+    assert shown.index("Let me convert.") < shown.index("fahrenheit") < shown.index("69.8 F.")  # in order
+    exported = ancia.chats.export(response.chat_id, "md")
+    assert shown.strip() in exported
