@@ -159,6 +159,18 @@ class Chat:
         answer = get_app().conversations.regenerate(self.id, params=params, **options)
         return answer if stream else answer.response()
 
+    def continue_(self, message_id: int | None = None, *, stream: bool = False, model: str | None = None,
+                  approve: Callable[[ev.ToolCall], bool] | None = None, **params: Any) -> Response | Answer:
+        """Carry on the last answer, cut at the max_tokens limit or stopped: the same message grows by up to
+        ``max_tokens`` more tokens. Options: the per-call params of ``ancia.chat``."""
+        unknown = set(params) - set(PARAM_OPTIONS)
+        if unknown:
+            raise InvalidValueError(f"Unknown option(s) {', '.join(sorted(unknown))}; options are: "
+                                    f"{', '.join(PARAM_OPTIONS)}.")
+        answer = get_app().conversations.continue_(self.id, message_id=message_id, model=model, params=params,
+                                                   approve=approve)
+        return answer if stream else answer.response()
+
     def edit_and_resend(self, message_id: int, content: str, *, stream: bool = False, model: str | None = None,
                         approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | Answer:
         """Rewrite one of your questions and answer it anew (what followed it is dropped)."""

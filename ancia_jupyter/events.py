@@ -73,6 +73,7 @@ class Done:
     status: Literal["complete", "stopped", "error"]
     usage: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    finish_reason: str | None = None  # why the last generation ended: "length" when cut at max_tokens
     type: Literal["done"] = "done"
 
 

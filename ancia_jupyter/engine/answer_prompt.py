@@ -46,14 +46,16 @@ def fit_tools(runtime: Runtime, tools: list[dict] | None, window: int, chosen: b
 
 
 def build_prompt(store: Store, fitter: ContextFitter, runtime: Runtime, chat_id: int, system: str | None,
-                 tools: list[dict] | None, params: dict) -> Prompt:
-    """The chat as the model reads it next: the system prompt, then as many of the latest turns as fit."""
+                 tools: list[dict] | None, params: dict, *, continuing: bool = False) -> Prompt:
+    """The chat as the model reads it next: the system prompt, then as many of the latest turns as fit;
+    ``continuing``: the last message is an answer cut short, which the model carries on."""
     history = [m for m in store.history(chat_id)
                if m["status"] != "error" and not (m["role"] == "assistant" and m["status"] == "partial"
                                                   and not m["content"] and not m["tool_calls"])]
     head = [{"role": "system", "content": system}] if system else []
     window = params["context_window"]
-    fit = fitter.fit(chat_id, runtime, head, history, tools, window, min(params["max_tokens"], 64))
+    fit = fitter.fit(chat_id, runtime, head, history, tools, window, min(params["max_tokens"], 64),
+                     continuing=continuing)
     prompt = Prompt(fit, [])
     if fit.newly_dropped:
         prompt.notices.append((f"Left out the {fit.dropped} oldest message(s) to fit the context window of "

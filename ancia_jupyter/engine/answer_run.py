@@ -56,7 +56,8 @@ class AnswerRun:
 
     def __init__(self, host: Host, answer: Answer, model_id: str, params: dict, created_chat: bool, *,
                  system: str | None, tools: Sequence[str] | bool | None,
-                 approve: Callable[[ev.ToolCall], bool] | None, reservation: Reservation | None = None) -> None:
+                 approve: Callable[[ev.ToolCall], bool] | None, reservation: Reservation | None = None,
+                 continuing: str | None = None) -> None:
         self.host = host
         self.reservation = reservation  # counted by the model's owner from the question on
         self.answer = answer
@@ -68,7 +69,9 @@ class AnswerRun:
         self.tool_names = tools
         self.approve = approve
         self.message_id: int | None = answer.message_id  # the assistant message being written
-        self.text = ""  # what the model wrote in that message so far
+        self.text = continuing or ""  # what the model wrote in that message so far
+        self.continuing = continuing is not None  # the first round carries on that text instead of a new turn
+        self.finish: str | None = None  # why the last generation ended
         self.error: str | None = None
         self.totals = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
         self.timings: dict[str, float] = {}
@@ -164,13 +167,14 @@ class AnswerRun:
                 self.host.answer_ended(self)
             totals = self.totals
             usage = {**totals, "total_tokens": totals["prompt_tokens"] + totals["completion_tokens"]}
-            self.emit(ev.Done(self.chat_id, self.message_id or 0, status, usage, self.timings))
+            self.emit(ev.Done(self.chat_id, self.message_id or 0, status, usage, self.timings, self.finish))
 
     def _save_end(self, status: Status) -> Status:
         message_id, store = self.message_id, self.host.store
         assert message_id is not None
         fields: dict[str, Any] = {"content": self.text, "status": status, "timings": self.timings,
-                  "prompt_tokens": self.totals["prompt_tokens"], "completion_tokens": self.totals["completion_tokens"]}
+                  "prompt_tokens": self.totals["prompt_tokens"], "completion_tokens": self.totals["completion_tokens"],
+                  "finish_reason": self.finish}
         if self.error is not None:
             fields["error"] = self.error
 
@@ -216,7 +220,8 @@ class AnswerRun:
         assert message_id is not None
         prompt = build_prompt(host.store, host.fitter, runtime, chat_id,
                               self.system or host.store.get_chat(chat_id)["system_prompt"]
-                              or host.settings()["system_prompt"], tools, params)
+                              or host.settings()["system_prompt"], tools, params, continuing=self.continuing)
+        self.continuing = False
         for text, code in prompt.notices:
             self.notice(text, code)
         fit = prompt.fit
@@ -236,6 +241,10 @@ class AnswerRun:
             if chunk.finish_reason:
                 final = chunk
         calls = final.tool_calls if final else []
+        self.finish = final.finish_reason if final else None
+        if self.finish == "length":
+            self.notice(f"Stopped at the {budget}-token limit: continue to extend this answer "
+                        "(`ancia.chats.get(chat).continue_()`, or Continue in the panel).", "length_limit")
         if final:
             self.totals["prompt_tokens"] += final.prompt_tokens
             self.totals["cached_tokens"] += final.cached_tokens

@@ -42,6 +42,7 @@ class ChatRequest:
     images: Sequence[dict] = ()  # attachments: {"path"} or {"data", "mime"}
     context: str | None = None  # text to attach to the prompt (kernel variables)
     approve: Callable[[ev.ToolCall], bool] | None = None
+    continue_message: int | None = None  # carry on this answer (cut at max_tokens, or stopped) in place
 
 
 class Engine:
@@ -80,22 +81,49 @@ class Engine:
         if request.images and not spec.vision:
             raise InvalidValueError(f"{model_id} cannot see images; select a vision model to attach images.")
         self._check_tools(request)
+        if request.continue_message is not None:
+            return self._continue(request, chat, model_id, params)
         if chat is None and (request.prompt is None or not request.title):
             raise InvalidValueError("A new chat needs a prompt and a title.")
         created = chat is None
         chat_id, user_id, message_id = self._store_question(request, chat, model_id, params)
         answer = Answer(chat_id, message_id, user_id, model_id)
         answer.put(ev.MessageStarted(chat_id, message_id, user_id, model_id))
-        run = AnswerRun(self, answer, model_id, params, created, system=request.system, tools=request.tools,
-                        approve=request.approve, reservation=self.models.reserve())
+        return self._start(AnswerRun(self, answer, model_id, params, created, system=request.system,
+                                     tools=request.tools, approve=request.approve, reservation=self.models.reserve()))
+
+    def _continue(self, request: ChatRequest, chat: dict | None, model_id: str, params: dict) -> Answer:
+        """Carry on an answer cut short (at the max_tokens limit, or stopped): the same message grows. Its
+        views get it from the start again: ``message_started``, then its text so far as one token."""
+        if chat is None:
+            raise InvalidValueError("Name the chat whose answer to continue.")
+        history = self.store.history(chat["id"])
+        message = next((m for m in history if m["id"] == request.continue_message), None)
+        if message is None:
+            raise NotFoundError(f"Message {request.continue_message} is not in this chat.")
+        if message is not history[-1] or message["role"] != "assistant":
+            raise InvalidValueError("Only the last answer of a chat can be continued.")
+        if message["finish_reason"] not in ("length", "stopped") and message["status"] != "stopped":
+            raise InvalidValueError("This answer ended on its own: ask a follow-up instead.")
+        if not message["content"]:
+            raise InvalidValueError("There is nothing to continue: answer again instead.")
+        self.store.update_message(message["id"], status="partial", model_id=model_id)
+        answer = Answer(chat["id"], message["id"], None, model_id)
+        answer.put(ev.MessageStarted(chat["id"], message["id"], None, model_id))
+        answer.put(ev.Token(chat["id"], message["content"], message["id"]))
+        return self._start(AnswerRun(self, answer, model_id, params, False, system=request.system,
+                                     tools=request.tools, approve=request.approve,
+                                     reservation=self.models.reserve(), continuing=message["content"]))
+
+    def _start(self, run: AnswerRun) -> Answer:
         with self._lock:
             self._runs.add(run)
         try:
-            threading.Thread(target=run.run, name=f"ancia-answer-{chat_id}", daemon=True).start()
+            threading.Thread(target=run.run, name=f"ancia-answer-{run.chat_id}", daemon=True).start()
         except BaseException as exc:  # no thread to answer on: the answer still ends
             run._fail(exc)
             run._end("error")
-        return answer
+        return run.answer
 
     def _store_question(self, request: ChatRequest, chat: dict | None, model_id: str,
                         params: dict) -> tuple[int, int | None, int]:

@@ -87,11 +87,13 @@ class ContextFitter:
         return count
 
     def fit(self, chat_id: int, runtime: Runtime, head: list[dict], history: list[dict],
-            tools: list[dict] | None, window: int, reserve: int) -> Fit:
+            tools: list[dict] | None, window: int, reserve: int, *, continuing: bool = False) -> Fit:
+        """The latest turns that fit in ``window`` with ``reserve`` tokens left to answer; ``continuing``: the
+        last message is an answer cut short, which the prompt carries on instead of starting a new one."""
         parts = turns(history)
         if not parts:
             messages = list(head)
-            tokens = self._render(runtime, messages, tools)
+            tokens = self._render(runtime, messages, tools, False)
             size = len(tokens) if tokens is not None else runtime.count_tokens(messages, tools)
             return Fit(tokens, messages, size, 0, False)
         costs = [sum(self._count(runtime, m) for m in turn) for turn in parts]
@@ -114,7 +116,7 @@ class ContextFitter:
                 (i for i in range(len(parts)) if base + suffix[i] <= budget), len(parts) - 1)
         while True:
             messages = head + [as_template_message(m) for turn in parts[start:] for m in turn]
-            tokens = self._render(runtime, messages, tools)
+            tokens = self._render(runtime, messages, tools, continuing)
             size = len(tokens) if tokens is not None else base + suffix[start]
             if size <= budget:
                 break
@@ -132,5 +134,8 @@ class ContextFitter:
         return Fit(tokens, messages, size, dropped, start > previous)
 
     @staticmethod
-    def _render(runtime: Runtime, messages: list[dict], tools: list[dict] | None) -> list[int] | None:
-        return runtime.prompt_tokens(messages, tools) if runtime.local else None
+    def _render(runtime: Runtime, messages: list[dict], tools: list[dict] | None,
+                continuing: bool) -> list[int] | None:
+        if not runtime.local:
+            return None
+        return runtime.continuation_tokens(messages, tools) if continuing else runtime.prompt_tokens(messages, tools)

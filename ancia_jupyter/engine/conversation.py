@@ -73,6 +73,18 @@ class Conversations:
         return self._start(ChatRequest(chat_id, None, model=self.model_for(model), system=system,
                                        params=dict(params or {}), tools=tools, approve=approve))
 
+    def continue_(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
+                  params: Mapping[str, Any] | None = None, approve: Approve | None = None) -> Answer:
+        """Carry on the chat's last answer (``message_id``, if given, must be it), cut at the max_tokens
+        limit or stopped: the same message grows."""
+        if message_id is None:
+            history = self.store.history(chat_id)
+            if not history:
+                raise InvalidValueError("This chat has no answer to continue.")
+            message_id = history[-1]["id"]
+        return self._start(ChatRequest(chat_id, None, model=self.model_for(model), params=dict(params or {}),
+                                       approve=approve, continue_message=message_id))
+
     def edit_and_resend(self, chat_id: int, message_id: int, content: str, *, model: str | None = None,
                         approve: Approve | None = None) -> Answer:
         """Rewrite a question and answer it anew (what followed it is dropped)."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ModelError
+
 
 @dataclass
 class ToolCallRequest:
@@ -81,6 +83,15 @@ class Runtime(ABC):
 
     def count_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> int:
         return len(self.prompt_tokens(messages, tools))
+
+    def text_tokens(self, text: str) -> list[int]:
+        """The tokens of plain text as the model reads it inside a message (no special tokens added)."""
+        raise ModelError(f"Answers on the {self.name} runtime cannot be continued: ask a follow-up instead.")
+
+    def continuation_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """The prompt that carries on the last message, an answer cut short: the conversation before it
+        ready for an assistant turn, then that answer's text so far, with no end-of-turn after it."""
+        return self.prompt_tokens(messages[:-1], tools) + self.text_tokens(messages[-1].get("content") or "")
 
     @staticmethod
     def message_text(message: dict) -> str:

@@ -119,6 +119,9 @@ class LlamaCppRuntime(Runtime):
             text = render(self._template, merge_system(messages), tools=tools, special_tokens=self._specials)
         return self._tokenize(text)
 
+    def text_tokens(self, text: str) -> list[int]:
+        return list(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def message_tokens(self, message: dict) -> int:
         text = self.message_text(message)
         return len(self._tokenize(text)) + 8  # + role and separators

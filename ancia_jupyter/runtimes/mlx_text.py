@@ -54,6 +54,9 @@ class MLXTextRuntime(Runtime):
             tokens = tokens["input_ids"]
         return list(tokens)
 
+    def text_tokens(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
     def message_tokens(self, message: dict) -> int:
         text = self.message_text(message)
         return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators

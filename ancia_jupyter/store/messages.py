@@ -23,7 +23,7 @@ MESSAGE_STATUSES = ("complete", "partial", "stopped", "error")
 ROLES = ("system", "user", "assistant", "tool")
 MESSAGE_FIELDS = (
     "content", "status", "model_id", "params", "tool_calls", "tool_call_id", "tool_name", "error",
-    "prompt_tokens", "completion_tokens", "timings",
+    "prompt_tokens", "completion_tokens", "timings", "finish_reason",
 )
 MAX_SEARCH_RESULTS = 1000
 

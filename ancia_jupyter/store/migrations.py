@@ -118,3 +118,10 @@ def m003_server_models(db: Database) -> None:
                "SELECT id, path, format, title, vision, added_at FROM local_models")
     db.execute("DROP TABLE local_models")
     db.execute("ALTER TABLE local_models_new RENAME TO local_models")
+
+
+@migrations()
+def m004_finish_reason(db: Database) -> None:
+    # Why an answer's generation ended ("stop", "length", "stopped", "tool_calls"): an answer cut at the
+    # max_tokens limit can be continued.
+    db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
