@@ -17,7 +17,7 @@ from .errors import InvalidValueError
 
 def app_state() -> dict:
     """Everything a view needs to draw itself: model state, settings, chats, version."""
-    from . import __version__
+    from .version import __version__
 
     app = get_app()
     return {

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidValueError
-from .model_manager.catalog import DEFAULT_MODEL_ID
 
+DEFAULT_MODEL_ID = "smollm2-135m-instruct"  # the catalog's embedded model, which needs nothing but this package
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ancia, a helpful assistant inside a Jupyter notebook. Answer concisely and use Markdown; "
     "put code in fenced code blocks."

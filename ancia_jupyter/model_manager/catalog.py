@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+from ..config import DEFAULT_MODEL_ID
+
+__all__ = ["CATALOG", "CATALOG_BY_ID", "DEFAULT_MODEL_ID", "PARAM_BOUNDS", "ModelSpec", "Source", "default_params"]
 
 RuntimeName = Literal["mlx_lm", "mlx_vlm", "llama_cpp", "openai"]
 

@@ -102,7 +102,7 @@ def _on_open(comm: Any, open_msg: dict) -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 

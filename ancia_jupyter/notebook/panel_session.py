@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .. import __version__
 from .. import events as ev
 from ..app import App, get_app
 from ..changes import Change, ChatCreated, ChatDeleted, ModelStateChanged, Reset
 from ..errors import AnciaError, InvalidValueError, NotFoundError
+from ..version import __version__
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
 
