@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from scripted import says, scripted, slow
+from scripted import endless, says, scripted, slow
 
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
@@ -168,3 +168,37 @@ def test_one_ctrl_c_waits_a_few_seconds_at_most_for_done():
     started = time.monotonic()
     assert answer.response().status == "stopped"
     assert time.monotonic() - started < 7.0
+
+
+def test_another_process_holding_the_write_lock_past_the_busy_timeout_loses_nothing(tiny, monkeypatch, ancia_home):
+    """The real thing: another process takes ancia.db's write lock and keeps it; the answer ends in error
+    once the busy timeout (shortened here) passes, and is written when the lock is let go."""
+    import subprocess
+    import sys
+
+    from ancia_jupyter.app import close_app
+    from ancia_jupyter.store import files as store_files
+
+    close_app()
+    monkeypatch.setattr(store_files, "BUSY_TIMEOUT_S", 1)
+    ancia.models.load()
+    hold = ("import sqlite3, sys\n"
+            f"c = sqlite3.connect({str(ancia_home / 'ancia.db')!r}, isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); print('held', flush=True); sys.stdin.readline(); c.execute('COMMIT')")
+    with scripted(endless(), slow(0.02)):
+        answer = ancia.chat("Tell me something.", stream=True, tools=False, max_tokens=400)  # ~8 s
+        holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            events = list(answer)
+            assert events[-1].status == "error" and events[-1].usage["completion_tokens"] < 300  # ended early
+            error = next(e.message for e in events if isinstance(e, ev.Error))
+            assert error.startswith("Could not save the answer:") and "locked" in error
+            streamed = "".join(e.text for e in events if isinstance(e, ev.Token))
+            assert streamed and answer.response().text == streamed
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.close()
+            holder.wait(10)
+    assert wait_until(lambda: stored(answer.message_id)["content"] == streamed)
