@@ -51,7 +51,7 @@ def main() -> None:
         long = ancia.chat(f"Write a very long essay about {TOPICS[2 * i + 1]}, with many details.", stream=True,
                           tools=False, max_tokens=LONG_TOKENS)
         ticks: list[float] = []
-        reader = threading.Thread(target=lambda a=long: ticks.extend(
+        reader = threading.Thread(target=lambda a=long, ticks=ticks: ticks.extend(
             time.perf_counter() for e in a if e.type == "token"))
         reader.start()
         while len(ticks) < 20:  # the long answer is well under way
