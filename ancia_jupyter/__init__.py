@@ -56,3 +56,29 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .notebook.extension import unload
 
     unload(ipython)
+
+
+def _eager_load_in_a_kernel() -> None:
+    """``ANCIA_ENABLE_MODEL_EAGER_LOAD=1``: importing ancia in a kernel starts loading the selected model in
+    the background, as ``%load_ext`` does. It only looks at modules already imported (a kernel has imported
+    ipykernel and IPython before any cell runs), so a plain ``import ancia_jupyter`` costs nothing more and
+    loads nothing; whatever goes wrong is said by the load, never raised into the import."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
+        return
+    try:
+        if getattr(ipython.get_ipython(), "kernel", None) is None:
+            return
+        from .config import env_flag
+
+        if env_flag("ANCIA_ENABLE_MODEL_EAGER_LOAD"):
+            from .notebook.extension import start_eager_load
+
+            start_eager_load()
+    except Exception as exc:  # never into the import
+        print(f"ancia: could not start loading the selected model: {exc}", file=sys.stderr)
+
+
+_eager_load_in_a_kernel()  # last: the load's thread imports the rest of the package

@@ -42,7 +42,28 @@ class Models:
         return str(path) if path is not None else None
 
     def delete_cache(self, model_id: str) -> bool:
+        """Delete a model's downloaded or converted files (never your own); whether anything was deleted.
+        ``cache_size(model_id)``, asked first, says how much space that frees."""
         return get_app().models.delete_cache(model_id)
+
+    def cache_size(self, model_id: str) -> int:
+        """Bytes of a model's downloaded or converted files: what ``delete_cache`` would free."""
+        return get_app().models.cache_size(model_id)
+
+    def vision_model(self) -> dict:
+        """What an attach-image button needs in one call: ``id``, the model that reads a question with
+        images when none is named (the picked model if it sees, else the setting ``vision_model``, else the
+        smallest downloaded vision model), or None; and ``hint``, one line saying where images go or what
+        to pull."""
+        choice = get_app().models.vision_choice()
+        return {"id": choice.model, "hint": choice.hint}
+
+    def tool_ability(self, model_id: str | None = None) -> dict:
+        """Whether a model (the picked one by default) can call tools, known without loading it: ``usable``
+        (None: not known until it is loaded), ``reason`` and ``advice``, one line for the user."""
+        ability = get_app().models.tool_ability(model_id)
+        return {"id": ability.model_id, "usable": ability.usable, "reason": ability.reason,
+                "advice": ability.advice}
 
     def register(self, model_id: str, path: str, *, title: str | None = None, vision: bool = False,
                  remote_model: str | None = None, api_key_env: str | None = None) -> dict:
@@ -66,6 +87,14 @@ class Models:
 
     def reset_params(self, model_id: str | None = None) -> dict:
         return get_app().models.reset_params(model_id)
+
+
+def size_text(size: int) -> str:
+    """Bytes as a person reads them (binary units, as the model sizes are shown): ``90.2 MB``."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 class Settings:

@@ -34,7 +34,7 @@ class App:
         self.models = ModelManager(self.store, self.settings,
                                    lambda state, model: self.changes.publish(ModelStateChanged(state, model)))
         self.user_tools = user_tools
-        self.tools = ToolRegistry(self.store, self.settings)
+        self.tools = ToolRegistry(self.store, self.settings, self.models.tool_ability)
         register_builtins(self.tools)
         with user_tools.joining(self.tools):  # plugins first: at start, one keeps a name a user tool wants
             load_installed(self.tools, self.store)

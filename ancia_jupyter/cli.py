@@ -1,4 +1,5 @@
-"""The ``ancia`` command: fetch models before going offline, chat from a terminal, read and export chats."""
+"""The ``ancia`` command: fetch and delete models before going offline, chat from a terminal, read, search and
+export chats, and manage plugins. Each action is one API call; an error is one line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import AnciaError
 
@@ -27,7 +29,11 @@ def _models(args: argparse.Namespace) -> None:
     elif args.action == "pull":
         print(f"{args.id}: {models.pull(args.id)}")
     elif args.action == "rm":
-        print(f"{args.id}: {'deleted' if models.delete_cache(args.id) else 'nothing to delete'}")
+        from .api_models import size_text
+
+        size = models.cache_size(args.id)  # before: afterwards there is nothing left to measure
+        print(f"{args.id}: deleted, freed {size_text(size)}" if models.delete_cache(args.id)
+              else f"{args.id}: nothing to delete")
     elif args.action == "info":
         print(json.dumps(models.info(args.id), indent=2))
     elif args.action == "select":
@@ -56,10 +62,48 @@ def _chats(args: argparse.Namespace) -> None:
         print(chats.export(args.id, "md"))
     elif args.action == "export":
         print(chats.export(args.id, args.format))
+    elif args.action == "search":
+        hits = chats.search(" ".join(args.query), args.limit)
+        if not hits:
+            print(f"No message matches {' '.join(args.query)!r}.")
+        else:
+            print(_table(hits, ("chat_id", "chat_title", "role", "message_id", "snippet")))
+
+
+def _plugins(args: argparse.Namespace) -> None:
+    from .api_plugins import plugins
+
+    if args.action in (None, "list"):
+        rows = [{**p, "enabled": "yes" if p["enabled"] else "no", "tools": ", ".join(p["tools"]),
+                 "error": p["error"] or ""} for p in plugins.list()]
+        print(_table(rows, ("id", "version", "enabled", "tools", "error")) if rows else
+              "No plugins installed; `ancia plugins registry` lists what can be installed.")
+    elif args.action == "registry":
+        print(f"registry: {plugins.registry_location()}")
+        print(_table([{**e, "installed": e["installed"] or ""} for e in plugins.registry()],
+                     ("id", "version", "installed", "description")))
+    elif args.action == "update":
+        changed = plugins.update(args.id)
+        print("\n".join(f"updated {c['id']} {c['from']} -> {c['to']}" for c in changed)
+              or "every plugin is up to date")
+    elif args.action == "uninstall":
+        plugins.uninstall(args.id)
+        print(f"uninstalled {args.id}")
+    else:
+        info = getattr(plugins, args.action)(args.id)
+        done = {"install": "installed", "enable": "enabled", "disable": "disabled"}[args.action]
+        print(f"{done} {info['id']} {info['version']}; tools: {', '.join(info['tools']) or 'none'}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A mistake on the command line is one line, like every other error, with where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"ancia: {message} (`{self.prog} --help` shows how)\n")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ancia", description="A local LLM assistant for Jupyter, from the terminal.")
+    p = _Parser(prog="ancia", description="A local LLM assistant for Jupyter, from the terminal.")
     sub = p.add_subparsers(dest="command", required=True)
 
     m = sub.add_parser("models", help="list, fetch, inspect and delete models")
@@ -83,7 +127,20 @@ def parser() -> argparse.ArgumentParser:
     e = h_sub.add_parser("export")
     e.add_argument("id", type=int)
     e.add_argument("--format", choices=("md", "json"), default="md")
+    s = h_sub.add_parser("search", help="full-text search of every chat's messages")
+    s.add_argument("query", nargs="+")
+    s.add_argument("--limit", type=int, default=20, help="the most hits (1 to 1000)")
     h.set_defaults(func=_chats)
+
+    g = sub.add_parser("plugins", help="installed plugins, the registry, and managing them")
+    g_sub = g.add_subparsers(dest="action")
+    g_sub.add_parser("list", help="installed plugins with their tools (the default)")
+    g_sub.add_parser("registry", help="what the registry offers")
+    for action, text in (("install", "install a plugin from the registry"), ("enable", "turn a plugin on"),
+                         ("disable", "turn a plugin off"), ("uninstall", "remove a plugin")):
+        g_sub.add_parser(action, help=text).add_argument("id")
+    g_sub.add_parser("update", help="install the registry's version where it differs").add_argument("id", nargs="?")
+    g.set_defaults(func=_plugins)
     return p
 
 

@@ -41,6 +41,9 @@ def _is_number(v: Any) -> bool:
 
 SETTINGS: dict[str, Setting] = {
     "selected_model": Setting(DEFAULT_MODEL_ID, lambda v: isinstance(v, str) and bool(v), "a model id"),
+    # The model that reads a question with images when the model picked cannot and none is named; None: the
+    # smallest vision model that is downloaded (ancia.models.vision_model() tells which).
+    "vision_model": Setting(None, lambda v: v is None or (isinstance(v, str) and bool(v)), "a model id, or None"),
     "offline": Setting(False, _is_bool, "True or False"),
     "keep_alive": Setting(
         300, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= -1,

@@ -11,8 +11,10 @@ FILE_MODE = 0o600
 
 
 def data_dir() -> Path:
-    """The per-user data directory: ``ANCIA_DATA_DIR`` or the platform's user data dir."""
-    configured = os.environ.get("ANCIA_DATA_DIR")
+    """The per-user data directory: ``ANCIA_DATA_DIR``, else ``ANCIA_BACKEND_DATA_DIR`` (the name the
+    original Ancia app's server read, so a machine set up for it finds its data here too), else the
+    platform's user data dir."""
+    configured = os.environ.get("ANCIA_DATA_DIR") or os.environ.get("ANCIA_BACKEND_DATA_DIR")
     if configured:
         return Path(configured).expanduser()
     from platformdirs import user_data_dir

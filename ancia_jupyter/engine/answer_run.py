@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
@@ -110,6 +111,8 @@ class AnswerRun:
                                         self.params["context_window"], isinstance(self.tool_names, (list, tuple)))
             if left_out:
                 self.notice(left_out, "tools_left_out")
+            if not runtime.supports_tools and _tools_unsaid(host, self.chat_id, self.tool_names):
+                self.notice(host.models.tool_ability(self.model_id).advice or "", "tools_unavailable")
             for rounds in range(host.settings()["max_tool_rounds"] + 1):
                 if rounds:
                     self._start_message()
@@ -282,6 +285,24 @@ class AnswerRun:
             duration = time.perf_counter() - started
             stored = self.host.pending.write(_tool_message(store, self.chat_id, call, output, error))
             self.emit(ev.ToolResult(self.chat_id, call.id, shown, output, error, duration, stored["id"]))
+
+
+_SAID_NO_TOOLS: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()  # engine -> chats
+
+
+def _tools_unsaid(host: Host, chat_id: int, names: Sequence[str] | bool | None) -> bool:
+    """Whether to say that the model answers without the tools this chat would have offered it: once per
+    chat, so it never repeats at every question. Remembered in memory, per engine, not in the chat's stored
+    options: those are the user's settings for the chat, while whether the model can call tools is a fact
+    of this kernel's model that the next session may change; after a restart it is said once more."""
+    if names is False:
+        return False
+    said = _SAID_NO_TOOLS.setdefault(host, set())
+    chosen = list(names) if isinstance(names, (list, tuple)) else None
+    if chat_id in said or not host.tools.schemas(chosen, chat_id=chat_id):
+        return False
+    said.add(chat_id)
+    return True
 
 
 def _tool_message(store: Store, chat_id: int, call: ToolCallRequest, output: str | None,

@@ -78,8 +78,8 @@ class Engine:
         spec = self.models.spec(request.model)  # None: the model picked (the conversation service's rule)
         model_id = spec.id
         params = {**self.models.params(model_id), **check_params(spec, dict(request.params))}
-        if request.images and not spec.vision:
-            raise InvalidValueError(f"{model_id} cannot see images; select a vision model to attach images.")
+        if request.images and not spec.vision:  # the conversation service routes images (``model_for``)
+            raise InvalidValueError(f"{model_id} cannot see images: name a vision model to attach images.")
         self._check_tools(request)
         if request.continue_message is not None:
             return self._continue(request, chat, model_id, params)

@@ -51,7 +51,7 @@ class Conversations:
              params: Mapping[str, Any] | None = None, tools: Sequence[str] | bool | None = None,
              images: Sequence[dict] = (), context: str | None = None, approve: Approve | None = None) -> Answer:
         """Ask in ``chat``, or in a new chat named after the question when ``chat`` is None."""
-        request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=self.model_for(model),
+        request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=self.model_for(model, images),
                               system=system, params=dict(params or {}), tools=tools, images=tuple(images),
                               context=context, approve=approve)
         return self._start(request)
@@ -70,7 +70,8 @@ class Conversations:
         after = [m for m in history if m["id"] > questions[-1]["id"]]
         if after:
             self.store.delete_messages_from(chat_id, after[0]["id"])
-        return self._start(ChatRequest(chat_id, None, model=self.model_for(model), system=system,
+        return self._start(ChatRequest(chat_id, None, model=self.model_for(model, questions[-1]["attachments"]),
+                                       system=system,
                                        params=dict(params or {}), tools=tools, approve=approve))
 
     def continue_(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
@@ -91,11 +92,25 @@ class Conversations:
         self.store.edit_message(chat_id, message_id, content)
         return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve)
 
-    def model_for(self, model: str | None) -> str:
+    def model_for(self, model: str | None, images: Sequence[Any] = ()) -> str:
         """The one rule for which model answers, in every front end: the model asked for, else the model
         picked (``ancia.models.select``, the panel's picker, ``%ancia select``), whatever model wrote the
-        chat so far; each message remembers the model that wrote it."""
-        return self.models.spec(model).id
+        chat so far; each message remembers the model that wrote it.
+
+        A question with images needs a model that sees: a model asked for that cannot is refused; when
+        none is asked for and the picked one cannot, the vision model reads them (the setting
+        ``vision_model``, else the smallest downloaded one), and the next question without images goes
+        back to the picked model. With no vision model at hand, one line says what to pull."""
+        spec = self.models.spec(model)
+        if not images or spec.vision:
+            return spec.id
+        if model is not None:
+            raise InvalidValueError(f"{spec.id} cannot see images: name a vision model, or leave the model "
+                                    "out and the vision model reads them.")
+        choice = self.models.vision_choice()
+        if choice.model is None:
+            raise InvalidValueError(choice.hint or "No vision model can read the images.")
+        return choice.model
 
     def _title(self, chat_id: int | None, prompt: Any) -> str | None:
         """The name the question gives its chat: a new chat's, or an untitled empty chat's; else None."""

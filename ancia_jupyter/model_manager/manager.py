@@ -20,8 +20,9 @@ from ..runtimes import Chunk, Runtime, create_runtime
 from ..runtimes.memory import MB, available_memory_mb
 from ..store.database import Store
 from . import files as model_files
+from .abilities import ToolAbility, VisionChoice, tool_ability, vision_choice
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
-from .ids import check_model_id, is_valid_model_id
+from .ids import cache_path, check_model_id, is_valid_model_id
 from .resident import Reservation, ResidentModel, StateListener
 from .runtime_choice import Choice, check_choice, choose
 from .user_models import check_server, endpoint, local_spec, register_model
@@ -216,12 +217,32 @@ class ModelManager:
         with self._pull_lock:  # two answers asking for one model fetch it once
             return model_files.fetch(spec, runtime, self._settings()["offline"])
 
+    def cache_size(self, model_id: str) -> int:
+        """Bytes ``delete_cache`` would free: what the cache holds for the model (a link counts as itself)."""
+        spec = self.spec(check_model_id(model_id))
+        paths = [cache_path(spec.id), model_files.gguf_cache_path(spec.id)]
+        files = [p for p in paths if p.is_symlink() or p.is_file()]
+        files += [f for p in paths if p.is_dir() and not p.is_symlink() for f in p.rglob("*")
+                  if f.is_symlink() or f.is_file()]
+        return sum(f.lstat().st_size for f in files)
+
     def delete_cache(self, model_id: str) -> bool:
         """Free the disk space of fetched or converted files; a user's own files are never deleted."""
         spec = self.spec(check_model_id(model_id))
         if self.loaded_id == spec.id:
             self.unload(spec.id)
         return model_files.remove(spec)
+
+    # -- what a model can do, known without loading it ----------------------------------------------------
+
+    def vision_choice(self) -> VisionChoice:
+        """The model a question with images goes to when none is named, or what to do to have one."""
+        return vision_choice(self.specs(), self.spec(None), self._settings()["vision_model"], self.is_downloaded)
+
+    def tool_ability(self, model_id: str | None = None) -> ToolAbility:
+        """Whether a model (the picked one by default) can call tools, without loading it."""
+        spec = self.spec(model_id)
+        return tool_ability(spec, self.runtime if self.loaded_id == spec.id else None)
 
     # -- the resident model ---------------------------------------------------------------------------
 

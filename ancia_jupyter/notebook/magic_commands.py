@@ -20,7 +20,8 @@ from .magic_line import parse_value
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
     "panel": ("", "the chat panel, below the cell", "%ancia panel", 0),
-    "models": ("", "the models: status, runtime, size, memory, whether they fit", "%ancia models", 0),
+    "models": ("[rm MODEL]", "the models: status, runtime, size, memory, whether they fit; `rm` deletes a "
+               "model's downloaded files", "%ancia models rm qwen2.5-0.5b-instruct", 2),
     "select": ("MODEL", "the model new answers use", "%ancia select smollm2-135m-instruct", 1),
     "load": ("[MODEL]", "load a model now (the selected one by default)", "%ancia load", 1),
     "unload": ("", "free the loaded model's memory", "%ancia unload", 0),
@@ -30,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str, int]] = {
     "new": ("[TITLE]", "start a chat and make it current", "%ancia new Data cleaning", 99),
     "use": ("CHAT", "make a chat current, by id or title", "%ancia use Data cleaning", 99),
     "history": ("[CHAT]", "a chat's messages (the current chat by default)", "%ancia history", 1),
+    "search": ("QUERY", "full-text search of every chat: where each match is, in bold", "%ancia search groupby", 99),
     "tools": ("", "the tools the model may call", "%ancia tools", 0),
     "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
                 "installed plugins, the registry, and managing them", "%ancia plugins install ID", 2),
@@ -70,6 +72,10 @@ class MagicCommands:
 
         def _resolve_chat(self, text: str) -> int: ...
 
+        def _ask(self, prompt: str, args: Any) -> Any: ...
+
+        def _parse(self, options: str) -> Any: ...
+
     def _panel(self, words: list[str]) -> None:
         from .widget import panel  # anywidget, imported on first use: `%load_ext` stays instant
 
@@ -79,6 +85,14 @@ class MagicCommands:
             display(widget)
 
     def _models(self, words: list[str]) -> None:
+        if words:
+            if words[0] != "rm":  # "%ancia models are …" is a question
+                self._ask(" ".join(["models", *words]), self._parse(""))
+            elif len(words) != 2:
+                raise UsageError("Name the model: %ancia models rm MODEL (`%ancia models` lists them).")
+            else:
+                self._remove_model(words[1])
+            return
         rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
                  "fits": "yes" if m["fits"] else "no"} for m in self.api.models.list()]
         info = self.api.models.info(self.api.models.selected())
@@ -87,6 +101,15 @@ class MagicCommands:
                                    ("status", "status"), ("runtime", "runtime"), ("size", "size"),
                                    ("memory", "memory"), ("fits", "fits")])
                       + why + (f"\n\n{info['runtime_hint']}" if info["runtime_hint"] else ""))
+
+    def _remove_model(self, model: str) -> None:
+        from ..api_models import size_text
+
+        with user_errors():
+            size = self.api.models.cache_size(model)  # measured first: afterwards nothing is left to measure
+            deleted = self.api.models.delete_cache(model)
+        print(f"Deleted the files of {model}: freed {size_text(size)}." if deleted
+              else f"{model} has no downloaded files to delete.")
 
     def _select(self, words: list[str]) -> None:
         if not words:
@@ -148,13 +171,27 @@ class MagicCommands:
             return
         show_markdown(self.api.export_chat(chat, "md"))
 
+    def _search(self, words: list[str]) -> None:
+        query = " ".join(words)
+        if not query.strip():
+            raise UsageError("Say what to look for: %ancia search QUERY.")
+        with user_errors():
+            hits = self.api.chats.search(query)
+        if not hits:
+            print(f"No message in any chat matches {query!r}.")
+            return
+        show_markdown(table(hits, [("chat_title", "chat"), ("role", "role"), ("snippet", "match"),
+                                   ("message_id", "message"), ("chat_id", "chat id")]))
+
     def _tools(self, words: list[str]) -> None:
         from ..api_tools import tools
 
         with user_errors():
             rows = tools.list()
-        show_markdown(table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
-                                   ("source", "from"), ("available", "available")]))
+            ability = self.api.models.tool_ability()
+        text = table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
+                            ("source", "from"), ("available", "available")])
+        show_markdown(text + (f"\n\n{ability['advice']}" if ability["advice"] else ""))
 
     def _plugins(self, words: list[str]) -> None:
         action, target = (words + [None, None])[:2]

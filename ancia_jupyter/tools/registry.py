@@ -13,10 +13,10 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from ..changes import ToolsChanged
-from ..errors import NotFoundError, ToolError
+from ..errors import AnciaError, NotFoundError, ToolError
 from ..events import ToolCall
 from ..store.database import Store
 from .calling import ToolContext, error_text, run_tool
@@ -24,6 +24,19 @@ from .schema import ArgumentError, check_arguments
 from .tool import Tool, make_tool
 
 OFFLINE_ERROR = "blocked: offline mode"
+
+
+class ModelTools(Protocol):
+    """Whether the picked model can call tools (``model_manager.abilities.ToolAbility``)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def usable(self) -> bool | None: ...  # None: not known until the model is loaded
+
+    @property
+    def reason(self) -> str | None: ...
 
 
 def safe_name(name: str) -> str:
@@ -34,9 +47,11 @@ def safe_name(name: str) -> str:
 class ToolRegistry:
     """Every tool of one app: built-ins, installed plugins, and the user's ``@ancia.tool`` functions."""
 
-    def __init__(self, store: Store, settings: Callable[[], dict]) -> None:
+    def __init__(self, store: Store, settings: Callable[[], dict],
+                 model_tools: Callable[[], ModelTools] | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.model_tools = model_tools  # asked by ``list``: whether the picked model can call tools at all
         self._tools: dict[str, Tool] = {}
         self._lock = threading.RLock()
         self._loading = threading.local()  # per thread: the source whose tools ``register`` is adding now
@@ -152,9 +167,26 @@ class ToolRegistry:
         self.store.set_tool_enabled(self.get(name).name, enabled)
 
     def list(self, chat_id: int | None = None) -> builtins.list[dict[str, Any]]:
+        """Every tool, with ``usable``: whether the picked model can call it now (False with
+        ``usable_reason`` when it is off or the model cannot call tools; None when that is not known until
+        the model is loaded)."""
         states = self.store.tool_states()
-        return [{**t.info(), "enabled": states.get(t.name, True), "available": self.gate_open(t, chat_id)}
-                for t in sorted(self._tools.values(), key=lambda t: t.name)]
+        try:
+            model = self.model_tools() if self.model_tools is not None else None
+        except AnciaError:  # a picked model that is gone: the tools are still listed
+            model = None
+        rows = []
+        for t in sorted(self._tools.values(), key=lambda t: t.name):
+            enabled, available = states.get(t.name, True), self.gate_open(t, chat_id)
+            usable: bool | None = enabled and available
+            reason = None if usable else "turned off" if not enabled else f"needs the setting {t.requires}"
+            if usable and model is not None and not model.usable:
+                usable = model.usable
+                reason = (f"{model.model_id} cannot call tools: {model.reason}" if usable is False
+                          else f"whether {model.model_id} can call tools is {model.reason}")
+            rows.append({**t.info(), "enabled": enabled, "available": available, "usable": usable,
+                         "usable_reason": reason})
+        return rows
 
     def schema(self, name: str) -> dict[str, Any]:
         tool = self.get(name)
