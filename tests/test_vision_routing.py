@@ -47,6 +47,15 @@ def test_answering_an_image_question_again_goes_to_the_vision_model_again(vlm):
     assert answered_by(first.chat_id) == ["tiny-vlm"]
 
 
+def test_continuing_an_answer_about_an_image_is_asked_of_the_vision_model(vlm):
+    ancia.models.set_params("tiny-vlm", max_tokens=2)
+    first = ancia.chat("Describe this picture at length.", images=[png()])
+    assert first.status == "complete", first.error
+    more = ancia.chats.get(first.chat_id).continue_()  # not of the text model, which cannot read the image
+    assert more.status == "error" and more.error.startswith("Answers on the mlx_vlm runtime cannot be continued")
+    assert answered_by(first.chat_id) == ["tiny-vlm"]
+
+
 def test_a_model_asked_for_that_cannot_see_is_refused_and_nothing_is_stored(vlm):
     with pytest.raises(InvalidValueError, match="tiny cannot see images: name a vision model"):
         ancia.chat("Look", model="tiny", images=[png()])

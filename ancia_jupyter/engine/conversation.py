@@ -78,12 +78,14 @@ class Conversations:
                   params: Mapping[str, Any] | None = None, approve: Approve | None = None) -> Answer:
         """Carry on the chat's last answer (``message_id``, if given, must be it), cut at the max_tokens
         limit or stopped: the same message grows."""
+        history = self.store.history(chat_id)
         if message_id is None:
-            history = self.store.history(chat_id)
             if not history:
                 raise InvalidValueError("This chat has no answer to continue.")
             message_id = history[-1]["id"]
-        return self._start(ChatRequest(chat_id, None, model=self.model_for(model), params=dict(params or {}),
+        questions = [m for m in history if m["role"] == "user"]  # an answer about images goes on reading them
+        model_id = self.model_for(model, questions[-1]["attachments"] if questions else ())
+        return self._start(ChatRequest(chat_id, None, model=model_id, params=dict(params or {}),
                                        approve=approve, continue_message=message_id))
 
     def edit_and_resend(self, chat_id: int, message_id: int, content: str, *, model: str | None = None,
