@@ -70,6 +70,10 @@ SETTINGS: dict[str, Setting] = {
         8, lambda v: _is_int(v) and 1 <= v <= 64, "the most tool calls one answer's turn may make: an integer in "
         "[1, 64]",
     ),
+    "prompt_cache_disk_mb": Setting(
+        1024, lambda v: _is_int(v) and 0 <= v <= 1024 * 1024, "megabytes of chats' prompt caches kept on disk "
+        "(a long chat answers at once after a kernel restart): an integer ≥ 0, 0 to keep none",
+    ),
     # A model on a server: how long an answer may take, and how much one event line and one answer may hold.
     "server_first_byte_timeout": Setting(
         120.0, lambda v: _is_number(v) and 0 < v <= 3600, "seconds until a server's first byte: a number in "

@@ -16,12 +16,14 @@ from typing import Any
 from ..changes import Change, ChatDeleted, HistoryChanged, ParamsChanged, Reset
 from ..config import how_to_go_online
 from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
+from ..paths import data_dir
 from ..runtimes import Chunk, Runtime, create_runtime
 from ..runtimes.memory import MB, available_memory_mb
 from ..store.database import Store
 from . import files as model_files
 from .abilities import ToolAbility, VisionChoice, tool_ability, vision_choice
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
+from .disk_caches import DiskCaches
 from .ids import cache_path, check_model_id, is_valid_model_id
 from .resident import Reservation, ResidentModel, StateListener
 from .runtime_choice import Choice, check_choice, choose
@@ -53,18 +55,19 @@ class ModelManager:
                  on_state: StateListener = lambda state, model: None) -> None:
         self.store = store
         self._settings = settings
-        self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state)
+        self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state,
+                                      DiskCaches(data_dir(), lambda: settings()["prompt_cache_disk_mb"]))
         self._pull_lock = threading.Lock()
         store.changes.subscribe(self._drop_stale_caches)
 
     def _drop_stale_caches(self, change: Change) -> None:
         """A chat's prompt cache goes when its history changes or it goes; a model's when its params do."""
         if isinstance(change, (HistoryChanged, ChatDeleted)):
-            self.resident.drop_caches(chat_id=change.chat_id)
+            self.resident.forget_chat(change.chat_id)
         elif isinstance(change, ParamsChanged):
             self.resident.drop_caches(model_id=change.model_id)
         elif isinstance(change, Reset):
-            self.resident.drop_caches()
+            self.resident.forget_chat(None)
 
     @property
     def loaded_id(self) -> str | None:

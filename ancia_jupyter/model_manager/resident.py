@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..runtimes import Chunk, Runtime
+from .disk_caches import DiskCaches
 from .prompt_caches import PromptCaches
 from .scheduler import Scheduler
 
@@ -24,9 +25,11 @@ StateListener = Callable[[str, "str | None"], None]  # (state, the local model's
 
 
 class ResidentModel:
-    def __init__(self, keep_alive: Callable[[], int], on_state: StateListener = lambda state, model: None) -> None:
+    def __init__(self, keep_alive: Callable[[], int], on_state: StateListener = lambda state, model: None,
+                 disk: DiskCaches | None = None) -> None:
         self.scheduler = Scheduler()
         self.caches = PromptCaches()
+        self.disk = disk  # the chats' caches kept across kernel restarts
         self.runtime: Runtime | None = None  # the local model
         self.model_id: str | None = None
         self.state = "not_loaded"  # not_loaded, loading, ready
@@ -159,6 +162,7 @@ class ResidentModel:
         return True
 
     def _free(self) -> None:
+        self.scheduler.run_idle_now()  # caches still to be saved are saved while their model is here
         runtime, self.runtime, self.model_id = self.runtime, None, None
         self.caches.drop()  # they hold the KV state of the model that goes
         if runtime is not None:
@@ -180,8 +184,12 @@ class ResidentModel:
         turn only when the stream ended as the runtime meant it to."""
         key = (model_id, id(runtime))
         cache = self.caches.take(chat_id, key)
+        kept = self.disk if runtime.local else None
 
         def start() -> Iterator[Chunk]:
+            nonlocal cache
+            if kept is not None and not cache.tokens and cache.state is None:  # after a restart: from disk
+                cache = kept.load(runtime, chat_id) or cache
             return runtime.stream(prompt, params, cache=cache, **options)
 
         chunks = self.scheduler.generate(start) if runtime.local else start()
@@ -196,6 +204,9 @@ class ResidentModel:
                 close()
             if finished:
                 self.caches.put(chat_id, key, cache)
+                if kept is not None:
+                    done = cache
+                    self.scheduler.when_idle(("save", chat_id), lambda: kept.save(runtime, chat_id, done))
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the model worker, between two steps of the generations in progress."""
@@ -203,6 +214,17 @@ class ResidentModel:
 
     def drop_caches(self, chat_id: int | None = None, model_id: str | None = None) -> None:
         self.caches.drop(chat_id=chat_id, model_id=model_id)
+
+    def forget_chat(self, chat_id: int | None = None) -> None:
+        """A chat's history changed or it is gone (None: every chat): its caches go, in memory and on disk,
+        and no save of it still waiting runs."""
+        self.caches.drop(chat_id=chat_id)
+        if self.disk is None:
+            return
+        disk = self.disk
+        self.scheduler.forget_idle(lambda key: key in (("save", chat_id),) or chat_id is None
+                                   and isinstance(key, tuple) and key[0] == "save")
+        self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
 
     # -- the idle unload ------------------------------------------------------------------------------
 

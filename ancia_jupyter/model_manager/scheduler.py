@@ -90,6 +90,7 @@ class Scheduler:
         self._jobs: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._waiting: collections.deque[Generation] = collections.deque()  # not started: over the limit
         self._running: collections.deque[Generation] = collections.deque()
+        self._idle: dict[object, Callable[[], Any]] = {}  # housekeeping for when nothing else waits, by key
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -126,12 +127,40 @@ class Scheduler:
             self._wake.notify()
         return generation
 
-    def busy(self) -> bool:
+    def when_idle(self, key: object, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the model's thread once no job and no generation waits (housekeeping such as saving
+        a prompt cache to disk); a later ``fn`` of the same ``key`` replaces one not run yet. Its errors are
+        dropped: housekeeping must never break an answer."""
         with self._wake:
-            return bool(self._jobs or self._waiting or self._running)
+            if self._closed:
+                return
+            self._idle[key] = fn
+            self._wake.notify()
+
+    def forget_idle(self, matches: Callable[[object], bool]) -> None:
+        """Drop the housekeeping not run yet whose key ``matches``."""
+        with self._wake:
+            self._idle = {key: fn for key, fn in self._idle.items() if not matches(key)}
+
+    def run_idle_now(self) -> None:
+        """On the model's thread: run the housekeeping asked for so far, now (before an unload)."""
+        with self._wake:
+            pending, self._idle = list(self._idle.values()), {}
+        for fn in pending:
+            try:
+                fn()
+            except Exception:
+                pass
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until the housekeeping asked for so far has run; whether it did within ``timeout``."""
+        done = threading.Event()
+        self.when_idle(object(), done.set)
+        return done.wait(timeout)
 
     def close(self) -> None:
-        """Stop after the jobs already asked for; generations in progress end as cancelled."""
+        """Stop after the jobs and the housekeeping already asked for; generations in progress end as
+        cancelled."""
         with self._wake:
             self._closed = True
             for generation in (*self._waiting, *self._running):
@@ -142,8 +171,9 @@ class Scheduler:
         while True:
             job: tuple[Callable[[], Any], Future] | None = None
             generation: Generation | None = None
+            housekeeping: Callable[[], Any] | None = None
             with self._wake:
-                while not (self._jobs or self._waiting or self._running or self._closed):
+                while not (self._jobs or self._waiting or self._running or self._idle or self._closed):
                     self._wake.wait()
                 if self._jobs:
                     job = self._jobs.popleft()
@@ -151,9 +181,16 @@ class Scheduler:
                     while self._waiting and len(self._running) < self.max_generations:
                         self._running.append(self._waiting.popleft())
                     generation = self._running.popleft() if self._running else None
-                    if generation is None and self._closed:
+                    if generation is None and self._idle:
+                        housekeeping = self._idle.pop(next(iter(self._idle)))
+                    elif generation is None and self._closed:
                         return
-            if job is not None:
+            if housekeeping is not None:
+                try:
+                    housekeeping()
+                except Exception:  # housekeeping never breaks the worker
+                    pass
+            elif job is not None:
                 fn, future = job
                 if future.set_running_or_notify_cancel():
                     _settle(future, fn)

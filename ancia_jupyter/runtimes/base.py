@@ -120,3 +120,29 @@ class Runtime(ABC):
     @property
     def supports_tools(self) -> bool:
         return False
+
+    # -- prompt caches on disk: a chat's KV state kept across kernel restarts ----------------------------
+
+    cache_suffix = ".kv"  # the file name ending ``save_cache`` writes
+
+    def identity(self) -> str | None:
+        """What a prompt cache saved to disk must match to be used again (the runtime and its model file as
+        it is now), or None when this runtime keeps no cache on disk."""
+        return None
+
+    def save_cache(self, cache: PromptCache, path: Path) -> bool:
+        """Write ``cache``'s KV state and tokens to ``path``; whether there was anything to write."""
+        return False
+
+    def load_cache(self, path: Path) -> PromptCache | None:
+        """A cache written by ``save_cache``, or None when ``path`` does not hold one this runtime reads."""
+        return None
+
+
+def file_identity(runtime: str, path: Path) -> str:
+    """A model file's (or folder's) identity for its prompt caches on disk: a changed file is another model."""
+    import hashlib
+
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(json.dumps([runtime, str(path), stats]).encode()).hexdigest()[:20]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .base import Chunk, PromptCache, Runtime
+from .base import Chunk, PromptCache, Runtime, file_identity
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
 from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
 _backend_ready = False
+CACHE_MAGIC = b"ANCIA-LLAMA-KV-1"  # a prompt cache file: this, the header's length, a JSON header, the KV bytes
 
 
 class LlamaCppRuntime(Runtime):
@@ -82,6 +84,35 @@ class LlamaCppRuntime(Runtime):
         if source and "tools" in source:  # a template without tools gets no tool descriptions, so no calls
             texts = {self._text(vocab, i): i for i in range(self.model.n_vocab())}
             self.tool_syntax = ToolSyntax(source, texts, lambda text, **_: self._tokenize(text))
+
+    # -- prompt caches on disk ------------------------------------------------------------------------------
+
+    def identity(self) -> str | None:
+        return file_identity(self.name, self.path) if self.path is not None else None
+
+    def save_cache(self, cache: PromptCache, path: Path) -> bool:
+        exported = self.context.export(cache) if self.context is not None else None
+        if exported is None:
+            return False
+        tokens, state = exported
+        header = json.dumps({"tokens": tokens}).encode()
+        with open(path, "wb") as f:
+            f.write(CACHE_MAGIC + len(header).to_bytes(8, "little") + header)
+            f.write(state)
+        return True
+
+    def load_cache(self, path: Path) -> PromptCache | None:
+        data = Path(path).read_bytes()
+        if not data.startswith(CACHE_MAGIC):
+            return None
+        start = len(CACHE_MAGIC) + 8
+        size = int.from_bytes(data[len(CACHE_MAGIC):start], "little")
+        try:
+            tokens = json.loads(data[start:start + size])["tokens"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        state = data[start + size:]
+        return PromptCache(tokens=[int(t) for t in tokens], state=state, nbytes=len(state))
 
     @property
     def trained_context(self) -> int:

@@ -143,6 +143,16 @@ class SharedContext:
             raise
         return sequence, reused
 
+    def export(self, cache: PromptCache) -> tuple[list[int], bytes] | None:
+        """The tokens and KV bytes of ``cache``'s chat: from the idle sequence that holds them, else from its
+        snapshot; None when there is neither."""
+        sequence = next((s for s in self.sequences if s.owned_by(cache) and not s.busy and s.tokens), None)
+        if sequence is not None and self.ctx is not None:
+            return list(sequence.tokens), self._snapshot(sequence)
+        if cache.state is not None and cache.tokens:
+            return list(cache.tokens), bytes(cache.state)
+        return None
+
     def release(self, sequence: Sequence) -> None:
         sequence.busy, sequence.reserved, sequence.last_used = False, 0, next(self._clock)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
-from .base import Chunk, PromptCache, Runtime, common_prefix
+from .base import Chunk, PromptCache, Runtime, common_prefix, file_identity
 from .chat_template import merge_system as _merge_system
 from .tool_calls import ToolCallSplitter, parse_tool_calls
 
@@ -18,14 +19,41 @@ class MLXTextRuntime(Runtime):
     def __init__(self) -> None:
         self.model: Any = None
         self.tokenizer: Any = None
+        self.path: Path | None = None
 
     def load(self, path: Path) -> None:
         from mlx_lm import load
 
+        self.path = Path(path)
         try:
             self.model, self.tokenizer = load(str(path))[:2]  # (model, tokenizer), and the config if asked for
         except Exception as exc:
             raise ModelError(f"Could not load the MLX model in {path}: {exc}") from exc
+
+    # -- prompt caches on disk (mlx-lm's prompt-cache files) ------------------------------------------------
+
+    cache_suffix = ".safetensors"
+
+    def identity(self) -> str | None:
+        return file_identity(self.name, self.path) if self.path is not None else None
+
+    def save_cache(self, cache: PromptCache, path: Path) -> bool:
+        from mlx_lm.models.cache import save_prompt_cache
+
+        if cache.state is None or not cache.tokens:
+            return False
+        save_prompt_cache(str(path), cache.state, {"tokens": json.dumps(cache.tokens)})
+        return True
+
+    def load_cache(self, path: Path) -> PromptCache | None:
+        from mlx_lm.models.cache import load_prompt_cache
+
+        try:
+            state, metadata = load_prompt_cache(str(path), return_metadata=True)
+            tokens = [int(t) for t in json.loads(metadata["tokens"])]
+        except Exception:  # not a cache this model reads: read the prompt afresh
+            return None
+        return PromptCache(tokens=tokens, state=state, nbytes=sum(getattr(c, "nbytes", 0) for c in state))
 
     def unload(self) -> None:
         self.model = self.tokenizer = None

@@ -1,0 +1,146 @@
+"""A chat's prompt cache is kept on disk: after a kernel restart its next question reads only its new tokens,
+with the same answer as a chat read afresh. The files are private, go with their chat, stay within their
+budget, and are never used for a model file that changed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+from scripted import says, scripted
+
+import ancia_jupyter as ancia
+from ancia_jupyter import events as ev
+from ancia_jupyter.app import close_app, get_app
+
+TELL = ("My name is Zorblat and I keep three goats called Ash, Birch and Cedar on a farm by the sea. "
+        "Every morning I walk them along the cliffs before breakfast.")
+
+
+def settle() -> None:
+    assert get_app().models.resident.scheduler.settle(60)
+
+
+def cache_files(home) -> list:
+    folder = home / "prompt-caches"
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def ask(question: str, chat: int | None = None, **options) -> tuple[str, ev.Done]:
+    events = list(ancia.chat(question, chat=chat, stream=True, tools=False, **options))
+    done = events[-1]
+    assert isinstance(done, ev.Done), events
+    return "".join(e.text for e in events if isinstance(e, ev.Token) and e.message_id == done.message_id), done
+
+
+def test_after_a_restart_a_chat_reads_only_its_new_tokens(smollm2, ancia_home):
+    _, first = ask(TELL)
+    twin = ancia.chats.duplicate(first.chat_id).id  # the same messages, no cache at all
+    settle()
+    files = cache_files(ancia_home)
+    assert len(files) == 1 and files[0].name.startswith(f"{first.chat_id}-")
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
+
+    close_app()  # as a kernel restart: nothing is left in memory
+    text, again = ask("What are my goats called?", chat=first.chat_id)
+    assert again.usage["cached_tokens"] >= first.usage["prompt_tokens"] - 1 and text
+    _, control = ask("What are my goats called?", chat=twin)
+    assert control.usage["cached_tokens"] < first.usage["prompt_tokens"] // 2  # without a cache: all read again
+
+
+def test_a_cache_read_back_from_disk_is_the_very_state_the_chat_had(smollm2_gguf, tmp_path):
+    """The answer after a restart is the one the chat would have given with its cache still in memory."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_llama_cpp import ask as ask_runtime
+    from test_llama_cpp import user
+
+    from ancia_jupyter.runtimes.base import PromptCache
+    from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+
+    before, after = LlamaCppRuntime(), LlamaCppRuntime()
+    before.load(smollm2_gguf)
+    after.load(smollm2_gguf)
+    try:
+        cache = PromptCache()
+        said, _, _ = ask_runtime(before, user(TELL), cache)
+        assert before.save_cache(cache, tmp_path / "chat.kv")
+        question = user(TELL) + [{"role": "assistant", "content": said},
+                                 {"role": "user", "content": "What are my goats called?"}]
+        restored = after.load_cache(tmp_path / "chat.kv")
+        assert restored is not None
+        text, last, prompt = ask_runtime(after, question, restored)
+        assert last.cached_tokens >= len(prompt) - 24  # only the new question (and its turn markers) was read
+        assert text == ask_runtime(before, question, cache)[0]  # as with the cache kept in memory
+    finally:
+        before.unload()
+        after.unload()
+
+
+def test_a_cache_goes_with_its_chat_and_with_an_edit_of_its_history(smollm2, ancia_home):
+    _, kept = ask(TELL)
+    _, edited = ask("Remember the word PERIWINKLE.")
+    _, deleted = ask("Remember the word MARIGOLD.")
+    settle()
+    assert len(cache_files(ancia_home)) == 3
+    ancia.chats.delete(deleted.chat_id)
+    question = ancia.chats.history(edited.chat_id)[0]
+    ancia.chats.edit_message(edited.chat_id, question["id"], "Remember nothing.")
+    names = [p.name for p in cache_files(ancia_home)]
+    assert names == [n for n in names if n.startswith(f"{kept.chat_id}-")] and len(names) == 1
+    ancia.reset(confirm=True)
+    assert cache_files(ancia_home) == []
+
+
+def test_a_cache_is_never_used_for_a_model_file_that_changed(smollm2, ancia_home):
+    _, first = ask(TELL)
+    settle()
+    close_app()
+    path = ancia.models.info(smollm2)["path"]
+    later = time.time() + 5
+    os.utime(path, (later, later))  # the same name, another file as far as a cache can tell
+    _, again = ask("What are my goats called?", chat=first.chat_id)
+    assert again.usage["cached_tokens"] < first.usage["prompt_tokens"] // 2
+
+
+def test_the_caches_stay_within_their_budget_least_recently_used_first(tiny, ancia_home):
+    ancia.models.load()
+    with scripted(says("one", "two", "three")):
+        chats = [ask(f"Question number {i}. " + "Padding words. " * 60)[1].chat_id for i in range(3)]
+    settle()
+    sizes = [p.stat().st_size for p in cache_files(ancia_home)]
+    assert len(sizes) == 3
+    ancia.settings.update(prompt_cache_disk_mb=max(1, (sizes[0] * 2) // 2**20))
+    with scripted(says("four")):
+        ask("One more question. " + "Padding words. " * 60)
+    settle()
+    left = cache_files(ancia_home)
+    assert sum(p.stat().st_size for p in left) <= max(1, (sizes[0] * 2) // 2**20) * 2**20
+    assert not any(p.name.startswith(f"{chats[0]}-") for p in left)  # the oldest went first
+
+
+def test_none_is_kept_when_the_budget_is_zero(tiny, ancia_home):
+    ancia.settings.update(prompt_cache_disk_mb=0)
+    ancia.models.load()
+    with scripted(says("ok")):
+        ask("Hello there.")
+    settle()
+    assert cache_files(ancia_home) == []
+
+
+@pytest.mark.parametrize("model", ["tiny"])
+def test_an_mlx_chat_is_read_from_disk_after_a_restart_too(tiny, ancia_home, model):
+    ancia.models.load()
+    with scripted(says("First answer.")):
+        _, first = ask("Tell me something. " + "Some context here. " * 30)
+    settle()
+    assert len(cache_files(ancia_home)) == 1 and cache_files(ancia_home)[0].suffix == ".safetensors"
+    close_app()
+    with scripted(says("Second.")):
+        _, again = ask("And more?", chat=first.chat_id)
+    assert again.usage["cached_tokens"] >= first.usage["prompt_tokens"] - 1
