@@ -1,9 +1,13 @@
 import { Kernel, KernelMessage } from '@jupyterlab/services';
-import { JSONObject, PromiseDelegate } from '@lumino/coreutils';
+import { JSONObject } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { IChannel } from '../../ancia_jupyter/notebook/static/chat-ui.js';
+import { LinkChannel, Message } from './channel';
+import { closeComm, subshellReady } from './comm-close';
+import { LinkState, loadError } from './link-state';
+
+export type { LinkState } from './link-state';
 
 /** The comm target `ancia_jupyter.notebook.comm.register_comm_target()` registers in the kernel. */
 export const COMM_TARGET = 'ancia';
@@ -20,56 +24,32 @@ const PROBE_ID = -1;
 /** How long to wait for the kernel's first answer before saying it is slow (ms). */
 const SLOW_AFTER = 8000;
 
-/** How long the kernel has to close a comm the sidebar leaves before the sidebar closes it (ms). */
-const CLOSE_WAIT = 2000;
-
-/** How long to wait for a comm subshell before going through the main shell (ms). */
-const SUBSHELL_WAIT = 5000;
-
 /** The states in which the kernel's announcement that ancia was loaded makes the sidebar connect. */
 const RECONNECT_ON_ANNOUNCE = new Set(['not-loaded', 'failed', 'slow', 'mismatch']);
-
-export type Message = Record<string, unknown>;
-
-export type LinkState =
-  | { kind: 'connecting' }
-  | { kind: 'slow' }
-  | { kind: 'not-loaded'; unloaded: boolean }
-  | { kind: 'loading' }
-  | { kind: 'failed'; message: string }
-  | { kind: 'mismatch'; kernelVersion: string; sidebarVersion: string }
-  | { kind: 'unsupported'; language: string }
-  | { kind: 'connected' };
 
 /**
  * The sidebar's link to one kernel: one `ancia` comm at a time, opened with a `state` request whose
  * reply says whether ancia is loaded there and which version it is. Only a kernel running the same
- * version as this front end is handed to the chat UI.
+ * version as this front end is handed to the chat UI, with that reply as its first snapshot.
  */
 export class KernelLink implements IDisposable {
   constructor(
     readonly kernel: Kernel.IKernelConnection,
     readonly version: string
   ) {
-    this.channel = {
-      send: (msg: Message) => {
-        if (!this._comm || this._state.kind !== 'connected') {
-          throw new Error('Ancia is not connected to the kernel.');
-        }
-        this._comm.send(msg as JSONObject);
-      },
-      onMessage: (callback: (msg: Message) => void) => {
-        this._listeners.add(callback);
-        return () => {
-          this._listeners.delete(callback);
-        };
+    this._channel = new LinkChannel(msg => {
+      if (!this._comm || this._state.kind !== 'connected') {
+        throw new Error('Ancia is not connected to the kernel.');
       }
-    };
+      this._comm.send(msg as JSONObject);
+    });
     kernel.registerCommTarget(LOADED_TARGET, this._onAnnounce);
   }
 
   /** The channel the chat UI is given; it carries messages while the state is `connected`. */
-  readonly channel: IChannel;
+  get channel(): LinkChannel {
+    return this._channel;
+  }
 
   get state(): LinkState {
     return this._state;
@@ -114,12 +94,14 @@ export class KernelLink implements IDisposable {
       return;
     }
     this._comm = comm;
+    this._channel.hold();
     let answered = false;
     comm.onClose = msg => {
       if (this._comm !== comm) {
         return;
       }
       this._comm = null;
+      this._channel.drop();
       const error = (msg.content.data as Message | undefined)?.error;
       if (typeof error === 'string' && error) {
         this._setState({ kind: 'failed', message: error });
@@ -132,24 +114,21 @@ export class KernelLink implements IDisposable {
         return;
       }
       const data = msg.content.data as Message;
-      if (answered) {
-        this._listeners.forEach(listener => listener(data));
-      } else if (data.type === 'reply' && data.id === PROBE_ID) {
+      this._channel.deliver(data); // held for the chat UI until it listens
+      if (!answered && data.type === 'reply' && data.id === PROBE_ID) {
         answered = true;
         this._onProbeReply(data);
       }
-      // Pushes that come before the first reply are dropped: the chat UI asks for the state itself.
     };
-    await this._subshellReady(comm);
+    await subshellReady(this.kernel, comm);
     if (this._comm !== comm) {
       return;
     }
-    const timer = window.setTimeout(() => {
+    this._slowTimer = window.setTimeout(() => {
       if (this._comm === comm && !answered) {
         this._setState({ kind: 'slow' });
       }
     }, SLOW_AFTER);
-    this._timers.add(timer);
     try {
       comm.open({ type: 'request', id: PROBE_ID, action: 'state' });
       this._opened = true;
@@ -166,11 +145,7 @@ export class KernelLink implements IDisposable {
     this._setState({ kind: 'loading' });
     let reply: KernelMessage.IExecuteReplyMsg;
     try {
-      const future = this.kernel.requestExecute({
-        code: LOAD_CODE,
-        silent: true,
-        store_history: false
-      });
+      const future = this.kernel.requestExecute({ code: LOAD_CODE, silent: true, store_history: false });
       reply = await future.done;
     } catch (error) {
       if (this._current(attempt)) {
@@ -210,7 +185,7 @@ export class KernelLink implements IDisposable {
     this._attempt++;
     this.kernel.removeCommTarget(LOADED_TARGET, this._onAnnounce);
     this._closeComm();
-    this._listeners.clear();
+    this._channel.dispose();
     Signal.clearData(this);
   }
 
@@ -238,92 +213,30 @@ export class KernelLink implements IDisposable {
       this._setState({ kind: 'mismatch', kernelVersion, sidebarVersion: this.version });
       return;
     }
-    this._clearTimers();
-    this._setState({ kind: 'connected' });
-  }
-
-  /**
-   * With comms over subshells (JupyterLab's default when the kernel supports them), wait for this
-   * comm's subshell so that the open and every later message go the same way, and the chat answers
-   * while a cell runs.
-   */
-  private async _subshellReady(comm: Kernel.IComm): Promise<void> {
-    const started = (comm as unknown as { subshellStarted?: Promise<void> }).subshellStarted;
-    if (!started || !this.kernel.supportsSubshells || comm.commsOverSubshells === 'disabled') {
-      return;
-    }
-    let timer = 0;
-    const timeout = new Promise<void>(resolve => {
-      timer = window.setTimeout(resolve, SUBSHELL_WAIT);
-    });
-    try {
-      await Promise.race([started, timeout]);
-    } catch {
-      // No subshell: the comm goes through the main shell.
-    } finally {
-      window.clearTimeout(timer);
-    }
+    this._clearSlowTimer();
+    this._setState({ kind: 'connected' }); // the chat UI mounts now and gets the reply as its snapshot
   }
 
   private _current(attempt: number): boolean {
     return !this._isDisposed && attempt === this._attempt;
   }
 
-  /**
-   * Close the comm. An open comm is asked to close from the kernel's side (`{type: "close"}`): JupyterLab
-   * deletes a comm's kernel subshell as soon as the comm is closed, and a `comm_close` sent from here can
-   * be dropped with it, leaving the kernel's session open. JupyterLab shares one subshell among the
-   * comms of a target, and deletes it once its id is known, so a comm opened before that would be handed
-   * a subshell being deleted: `_closed` settles when the closed comm and its subshell are gone, and
-   * `connect` waits for it.
-   */
+  /** Close the comm, if any; the next one waits until it and its subshell are gone (`comm-close.ts`). */
   private _closeComm(): void {
-    this._clearTimers();
+    this._clearSlowTimer();
+    this._channel.drop();
     const comm = this._comm;
     const opened = this._opened;
     this._comm = null;
     this._opened = false;
-    if (!comm || comm.isDisposed) {
-      return;
+    if (comm) {
+      this._closed = closeComm(this.kernel, comm, opened);
     }
-    const started = (comm as unknown as { subshellStarted?: Promise<void> }).subshellStarted;
-    const gone = new PromiseDelegate<void>();
-    let fallback = 0;
-    const close = () => {
-      window.clearTimeout(fallback);
-      if (!comm.isDisposed) {
-        try {
-          comm.close();
-        } catch {
-          comm.dispose();
-        }
-      }
-      gone.resolve();
-    };
-    comm.onMsg = () => undefined;
-    comm.onClose = () => {
-      window.clearTimeout(fallback);
-      gone.resolve();
-    };
-    if (opened) {
-      try {
-        comm.send({ type: 'close' });
-        fallback = window.setTimeout(close, CLOSE_WAIT);
-      } catch {
-        close();
-      }
-    } else {
-      close();
-    }
-    const subshell = started && this.kernel.supportsSubshells;
-    this._closed = gone.promise
-      .then(() => (subshell ? Promise.race([started.catch(() => undefined), delay(SUBSHELL_WAIT)]) : undefined))
-      .then(() => delay(0));
   }
 
-  private _clearTimers(): void {
-    this._timers.forEach(timer => window.clearTimeout(timer));
-    this._timers.clear();
+  private _clearSlowTimer(): void {
+    window.clearTimeout(this._slowTimer);
+    this._slowTimer = 0;
   }
 
   private _setState(state: LinkState): void {
@@ -335,26 +248,12 @@ export class KernelLink implements IDisposable {
   }
 
   private _attempt = 0;
+  private _channel: LinkChannel;
   private _closed: Promise<void> = Promise.resolve();
-  private _opened = false;
   private _comm: Kernel.IComm | null = null;
   private _isDisposed = false;
-  private _listeners = new Set<(msg: Message) => void>();
+  private _opened = false;
+  private _slowTimer = 0;
   private _state: LinkState = { kind: 'connecting' };
   private _stateChanged = new Signal<this, LinkState>(this);
-  private _timers = new Set<number>();
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise(resolve => window.setTimeout(resolve, ms));
-}
-
-function loadError(ename: string, evalue: string): string {
-  if (ename === 'ModuleNotFoundError' || ename === 'ImportError') {
-    return (
-      `${ename}: ${evalue}. Install ancia-jupyter in this kernel's environment ` +
-      '(pip install ancia-jupyter), then try again.'
-    );
-  }
-  return `Could not load Ancia: ${ename}: ${evalue}`;
 }

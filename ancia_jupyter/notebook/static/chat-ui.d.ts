@@ -4,7 +4,11 @@
 export interface IChannel {
   /** Send a JSON object to the kernel. */
   send(msg: Record<string, unknown>): void;
-  /** Call `callback` with each JSON object from the kernel; returns the function that stops it. */
+  /**
+   * Call `callback` with each JSON object from the kernel; returns the function that stops it. A channel that
+   * holds messages from before (the sidebar: its first `state` reply and the events before it) hands them over
+   * during this call, and the view then starts from that snapshot instead of asking for one.
+   */
   onMessage(callback: (msg: Record<string, unknown>) => void): () => void;
 }
 
