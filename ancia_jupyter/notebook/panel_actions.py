@@ -172,6 +172,13 @@ def _regenerate(p: Panel, message_id: int | None) -> dict:
     return {"chat_id": chat}
 
 
+@action("continue", message_id=optional(int))
+def _continue(p: Panel, message_id: int | None) -> dict:
+    chat = p.chat()  # the answer cut at the max_tokens limit (default: the chat's last) grows in place
+    api.chats.get(chat).continue_(message_id=message_id, approve=p.approve, stream=True)
+    return {"chat_id": chat}
+
+
 @action("edit_message", message_id=INT, content=STR, regenerate=optional(bool))
 def _edit_message(p: Panel, message_id: int, content: str, regenerate: bool | None) -> object:
     chat = p.chat()
@@ -232,3 +239,71 @@ def _unload_model(p: Panel) -> object:
 def _set_tool_enabled(p: Panel, name: str, enabled: bool) -> object:
     (api.tools.enable if enabled else api.tools.disable)(name)
     return SNAPSHOT
+
+
+@action("delete_model_files", slow=True, model_id=STR)
+def _delete_model_files(p: Panel, model_id: str) -> object:
+    if not api.models.delete_cache(model_id):  # unloads it first, once its answers in progress have ended
+        raise InvalidValueError(f"{model_id} has no downloaded files to delete.")
+    return SNAPSHOT
+
+
+# -- plugins ----------------------------------------------------------------------------------------------
+# Each returns the Plugins page: what is installed, what the registry offers (its error, if it could not be
+# read, in one line), and where it is. Reading the registry may download it: these run off the comm's thread.
+
+def _plugins_page() -> dict:
+    try:
+        registry, error = api.plugins.registry(), None
+    except AnciaError as exc:
+        registry, error = [], " ".join(str(exc).split())
+    return {"installed": api.plugins.list(), "registry": registry, "registry_error": error,
+            "registry_location": api.plugins.registry_location()}
+
+
+@action("plugins", slow=True)
+def _plugins(p: Panel) -> dict:
+    return _plugins_page()
+
+
+@action("install_plugin", slow=True, plugin_id=STR)
+def _install_plugin(p: Panel, plugin_id: str) -> dict:
+    api.plugins.install(plugin_id)
+    return _plugins_page()
+
+
+@action("update_plugin", slow=True, plugin_id=STR)
+def _update_plugin(p: Panel, plugin_id: str) -> dict:
+    api.plugins.update(plugin_id)
+    return _plugins_page()
+
+
+@action("enable_plugin", slow=True, plugin_id=STR)
+def _enable_plugin(p: Panel, plugin_id: str) -> dict:
+    api.plugins.enable(plugin_id)
+    return _plugins_page()
+
+
+@action("disable_plugin", slow=True, plugin_id=STR)
+def _disable_plugin(p: Panel, plugin_id: str) -> dict:
+    api.plugins.disable(plugin_id)
+    return _plugins_page()
+
+
+@action("uninstall_plugin", slow=True, plugin_id=STR)
+def _uninstall_plugin(p: Panel, plugin_id: str) -> dict:
+    api.plugins.uninstall(plugin_id)
+    return _plugins_page()
+
+
+# -- finding and exporting chats ----------------------------------------------------------------------------
+
+@action("search", query=STR, limit=optional(int))
+def _search(p: Panel, query: str, limit: int | None) -> dict:
+    return {"query": query, "results": api.chats.search(query, 50 if limit is None else limit)}
+
+
+@action("export_chat", chat_id=INT, format=STR)
+def _export_chat(p: Panel, chat_id: int, format: str) -> dict:
+    chat = api.chats.get(chat_id)
+    return {"chat_id": chat_id, "title": chat.title, "format": format, "text": chat.export(format)}

@@ -1,6 +1,6 @@
 """The snapshot a chat view draws: chats, the current chat's stored messages, models, params, settings,
-tools and the tool calls waiting for this view (``docs/panel-protocol.md``). It is read from the store and
-the app, never from an answer in progress: a view shows that one from its events."""
+tools, where an image would go, and the tool calls waiting for this view (``docs/panel-protocol.md``). It is
+read from the store and the app, never from an answer in progress: a view shows that one from its events."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ MAX_INLINE_IMAGE = 4 * 1024 * 1024  # attachments bigger than this are listed wi
 
 CHAT_FIELDS = ("id", "title", "model_id", "mood", "message_count", "created_at", "updated_at")
 MESSAGE_FIELDS = ("id", "chat_id", "role", "content", "status", "model_id", "tool_calls", "tool_call_id",
-                  "tool_name", "error", "created_at", "completion_tokens", "timings")
+                  "tool_name", "error", "created_at", "completion_tokens", "timings", "finish_reason")
 
 
 def snapshot(app: App, chat_id: int | None, approvals: list[dict]) -> dict:
@@ -28,12 +28,26 @@ def snapshot(app: App, chat_id: int | None, approvals: list[dict]) -> dict:
         "chats": [_chat_row(c) for c in app.store.list_chats()],
         "current_chat": chat_id,
         "messages": [_message_row(m) for m in app.store.history(chat["id"])] if chat else [],
-        "models": app.models.list(), "selected_model": selected, "loaded_model": app.models.loaded_id,
+        "models": _models(app), "selected_model": selected, "loaded_model": app.models.loaded_id,
         "model_state": app.conversations.model_state(),
         "params": app.models.params(selected), "param_bounds": bounds, "settings": app.settings(),
         "tools": [] if app.tools is None else app.tools.list(chat_id), "mood": chat["mood"] if chat else None,
-        "approvals": approvals,
+        "approvals": approvals, "vision": _vision(app),
     }
+
+
+def _models(app: App) -> list[dict]:
+    """The model list, each row with where its files come from (``source``: ``hf``, ``pypi``, ``local`` for
+    your own files, ``remote`` for a server): a view offers to delete downloaded files only."""
+    kinds = {spec.id: spec.source.kind for spec in app.models.specs()}
+    return [{**row, "source": kinds.get(row["id"])} for row in app.models.list()]
+
+
+def _vision(app: App) -> dict:
+    """Where an attached image would go (as ``ancia.models.vision_model()`` says): ``model``, the model that sees
+    it, or ``None``; ``hint``, one line saying where images go or what to pull."""
+    choice = app.models.vision_choice()
+    return {"model": choice.model, "hint": choice.hint}
 
 
 def _chat_row(chat: dict) -> dict:

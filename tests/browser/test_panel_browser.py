@@ -256,9 +256,9 @@ def test_images_attach_only_for_a_vision_model(notebook, tiny_model_dir, tmp_pat
     register = f'ancia.models.register("tiny-eyes", {str(tiny_model_dir)!r}, title="Tiny with eyes", vision=True)'
     nb = notebook("images.ipynb", [PANEL_CELL, register])
     panel = nb.show_panel(0)
-    nb.run(1)
     attach = panel.get_by_role("button", name="Attach image")
-    expect(attach).to_be_hidden()
+    expect(attach).to_have_class(re.compile("ancia-attach-off"))  # no model sees images: it says what to pull
+    nb.run(1)
     picker = panel.get_by_role("combobox", name="Model")
     expect(picker.locator("option[value='tiny-eyes']")).to_have_count(1)
     picker.select_option("tiny-eyes")
@@ -273,7 +273,7 @@ def test_images_attach_only_for_a_vision_model(notebook, tiny_model_dir, tmp_pat
         expect(thumb).to_have_count(0)
     finally:
         picker.select_option("tiny")
-    expect(attach).to_be_hidden()
+    expect(attach).to_be_visible()
 
 
 APPROVAL_CELL = '''# a tool that asks first, and a model made to call it

@@ -1,5 +1,6 @@
 // The input: a growing text box (Enter sends, Shift+Enter is a new line), Send / Stop, and image
-// attachments from a file picker or the clipboard when the selected model can see images.
+// attachments from a file picker or the clipboard when a model can see them (the snapshot's `vision`);
+// without one, the attach button says what to pull.
 
 import { h, icon, iconButton } from "./chat-dom.js";
 
@@ -22,8 +23,8 @@ export function createComposer({ onSend, onStop, alert }) {
   const area = h("textarea", { class: "ancia-input", rows: 1, "aria-label": "Message",
     placeholder: "Ask anything…", title: "Enter sends · Shift+Enter starts a new line" });
   const files = h("input", { type: "file", accept: "image/*", multiple: true, hidden: true, "aria-hidden": "true" });
-  const attach = iconButton("image", "Attach image", () => files.click(), { class: "ancia-icon-btn ancia-attach",
-    hidden: true });
+  const attach = iconButton("image", "Attach image", () => (vision ? files.click() : alert(hint, "info")),
+    { class: "ancia-icon-btn ancia-attach" });
   const send = h("button", { type: "submit", class: "ancia-send", "aria-label": "Send", title: "Send (Enter)" }, icon("send"));
   const stop = h("button", { type: "button", class: "ancia-stop", "aria-label": "Stop", title: "Stop the answer",
     hidden: true, onclick: () => onStop() }, icon("stop"), h("span", {}, "Stop"));
@@ -32,6 +33,7 @@ export function createComposer({ onSend, onStop, alert }) {
     h("div", { class: "ancia-input-row" }, attach, files, area, stop, send));
   let images = [];
   let vision = false;
+  let hint = "";
   let sending = false;
 
   function grow() {
@@ -86,14 +88,17 @@ export function createComposer({ onSend, onStop, alert }) {
     const pasted = [...(e.clipboardData?.files || [])].filter((f) => f.type.startsWith("image/"));
     if (!pasted.length) return;
     e.preventDefault();
-    if (!vision) { alert("The selected model cannot see images; pick a vision model to attach them.", "error"); return; }
+    if (!vision) { alert(hint, "info"); return; }
     add(pasted);
   });
   files.addEventListener("change", () => { add([...files.files]); files.value = ""; });
 
-  function update({ canSee, generating }) {
-    vision = Boolean(canSee);
-    attach.hidden = !vision;
+  // vision: {model, hint}: the model an image would go to, or none and what to pull.
+  function update({ vision: where, generating }) {
+    vision = Boolean(where && where.model);
+    hint = (where && where.hint) || "No model here can see images: pick or pull a vision model to attach them.";
+    attach.title = vision ? (where.hint ? `Attach image. ${where.hint}` : "Attach image") : hint;
+    attach.classList.toggle("ancia-attach-off", !vision);
     if (!vision && images.length) { images = []; drawThumbs(); }
     stop.hidden = !generating;
     send.hidden = Boolean(generating) && !area.value.trim();

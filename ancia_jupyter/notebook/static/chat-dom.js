@@ -40,6 +40,10 @@ const PATHS = {
   close: "M6 6l12 12M18 6L6 18",
   tool: "M14 6a4 4 0 0 0 5 5l-8 8-3-3 8-8a4 4 0 0 0-2-2z",
   check: "M5 12l5 5 9-10",
+  search: "M10.5 17a6.5 6.5 0 1 0 0-13 6.5 6.5 0 0 0 0 13zM15.5 15.5L20 20",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
+  plugin: "M9 3v4M15 3v4M6 7h12v5a6 6 0 0 1-12 0zM12 18v3",
+  refresh: "M20 12a8 8 0 1 1-2.3-5.7M20 4v5h-5",
 };
 
 export function icon(name) {

@@ -2,6 +2,7 @@
 
 import { h, icon, iconButton } from "./chat-dom.js";
 import { createAvatar } from "./chat-avatar.js";
+import { createExportMenu } from "./chat-export.js";
 
 function ago(seconds) {
   const delta = Date.now() / 1000 - seconds;
@@ -11,14 +12,15 @@ function ago(seconds) {
   return new Date(seconds * 1000).toLocaleDateString();
 }
 
-export function createChatList({ onSelect, onNew }) {
+// onSelect(chatId), onNew(); search: the search box and its results (chat-search.js), shown in place of the list.
+export function createChatList({ onSelect, onNew, search }) {
   const list = h("ul", { class: "ancia-chat-list", "aria-label": "Chats" });
   const el = h("nav", { class: "ancia-sidebar", "aria-label": "Chat list" },
     h("div", { class: "ancia-sidebar-head" },
       h("span", { class: "ancia-sidebar-title" }, "Chats"),
       h("button", { type: "button", class: "ancia-btn ancia-new-chat", "aria-label": "New chat", onclick: onNew },
         icon("plus"), h("span", {}, "New"))),
-    list);
+    search.el, list, search.results);
   let last = "";
 
   function update(chats, currentId) {
@@ -34,20 +36,24 @@ export function createChatList({ onSelect, onNew }) {
     if (!chats.length) list.append(h("li", { class: "ancia-chat-none" }, "No chats yet."));
   }
 
-  return { el, update };
+  // While a search shows its results, the list of chats steps aside.
+  const setSearching = (on) => { list.hidden = on; };
+
+  return { el, update, setSearching };
 }
 
-// The header of the open chat. onRename(title), onDuplicate(), onDelete(), onToggleList().
-export function createChatHeader({ onRename, onDuplicate, onDelete, onToggleList }) {
+// The header of the open chat. onRename(title), onDuplicate(), onExport(format), onDelete(), onToggleList().
+export function createChatHeader({ onRename, onDuplicate, onExport, onDelete, onToggleList }) {
   const avatar = createAvatar(30);
   const title = h("h2", { class: "ancia-title" }, "New chat");
   const toggle = iconButton("chats", "Show chats", onToggleList, { class: "ancia-icon-btn ancia-list-toggle",
     "aria-expanded": "false" });
   const rename = iconButton("rename", "Rename chat", () => startRename());
   const duplicate = iconButton("duplicate", "Duplicate chat", () => onDuplicate());
+  const exporter = createExportMenu({ onExport });
   const remove = iconButton("trash", "Delete chat", () => askDelete());
   const el = h("div", { class: "ancia-chat-head" }, toggle, avatar.el, title,
-    h("div", { class: "ancia-chat-actions" }, rename, duplicate, remove));
+    h("div", { class: "ancia-chat-actions" }, rename, duplicate, exporter.el, remove));
   let current = null;
   let confirmTimer = null;
 
@@ -95,10 +101,10 @@ export function createChatHeader({ onRename, onDuplicate, onDelete, onToggleList
   function update(chat, mood, busy, listOpen) {
     current = chat;
     if (title.isConnected || !el.querySelector(".ancia-title-input")) title.textContent = chat ? chat.title : "New chat";
-    for (const button of [rename, duplicate, remove]) button.disabled = !chat;
+    for (const button of [rename, duplicate, exporter.button, remove]) button.disabled = !chat;
     avatar.update(mood, busy);
     toggle.setAttribute("aria-expanded", listOpen ? "true" : "false");
   }
 
-  return { el, update, destroy: resetDelete };
+  return { el, update, destroy: () => { resetDelete(); exporter.destroy(); } };
 }

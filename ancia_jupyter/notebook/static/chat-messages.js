@@ -13,7 +13,7 @@ const RENDER_MS = 50;
 const ROLE_LABEL = { user: "You", assistant: "Assistant", tool: "Tool", system: "System" };
 
 export class MessageList {
-  // onAction(kind, message, extra): "copy", "edit", "delete", "regenerate"; onApprove(callId, approved).
+  // onAction(kind, message, extra): "copy", "edit", "delete", "regenerate", "continue"; onApprove(callId, approved).
   constructor({ onAction, onApprove, emptyView }) {
     this.onAction = onAction;
     this.onApprove = onApprove;
@@ -93,8 +93,12 @@ export class MessageList {
     const calls = [...(m.tool_calls || []), ...(stream ? [...stream.calls.values()] : [])]
       .filter((c, i, all) => all.findIndex((o) => o.id === c.id) === i);
     const status = stream && !stream.finished ? "streaming" : (stream && stream.status) || m.status;
+    // cut at the max_tokens limit: a marker, and Continue on the chat's last message while nothing is written
+    const cut = m.role === "assistant" && status !== "streaming" && ((stream && stream.finishReason) || m.finish_reason) === "length";
+    const limit = (stream && stream.tokens) || m.completion_tokens;
+    const canContinue = cut && !this.generating && this.messages.length && this.messages[this.messages.length - 1].id === m.id;
     const sig = JSON.stringify([content, status, m.error, calls, calls.map((c) => this.results.get(c.id)),
-      (m.attachments || []).length, this.editing === m.id]);
+      (m.attachments || []).length, this.editing === m.id, cut, limit, canContinue]);
     let item = this.items.get(m.id);
     if (item && item.sig === sig && !force) { item.message = m; return item; }
     const open = new Set(item ? [...item.el.querySelectorAll("details[open]")].map((d) => d.dataset.callId) : []);
@@ -118,6 +122,12 @@ export class MessageList {
     else if (content || m.role !== "assistant" || (!calls.length && status !== "streaming")) parts.push(body);
     if (status === "streaming" && !content && !calls.length) parts.push(h("div", { class: "ancia-typing", "aria-label": "Writing" }, h("i"), h("i"), h("i")));
     if (status === "stopped") parts.push(h("div", { class: "ancia-msg-status" }, "Stopped"));
+    if (cut) {
+      parts.push(h("div", { class: "ancia-msg-status ancia-cut" },
+        h("span", {}, limit ? `Stopped at the ${limit}-token limit` : "Stopped at the token limit"),
+        canContinue ? h("button", { type: "button", class: "ancia-btn ancia-continue", title: "Write on from where the answer stopped",
+          onclick: () => this.onAction("continue", this.items.get(m.id)?.message || m, {}) }, "Continue") : null));
+    }
     if (status === "error" || m.error) parts.push(h("div", { class: "ancia-msg-status ancia-error", role: "alert" }, m.error || "Error"));
     if (this.editing !== m.id) parts.push(this.actions(m, status === "streaming"));
     el.replaceChildren(...parts);
@@ -194,6 +204,8 @@ export class MessageList {
           stream.render.flush();
           stream.finished = true;
           stream.status = event.status === "complete" ? null : event.status;
+          stream.finishReason = event.finish_reason || null;
+          stream.tokens = (event.usage && event.usage.completion_tokens) || null;
           this.refresh(event.message_id);
         }
         for (const [id, s] of this.streams) {
@@ -243,6 +255,24 @@ export class MessageList {
     this.streams.delete(messageId);
   }
 
+  // Scroll to a message and flash it (a search result opened); false when it is not shown.
+  reveal(messageId) {
+    let el = this.items.get(messageId)?.el;
+    const m = this.messages.find((x) => x.id === messageId);
+    if (!el && m && m.tool_call_id) { // a tool's result is shown in the card of the message that called it
+      const card = this.el.querySelector(`[data-call-id="${CSS.escape(m.tool_call_id)}"]`);
+      el = card && card.closest("article");
+    }
+    if (!el) return false;
+    el.scrollIntoView({ block: "center" });
+    el.classList.remove("ancia-flash");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("ancia-flash");
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => el.classList.remove("ancia-flash"), 2400);
+    return true;
+  }
+
   isPinned() {
     return this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight < 80;
   }
@@ -259,6 +289,7 @@ export class MessageList {
   }
 
   destroy() {
+    clearTimeout(this.flashTimer);
     this.streams.forEach((s) => s.render.cancel());
     this.streams.clear();
   }

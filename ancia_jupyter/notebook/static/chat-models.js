@@ -2,6 +2,7 @@
 // status and memory fit, load/unload, its five parameters within their bounds, offline mode and tools.
 
 import { formatMb, h, iconButton } from "./chat-dom.js";
+import { createModelFiles } from "./chat-model-files.js";
 
 const STATE_TEXT = { not_loaded: "Not loaded", loading: "Loading…", ready: "Ready", generating: "Generating…" };
 const PARAM_ORDER = ["context_window", "max_tokens", "temperature", "top_p", "top_k"];
@@ -11,8 +12,9 @@ const STEP = { context_window: 256, max_tokens: 1, temperature: 0.05, top_p: 0.0
 const STATUS_TEXT = { loaded: "loaded", downloaded: "downloaded", available: "not downloaded", remote: "remote server" };
 const RUNTIME_TEXT = { llama_cpp: "llama.cpp", mlx_lm: "MLX", mlx_vlm: "MLX (vision)", openai: "its server" };
 
-// request(action, args) -> Promise (errors are shown by the caller).
-export function createModelBar({ request }) {
+// request(action, args) -> Promise (errors are shown by the caller); alert(text, kind); onOpen() when the
+// drawer opens.
+export function createModelBar({ request, alert, onOpen }) {
   const select = h("select", { class: "ancia-model-select", "aria-label": "Model",
     onchange: () => request("select_model", { model_id: select.value }).catch(() => render(snapshot)) });
   const stateEl = h("span", { class: "ancia-state", role: "status", "aria-label": "Model state" });
@@ -30,18 +32,20 @@ export function createModelBar({ request }) {
       .catch(() => { offline.checked = !offline.checked; }) });
   const params = h("div", { class: "ancia-params" });
   const tools = h("div", { class: "ancia-tool-switches" });
+  const files = createModelFiles({ request, alert });
   const drawer = h("section", { class: "ancia-drawer", "aria-label": "Model settings", hidden: true },
     h("div", { class: "ancia-drawer-row" }, info, h("div", { class: "ancia-drawer-buttons" }, load, unload)),
     params,
     h("label", { class: "ancia-switch" }, offline,
       h("span", {}, "Offline mode"), h("small", {}, "never download models or reach the network")),
-    tools);
+    tools, files.el);
   const inputs = {};
   let snapshot = null;
 
   function setOpen(open) {
     drawer.hidden = !open;
     toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open && onOpen) onOpen();
   }
 
   function busy(button, promise) {
@@ -110,6 +114,7 @@ export function createModelBar({ request }) {
       if (document.activeElement !== number) number.value = value;
       if (document.activeElement !== range) range.value = value;
     }
+    files.render(snap);
     tools.replaceChildren(...(snap.tools || []).length ? [h("div", { class: "ancia-tool-label" }, "Tools")] : [],
       ...(snap.tools || []).map((tool) => {
         const box = h("input", { type: "checkbox", role: "switch", "aria-label": `Tool ${tool.name}`,

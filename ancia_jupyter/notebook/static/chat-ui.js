@@ -8,8 +8,11 @@ import { copyText, h } from "./chat-dom.js";
 import { createAvatar } from "./chat-avatar.js";
 import { createChatHeader, createChatList } from "./chat-list.js";
 import { createComposer } from "./chat-composer.js";
+import { download, fileName } from "./chat-export.js";
 import { MessageList } from "./chat-messages.js";
 import { createModelBar } from "./chat-models.js";
+import { createPluginsPage } from "./chat-plugins.js";
+import { createSearch } from "./chat-search.js";
 import { approvalBar } from "./chat-tools.js";
 
 const NARROW_PX = 620;
@@ -77,17 +80,34 @@ export function mountChat(element, channel, options = {}) {
     });
   }
 
+  // A search result opens its chat at its message, which flashes.
+  function openAt(chatId, messageId) {
+    setList(false);
+    request("select_chat", { chat_id: chatId }).then(() => {
+      if (!messages.reveal(messageId)) alert("That message is not shown in the chat any more.", "info");
+    }, () => {});
+  }
+
+  const search = createSearch({ request: (action, args) => rpc.request(action, args), onOpen: openAt,
+    onActive: (on) => list.setSearching(on) });
   const list = createChatList({
     onSelect: (id) => { setList(false); request("select_chat", { chat_id: id }).catch(() => {}); },
     onNew: () => { setList(false); request("new_chat").then(() => composer.focus(), () => {}); },
+    search,
   });
   const header = createChatHeader({
     onRename: (title) => request("rename_chat", { chat_id: snapshot.current_chat, title }).catch(() => render()),
     onDuplicate: () => request("duplicate_chat", { chat_id: snapshot.current_chat }).catch(() => {}),
+    onExport: (format) => request("export_chat", { chat_id: snapshot.current_chat, format })
+      .then((data) => download(data.text, fileName(data.title, format), format), () => {}),
     onDelete: () => request("delete_chat", { chat_id: snapshot.current_chat }).catch(() => {}),
     onToggleList: () => setList(!listOpen),
   });
-  const models = createModelBar({ request });
+  // The model settings and the Plugins page are two drawers of the header: one open at a time.
+  const models = createModelBar({ request, alert, onOpen: () => plugins.setOpen(false) });
+  const plugins = createPluginsPage({ request: (action, args) => rpc.request(action, args),
+    onOpen: () => models.setOpen(false) });
+  models.bar.append(plugins.toggle);
   const welcomeFace = createAvatar(56);
   const welcome = h("div", { class: "ancia-welcome" }, welcomeFace.el,
     h("p", {}, "Ask anything. Your chats stay on this machine, in this kernel's store."));
@@ -106,6 +126,8 @@ export function mountChat(element, channel, options = {}) {
         request("delete_message", { message_id: message.id }).catch(() => {});
       } else if (kind === "regenerate") {
         request("regenerate", { message_id: message.id }).catch(() => {});
+      } else if (kind === "continue") {
+        request("continue", { message_id: message.id }).catch(() => {});
       }
     },
     onApprove: (callId, approved) => decide(callId, approved),
@@ -119,7 +141,7 @@ export function mountChat(element, channel, options = {}) {
 
   const main = h("div", { class: "ancia-main" },
     h("header", { class: "ancia-header" }, header.el, models.bar),
-    models.drawer, alerts, messages.el, approvalsEl, composer.el);
+    models.drawer, plugins.el, alerts, messages.el, approvalsEl, composer.el);
   main.addEventListener("click", (e) => { // a click beside the chat list overlay closes it
     if (listOpen && !e.target.closest(".ancia-list-toggle")) setList(false);
   });
@@ -152,7 +174,7 @@ export function mountChat(element, channel, options = {}) {
     welcomeFace.update(snapshot.mood, false);
     models.render(busy && snapshot.model_state !== "loading" ? { ...snapshot, model_state: "generating" } : snapshot);
     const model = (snapshot.models || []).find((m) => m.id === snapshot.selected_model);
-    composer.update({ canSee: model && model.vision, generating: busy });
+    composer.update({ vision: snapshot.vision || { model: model && model.vision ? model.id : null }, generating: busy });
     messages.setApprovals(approvals.map((c) => c.id));
     approvalsEl.replaceChildren(...approvalBar(approvals.filter((c) => !messages.hasCall(c.id)), decide));
   }
@@ -178,7 +200,8 @@ export function mountChat(element, channel, options = {}) {
       const before = generating();
       for (const event of msg.events) {
         messages.onEvent(event);
-        if (event.type === "notice") alert(event.text, "info");
+        // a cut answer shows its own marker and Continue button instead of the notice
+        if (event.type === "notice" && event.code !== "length_limit") alert(event.text, "info");
         if (event.type === "done") approvals = approvals.filter(() => messages.generating);
       }
       if (before !== generating() || msg.events.some((e) => e.type !== "token")) render();
@@ -189,9 +212,10 @@ export function mountChat(element, channel, options = {}) {
     root.classList.toggle("ancia-narrow", entry.contentRect.width < NARROW_PX);
   });
   resize.observe(root);
-  const unsubscribe = channel.onMessage(onMessage);
-  // The first request can be lost while a reloaded page reconnects to the kernel: ask until a state comes,
-  // and say so when the widget's link to the kernel seems gone (a page reload in the middle of an answer).
+  const unsubscribe = channel.onMessage(onMessage); // the sidebar's channel hands over its snapshot here
+  // Without a snapshot yet, ask for one. The first request can be lost while a reloaded page reconnects to the
+  // kernel: ask until a state comes, and say so when the widget's link to the kernel seems gone (a page reload
+  // in the middle of an answer).
   const hello = (delay, waited) => {
     if (closed) return;
     if (snapshot) { offline.remove(); return; }
@@ -212,6 +236,8 @@ export function mountChat(element, channel, options = {}) {
       timers.forEach(clearTimeout);
       messages.destroy();
       header.destroy();
+      plugins.destroy();
+      search.destroy();
       root.remove();
     },
     setInput: (text) => composer.setText(text),
