@@ -10,7 +10,7 @@ from typing import Any
 from .version import __version__
 
 __all__ = [
-    "__version__", "chat", "stop", "Chat", "chats", "models", "settings", "tools", "tool", "plugins",
+    "__version__", "chat", "stop", "Chat", "chats", "models", "settings", "tools", "tool", "plugins", "mcp",
     "panel", "app_state", "reset", "Response", "events", "load_ipython_extension", "unload_ipython_extension",
 ]
 
@@ -19,11 +19,14 @@ _LAZY = {
     "app_state": "api", "reset": "api", "Response": "response", "events": None, "panel": "notebook.widget",
 }
 
-# ``ancia.tools`` and ``ancia.plugins`` are the API objects, not the subpackages of the same names: those are
-# imported first (their ``__init__`` is empty, so this is cheap), which binds their names here once and for
-# all; the API objects then take the names.
+# ``ancia.tools``, ``ancia.plugins`` and ``ancia.mcp`` are the API objects, not the subpackages of the same names:
+# those are imported first (their ``__init__`` is empty, so this is cheap), which binds their names here once
+# and for all; the API objects then take the names. (Left to ``_LAZY``, a subpackage imported later would take
+# its name back.)
+from . import mcp as _mcp_package  # noqa: E402, F401
 from . import plugins as _plugins_package  # noqa: E402, F401
 from . import tools as _tools_package  # noqa: E402, F401
+from .api_mcp import mcp  # noqa: E402
 from .api_plugins import plugins  # noqa: E402
 from .api_tools import tool, tools  # noqa: E402
 

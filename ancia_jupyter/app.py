@@ -16,6 +16,7 @@ from . import config
 from .changes import Changes, ModelStateChanged
 from .engine.chat_engine import Engine
 from .engine.conversation import Conversations
+from .mcp.manager import McpServers
 from .model_manager.manager import ModelManager
 from .paths import data_dir
 from .plugins.loading import load_installed
@@ -39,7 +40,8 @@ class App:
         with user_tools.joining(self.tools):  # plugins first: at start, one keeps a name a user tool wants
             load_installed(self.tools, self.store)
         self.plugins = PluginManager(self.store, self.tools, self.data_dir, self.settings, self.update_settings)
-        self.engine = Engine(self.store, self.models, self.settings, self.tools)
+        self.mcp = McpServers(self.store, self.tools, self.settings, self.data_dir / "mcp")
+        self.engine = Engine(self.store, self.models, self.settings, self.mcp.tool_catalog())  # starts MCP servers
         self.conversations = Conversations(self.store, self.engine, self.models)
 
     def settings(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class App:
     def close(self) -> None:
         self.user_tools.leave(self.tools)
         self.conversations.stop()
+        self.mcp.close()  # no MCP server's process outlives the app
         try:
             self.models.close()
         finally:

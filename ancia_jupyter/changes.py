@@ -77,6 +77,13 @@ class PluginsChanged:
 
 
 @dataclass(frozen=True)
+class McpServersChanged:
+    """An MCP server was added, removed, switched on or off, trusted, or started, stopped or failed."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Reset:
     """Everything was deleted (``ancia.reset``)."""
 
@@ -89,7 +96,7 @@ class ModelStateChanged:
 
 Change = (ChatCreated | ChatUpdated | ChatDeleted | MessageAdded | MessageUpdated | HistoryChanged
           | SettingsChanged | ParamsChanged | ModelsChanged | ToolsChanged | PluginsChanged | Reset
-          | ModelStateChanged)
+          | ModelStateChanged | McpServersChanged)
 Listener = Callable[[Change], None]
 
 

@@ -57,7 +57,8 @@ def test_migrations_run_once_and_reopening_keeps_data(tmp_path):
     first.close()
     second = Store(path)
     again = [m.name for m in __import__("ancia_jupyter.store.migrations", fromlist=["x"]).migrations.applied(second.db)]
-    assert applied == again == ["m001_initial", "m002_message_search", "m003_server_models", "m004_finish_reason"]
+    assert applied == again == ["m001_initial", "m002_message_search", "m003_server_models", "m004_finish_reason",
+                                "m005_mcp_servers"]
     assert second.get_chat(chat["id"])["title"] == "kept"
     second.close()
 

@@ -16,6 +16,7 @@ from IPython.display import display
 from ..errors import AnciaError
 from .display import show_markdown, table
 from .magic_line import parse_value
+from .magic_mcp import MCP_USAGE, MagicMcp
 
 # name: (arguments, what it does, example, the most words it takes: more and the line is a question)
 COMMANDS: dict[str, tuple[str, str, str, int]] = {
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str, int]] = {
     "tools": ("", "the tools the model may call", "%ancia tools", 0),
     "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
                 "installed plugins, the registry, and managing them", "%ancia plugins install ID", 2),
+    "mcp": (MCP_USAGE, "MCP servers whose tools the model may call, and managing them", "%ancia mcp trust files", 99),
     "offline": ("[on | off]", "show or switch offline mode (no network at all)", "%ancia offline on", 1),
     "stop": ("", "stop the answers in progress", "%ancia stop", 0),
     "fix": ("[N]", "explain the last error (or cell N's) and insert a fixed cell below", "%ancia fix", 1),
@@ -59,7 +61,7 @@ def user_errors() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
-class MagicCommands:
+class MagicCommands(MagicMcp):
     """``%ancia SUBCOMMAND …``: one method ``_NAME`` per entry of ``COMMANDS`` (``fix`` asks, so it is the magic's)."""
 
     chat_id: int | None

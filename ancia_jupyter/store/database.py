@@ -21,6 +21,7 @@ from ..changes import Changes, ChatCreated, ChatDeleted, ChatUpdated, Reset
 from ..errors import InvalidValueError, NotFoundError
 from ..paths import data_dir
 from . import files as store_files
+from .mcp_servers import McpServerTables
 from .messages import MESSAGE_FIELDS, MESSAGE_STATUSES, ROLES, MessageTables
 from .rows import JSON_COLUMNS, decode_row, encode_row, insert_row
 from .state import StateTables
@@ -40,7 +41,7 @@ def _title(title: object) -> str:
     return title
 
 
-class Store(MessageTables, StateTables):
+class Store(MessageTables, StateTables, McpServerTables):
     """One database file; safe to share between the kernel's threads and with other processes."""
 
     def __init__(self, path: Path | str | None = None, changes: Changes | None = None) -> None:

@@ -125,3 +125,27 @@ def m004_finish_reason(db: Database) -> None:
     # Why an answer's generation ended ("stop", "length", "stopped", "tool_calls"): an answer cut at the
     # max_tokens limit can be continued.
     db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
+
+
+@migrations()
+def m005_mcp_servers(db: Database) -> None:
+    # MCP servers the user added: a stdio command (a JSON list) or a streamable-HTTP URL. env and headers map
+    # to references to the kernel's environment ("$NAME"), read when the server starts: a secret's value is
+    # never written here. tools keeps what the server listed when it last ran, so its tools are shown before
+    # it starts again.
+    db.execute(
+        """
+        CREATE TABLE mcp_servers (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('stdio', 'http')),
+            command TEXT,
+            url TEXT,
+            env TEXT NOT NULL DEFAULT '{}',
+            headers TEXT NOT NULL DEFAULT '{}',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            trusted INTEGER NOT NULL DEFAULT 0,
+            tools TEXT NOT NULL DEFAULT '[]',
+            added_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
