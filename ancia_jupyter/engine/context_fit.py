@@ -4,10 +4,13 @@ Counting: each message is counted once with the model's tokenizer and the count 
 id and last change), so fitting costs the same for a chat of 10 or 10 000 messages; the kept messages are
 rendered with the chat template once, for the exact prompt.
 
-Dropping: when a chat outgrows the window, whole turns are left out from the start, and a quarter of the
-window more than needed, so the prompt's beginning stays the same for many later questions and the
-per-chat prompt cache is reused instead of the whole window being read again at every question. The
-system prompt is always kept, and so is the last turn; when even that does not fit, the request is refused.
+Dropping: when a chat outgrows the window, whole turns are left out from the start a quarter of the window
+at a time: the kept part starts at the first turn past a multiple of a quarter window of (counted) history,
+the fewest quarters that make the rest fit. So the prompt's beginning stays the same for many later
+questions and the per-chat prompt cache is reused instead of the whole window being read again at every
+question; and the choice depends on the chat alone, so a cache kept on disk still matches after a kernel
+restart. The system prompt is always kept, and so is the last turn; when even that does not fit, the
+request is refused.
 """
 
 from __future__ import annotations
@@ -105,15 +108,7 @@ class ContextFitter:
         with self._lock:
             remembered = self._starts.get(chat_id)
         previous = next((i for i, t in enumerate(parts) if remembered is not None and t[0]["id"] >= remembered), 0)
-        if base + suffix[0] <= budget:
-            start = 0
-        elif previous and base + suffix[previous] <= budget:
-            start = previous
-        else:
-            target = budget - window // SLACK
-            slack = next((i for i in range(len(parts)) if base + suffix[i] <= target), None)
-            start = slack if slack is not None else next(
-                (i for i in range(len(parts)) if base + suffix[i] <= budget), len(parts) - 1)
+        start = self._quarter_start(costs, suffix, base, budget, window)
         while True:
             messages = head + [as_template_message(m) for turn in parts[start:] for m in turn]
             tokens = self._render(runtime, messages, tools, continuing)
@@ -132,6 +127,18 @@ class ContextFitter:
                 self._starts.pop(chat_id, None)
         dropped = sum(len(t) for t in parts[:start])
         return Fit(tokens, messages, size, dropped, start > previous)
+
+    @staticmethod
+    def _quarter_start(costs: list[int], suffix: list[int], base: int, budget: int, window: int) -> int:
+        """The first kept turn: past the fewest whole quarter windows of history that leave the rest fitting."""
+        quarter, dropped, start = max(1, window // SLACK), 0, 0
+        for quarters in range(len(costs) * SLACK + 1):
+            while start < len(costs) - 1 and dropped < quarters * quarter:
+                dropped += costs[start]
+                start += 1
+            if base + suffix[start] <= budget or start == len(costs) - 1:
+                return start
+        return len(costs) - 1
 
     @staticmethod
     def _render(runtime: Runtime, messages: list[dict], tools: list[dict] | None,

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..changes import Change, ChatDeleted, HistoryChanged, ParamsChanged, Reset
+from ..changes import Change, ChatDeleted, HistoryChanged, Reset
 from ..config import how_to_go_online
 from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
 from ..paths import data_dir
@@ -61,11 +61,10 @@ class ModelManager:
         store.changes.subscribe(self._drop_stale_caches)
 
     def _drop_stale_caches(self, change: Change) -> None:
-        """A chat's prompt cache goes when its history changes or it goes; a model's when its params do."""
+        """A chat's prompt cache goes when its history changes or it goes. (Changing a model's params keeps
+        them: a prompt's KV state does not depend on how the next tokens are sampled.)"""
         if isinstance(change, (HistoryChanged, ChatDeleted)):
             self.resident.forget_chat(change.chat_id)
-        elif isinstance(change, ParamsChanged):
-            self.resident.drop_caches(model_id=change.model_id)
         elif isinstance(change, Reset):
             self.resident.forget_chat(None)
 
