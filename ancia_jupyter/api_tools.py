@@ -77,6 +77,15 @@ class Tools:
         """Turn a tool off: the model no longer sees it and calls to it are refused (remembered)."""
         _registry().set_enabled(name, False)
 
+    def trust(self, name: str) -> None:
+        """Let a network tool run without asking before each call (remembered). Until then, every call of a
+        tool that reaches the network waits for your yes: the panel's approval card, or ``approve=``."""
+        _registry().set_trusted(name, True)
+
+    def untrust(self, name: str) -> None:
+        """Make a network tool ask before each call again."""
+        _registry().set_trusted(name, False)
+
     def schema(self, name: str) -> dict:
         """The JSON schema the model sees for one tool (its function name may be a safe alias)."""
         return _registry().schema(name)

@@ -66,6 +66,10 @@ SETTINGS: dict[str, Setting] = {
     "max_tool_rounds": Setting(
         5, lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 20, "an integer in [0, 20]",
     ),
+    "trusted_tools": Setting(
+        [], lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+        "a list of tool names (set it with `ancia.tools.trust(name)`)",
+    ),
     "max_tool_calls": Setting(
         8, lambda v: _is_int(v) and 1 <= v <= 64, "the most tool calls one answer's turn may make: an integer in "
         "[1, 64]",

@@ -10,6 +10,14 @@ import ancia_jupyter as ancia
 from ancia_jupyter.errors import ToolError
 
 
+@pytest.fixture(autouse=True)
+def trusted():
+    """These tests are about what the tool does once it runs: it is trusted, so no call waits for a yes
+    (tests/test_tools_privacy.py is about the asking)."""
+    ancia.tools.trust("web.search.duckduckgo")
+
+
+
 class FakeDDGS:
     """Stands in for ``ddgs.DDGS``: records how it was called and returns what a real search returns."""
 

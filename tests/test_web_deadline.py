@@ -20,6 +20,13 @@ from ancia_jupyter.tools import web_visit
 SLOW_HEADERS = (b"", b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"a" * 500)
 SLOW_BODY = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5000\r\n\r\n", b"x" * 5000)
 
+@pytest.fixture(autouse=True)
+def trusted():
+    """These tests are about what the tool does once it runs: it is trusted, so no call waits for a yes
+    (tests/test_tools_privacy.py is about the asking)."""
+    ancia.tools.trust("web.visit.website")
+
+
 
 class Dribbler:
     """A raw HTTP server on 127.0.0.1: sends ``first`` after ``pause`` seconds, then ``rest`` one byte

@@ -40,6 +40,13 @@ while it rests. The kelp forests along the coast therefore matter a great deal t
 <a href="/terms">Terms</a></footer>
 </body></html>"""
 
+@pytest.fixture(autouse=True)
+def trusted():
+    """These tests are about what the tool does once it runs: it is trusted, so no call waits for a yes
+    (tests/test_tools_privacy.py is about the asking)."""
+    ancia.tools.trust("web.visit.website")
+
+
 
 class Server:
     """A threaded HTTP server on 127.0.0.1 that records every request it gets."""

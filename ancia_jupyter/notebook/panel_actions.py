@@ -235,6 +235,12 @@ def _unload_model(p: Panel) -> object:
     return SNAPSHOT
 
 
+@action("set_tool_trusted", name=STR, trusted=BOOL)
+def _set_tool_trusted(p: Panel, name: str, trusted: bool) -> object:
+    (api.tools.trust if trusted else api.tools.untrust)(name)
+    return SNAPSHOT
+
+
 @action("set_tool_enabled", name=STR, enabled=BOOL)
 def _set_tool_enabled(p: Panel, name: str, enabled: bool) -> object:
     (api.tools.enable if enabled else api.tools.disable)(name)

@@ -166,11 +166,27 @@ class ToolRegistry:
         """Turn a tool on or off for every chat (remembered)."""
         self.store.set_tool_enabled(self.get(name).name, enabled)
 
+    def needs_approval(self, tool: Tool) -> bool:
+        """Whether a call waits for the user's yes: a tool marked ``confirm``, and a tool that reaches the
+        network until the user marks it trusted (nothing leaves the machine without a person seeing it)."""
+        return tool.confirm or tool.network and tool.name not in self.settings()["trusted_tools"]
+
+    def set_trusted(self, name: str, trusted: bool) -> None:
+        """Let a network tool run without asking each time, or make it ask again (remembered)."""
+        tool = self.get(name)
+        if trusted and not tool.network:
+            raise ToolError(f"The tool {tool.name!r} does not reach the network: it runs without asking already"
+                            + (" (it is marked confirm=True: it always asks)." if tool.confirm else "."))
+        names = [n for n in self.settings()["trusted_tools"] if n != tool.name] + ([tool.name] if trusted else [])
+        self.store.set_settings({"trusted_tools": names or None})
+        self.store.changes.publish(ToolsChanged(tool.name))
+
     def list(self, chat_id: int | None = None) -> builtins.list[dict[str, Any]]:
         """Every tool, with ``usable``: whether the picked model can call it now (False with
         ``usable_reason`` when it is off or the model cannot call tools; None when that is not known until
         the model is loaded)."""
         states = self.store.tool_states()
+        trusted = set(self.settings()["trusted_tools"])
         try:
             model = self.model_tools() if self.model_tools is not None else None
         except AnciaError:  # a picked model that is gone: the tools are still listed
@@ -185,7 +201,8 @@ class ToolRegistry:
                 reason = (f"{model.model_id} cannot call tools: {model.reason}" if usable is False
                           else f"whether {model.model_id} can call tools is {model.reason}")
             rows.append({**t.info(), "enabled": enabled, "available": available, "usable": usable,
-                         "usable_reason": reason})
+                         "usable_reason": reason, "trusted": t.network and t.name in trusted,
+                         "needs_approval": self.needs_approval(t)})
         return rows
 
     def schema(self, name: str) -> dict[str, Any]:
@@ -237,10 +254,12 @@ class ToolRegistry:
             return None, f"bad arguments: {exc}"
         except Exception as exc:
             return None, error_text(exc)
-        if tool.confirm:
+        if self.needs_approval(tool):
             if approve is None:
+                trust = (f", or trust it once and for all: `ancia.tools.trust({tool.name!r})`" if tool.network
+                         and not tool.confirm else "")
                 return None, ("denied: this tool needs the user's approval; pass approve=... to ancia.chat "
-                              "(a function that gets the call and returns True), or approve it in the panel")
+                              f"(a function that gets the call and returns True), or approve it in the panel{trust}")
             try:
                 if event is None:  # called by hand: the approver still gets the call to look at
                     event = ToolCall(0, "manual", tool.name, dict(arguments or {}), 0)
