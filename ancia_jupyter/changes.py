@@ -89,6 +89,15 @@ class Reset:
 
 
 @dataclass(frozen=True)
+class NotebookChatChanged:
+    """A notebook's current chat changed (a view opened or made a chat, a magic switched): every view and
+    the magics of that notebook go on in it."""
+
+    notebook: str | None  # None: the kernel runs no notebook (a console, a script)
+    chat_id: int | None
+
+
+@dataclass(frozen=True)
 class ModelStateChanged:
     state: str  # not_loaded, loading, ready
     model_id: str | None
@@ -96,6 +105,7 @@ class ModelStateChanged:
 
 Change = (ChatCreated | ChatUpdated | ChatDeleted | MessageAdded | MessageUpdated | HistoryChanged
           | SettingsChanged | ParamsChanged | ModelsChanged | ToolsChanged | PluginsChanged | Reset
+          | NotebookChatChanged
           | ModelStateChanged | McpServersChanged)
 Listener = Callable[[Change], None]
 

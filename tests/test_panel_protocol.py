@@ -123,7 +123,7 @@ def test_chat_list_actions(client):
     assert "Groceries (copy)" in [c["title"] for c in copy["chats"]]
     after = client.ok("delete_chat", chat_id=copy["current_chat"])
     assert copy["current_chat"] not in [c["id"] for c in after["chats"]]
-    assert after["current_chat"] in (first["current_chat"], second["current_chat"])  # falls back to a chat left
+    assert after["current_chat"] is None  # the next question starts a new chat; the list still opens any
 
 
 def test_no_stale_push_arrives_after_a_reply(client, monkeypatch):
@@ -364,13 +364,16 @@ def test_unload_waits_for_the_answer_in_progress(client):
         assert unloaded["loaded_model"] is None and get_app().models.loaded_id is None
 
 
-def test_an_answer_started_from_code_reaches_the_panel(client):
-    response = ancia.chat("asked from a cell")
+def test_a_panel_follows_its_notebooks_chat_and_the_answers_asked_there_from_code(client):
+    chat = ancia.chats.create("Opened elsewhere in this notebook").id
+    get_app().conversations.set_current_chat(client.session.notebook, chat)  # as another view or a magic does
+    client.wait_state(lambda s: s["current_chat"] == chat)
+    response = ancia.chat("asked from a cell", chat=chat)
     done = client.wait_done()[0]
     assert done["message_id"] == response.message_id
     text = "".join(e["text"] for e in client.events() if e["type"] == "token")
     assert text == response.text
-    client.wait_state(lambda s: any(c["title"] == "asked from a cell" for c in s["chats"]))
+    client.wait_state(lambda s: any(m["content"] == "asked from a cell" for m in s["messages"]))
 
 
 def test_a_view_gets_the_answers_of_the_chat_it_shows_only(client):

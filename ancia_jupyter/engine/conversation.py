@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import events as ev
+from ..changes import NotebookChatChanged
 from ..errors import InvalidValueError, NotFoundError
 from ..model_manager.manager import ModelManager
 from ..store.database import Store
@@ -43,6 +44,7 @@ class Conversations:
         self.approvals = Approvals(self._stop_requested)
         self._answers: dict[int, list[Answer]] = {}  # chat -> its answers in progress (finished ones pruned)
         self._followers: dict[int, list[_Follower]] = {}
+        self._current: dict[None, int | None] = {}  # the current chat of a kernel that runs no notebook
         self._lock = threading.Lock()
 
     # -- asking ---------------------------------------------------------------------------------------
@@ -93,6 +95,38 @@ class Conversations:
         """Rewrite a question and answer it anew (what followed it is dropped)."""
         self.store.edit_message(chat_id, message_id, content)
         return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve)
+
+    # -- which chat a notebook is in ---------------------------------------------------------------------
+
+    def current_chat(self, notebook: str | None) -> int | None:
+        """The chat a notebook's views and magics go on in: the one it was last in (remembered across
+        reopenings and kernel restarts; in memory only for a kernel that runs no notebook), or None, and then
+        the next question starts a new chat. Never another notebook's chat, nor simply the newest one."""
+        if notebook is None:
+            with self._lock:
+                chat_id = self._current.get(None)
+        else:
+            chat_id = self.store.notebook_chat(notebook)
+        if chat_id is None:
+            return None
+        try:
+            return self.store.get_chat(chat_id)["id"]
+        except NotFoundError:  # deleted meanwhile
+            return None
+
+    def set_current_chat(self, notebook: str | None, chat_id: int | None) -> None:
+        """Make ``chat_id`` the notebook's chat (None: the next question starts a new one); every view and the
+        magics of the notebook follow."""
+        if chat_id is not None:
+            chat_id = self.store.get_chat(chat_id)["id"]
+        if notebook is None:
+            with self._lock:
+                self._current[None] = chat_id
+        elif self.store.notebook_chat(notebook) != chat_id:
+            self.store.set_notebook_chat(notebook, chat_id)
+        else:
+            return
+        self.store.changes.publish(NotebookChatChanged(notebook, chat_id))
 
     def model_for(self, model: str | None, images: Sequence[Any] = ()) -> str:
         """The one rule for which model answers, in every front end: the model asked for, else the model

@@ -19,9 +19,10 @@ from typing import Any
 
 from .. import events as ev
 from ..app import App, get_app
-from ..changes import Change, ChatCreated, ChatDeleted, ModelStateChanged, Reset
+from ..changes import Change, ChatDeleted, ModelStateChanged, NotebookChatChanged, Reset
 from ..errors import AnciaError, InvalidValueError, NotFoundError
 from ..version import __version__
+from .notebook_identity import kernel_notebook
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
 
@@ -38,7 +39,12 @@ class PanelSession:
     def __init__(self, send: Send, *, chat_id: int | None = None) -> None:
         self._send_raw = send
         self.app: App = get_app()
-        self.current_chat: int | None = self.app.store.get_chat(chat_id)["id"] if chat_id is not None else None
+        self.notebook = kernel_notebook()
+        self._current: int | None = None
+        if chat_id is not None:
+            self.current_chat = chat_id
+        else:
+            self._current = self.app.conversations.current_chat(self.notebook)
         # What goes out (replies, pushes, approvals) goes out under this lock, in the order it happened.
         self._lock = threading.RLock()
         self._follow_lock = threading.Lock()  # the subscription; taken from change listeners, so never waits on _lock
@@ -97,16 +103,25 @@ class PanelSession:
             raise InvalidValueError("No chat is open: start a new chat first.")
         return chat_id
 
+    @property
+    def current_chat(self) -> int | None:
+        return self._current
+
+    @current_chat.setter
+    def current_chat(self, chat_id: int | None) -> None:
+        """Open ``chat_id`` here; it becomes the notebook's chat, which its other views and magics follow."""
+        self._current = chat_id
+        self.app.conversations.set_current_chat(self.notebook, chat_id)
+
     def chat_or_none(self) -> int | None:
-        """The current chat, or the most recent one when none was picked or it was deleted elsewhere."""
-        if self.current_chat is not None:
+        """The chat this view shows: its notebook's chat (None until the first question starts one)."""
+        if self._current is not None:
             try:
-                return self.app.store.get_chat(self.current_chat)["id"]
-            except NotFoundError:
-                self.current_chat = None
-        chats = self.app.store.list_chats()
-        self.current_chat = chats[0]["id"] if chats else None
-        return self.current_chat
+                return self.app.store.get_chat(self._current)["id"]
+            except NotFoundError:  # deleted elsewhere
+                self._current = None
+        self._current = self.app.conversations.current_chat(self.notebook)
+        return self._current
 
     # -- following the current chat -------------------------------------------------------------------------
 
@@ -129,20 +144,23 @@ class PanelSession:
                     self._telling_again = False
 
     def _on_event(self, event: ev.Event) -> None:
-        """Called as the followed chat's answers write (on the model worker for tokens): kept short."""
+        """Called as the followed chat's answers write (on each answer's thread): kept short."""
         if not (self._telling_again and isinstance(event, ev.Notice)):
             self._events.append(event)
             self._wake.set()
 
     def _on_change(self, change: Change) -> None:
-        """Anything changed elsewhere: the model's state goes out at once, the rest in the next snapshot."""
+        """Anything changed elsewhere: the model's state goes out at once, the rest in the next snapshot; when
+        the notebook went on in another chat (a magic, another view), this view follows it."""
         if isinstance(change, ModelStateChanged):
             self._model_changed = True
         else:
             self._dirty = True
-            if (isinstance(change, ChatCreated) and self.current_chat is None or isinstance(change, Reset)
-                    or isinstance(change, ChatDeleted) and change.chat_id == self._followed):
-                self.follow()  # now, so that an answer starting in a chat made from code is followed from its start
+            if isinstance(change, NotebookChatChanged) and change.notebook == self.notebook:
+                self._current = change.chat_id
+                self.follow()  # now, so that an answer starting there is followed from its start
+            elif isinstance(change, Reset) or isinstance(change, ChatDeleted) and change.chat_id == self._followed:
+                self.follow()
         self._wake.set()
 
     def approve(self, call: ev.ToolCall) -> bool:

@@ -187,8 +187,8 @@ class Store(MessageTables, StateTables, McpServerTables):
         """Delete every chat, message, setting, parameter and state row (``ancia.reset``)."""
         with self._write() as conn:
             store_files.delete_messages(conn, "1", [])
-            for table in ("attachments", "chats", "settings", "model_params", "tool_state",
-                          "local_models", "plugins"):
+            for table in ("attachments", "notebook_chats", "chats", "settings", "model_params", "tool_state",
+                          "local_models", "plugins", "mcp_servers"):
                 conn.execute(f"DELETE FROM {table}")
         self._forget()
         self.changes.publish(Reset())

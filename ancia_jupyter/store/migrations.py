@@ -149,3 +149,17 @@ def m005_mcp_servers(db: Database) -> None:
             updated_at REAL NOT NULL
         )"""
     )
+
+
+@migrations()
+def m006_notebook_chats(db: Database) -> None:
+    # Each notebook's current chat, so a notebook reopened (or its kernel restarted) goes on in the chat it was
+    # in; a chat deleted takes its notebooks' links with it.
+    db.execute(
+        """
+        CREATE TABLE notebook_chats (
+            notebook TEXT PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            updated_at REAL NOT NULL
+        )"""
+    )

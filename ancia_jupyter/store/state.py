@@ -64,6 +64,21 @@ class StateTables:
             self.db.table("tool_state").upsert({"name": name, "enabled": int(enabled)}, pk="name")
         self.changes.publish(ToolsChanged(name))
 
+    # -- each notebook's current chat ------------------------------------------------------------
+
+    def notebook_chat(self, notebook: str) -> int | None:
+        rows = self._query("SELECT chat_id FROM notebook_chats WHERE notebook = ?", [notebook])
+        return rows[0]["chat_id"] if rows else None
+
+    def set_notebook_chat(self, notebook: str, chat_id: int | None) -> None:
+        with self._write() as conn:
+            if chat_id is None:
+                conn.execute("DELETE FROM notebook_chats WHERE notebook = ?", [notebook])
+            else:
+                conn.execute("INSERT INTO notebook_chats (notebook, chat_id, updated_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT(notebook) DO UPDATE SET chat_id = excluded.chat_id, "
+                             "updated_at = excluded.updated_at", [notebook, chat_id, time.time()])
+
     # -- local models and plugins -----------------------------------------------------------------
 
     def local_models(self) -> list[dict]:
