@@ -58,7 +58,7 @@ def test_migrations_run_once_and_reopening_keeps_data(tmp_path):
     second = Store(path)
     again = [m.name for m in __import__("ancia_jupyter.store.migrations", fromlist=["x"]).migrations.applied(second.db)]
     assert applied == again == ["m001_initial", "m002_message_search", "m003_server_models", "m004_finish_reason",
-                                "m005_mcp_servers"]
+                                "m005_mcp_servers", "m006_notebook_chats"]
     assert second.get_chat(chat["id"])["title"] == "kept"
     second.close()
 
