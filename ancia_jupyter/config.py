@@ -44,6 +44,10 @@ SETTINGS: dict[str, Setting] = {
     # The model that reads a question with images when the model picked cannot and none is named; None: the
     # smallest vision model that is downloaded (ancia.models.vision_model() tells which).
     "vision_model": Setting(None, lambda v: v is None or (isinstance(v, str) and bool(v)), "a model id, or None"),
+    # The model that completes code in cells as you type (inline completion); None: the chat model. A code model
+    # with fill-in-the-middle (qwen2.5-coder-*) reads the text after the cursor too.
+    "completion_model": Setting(None, lambda v: v is None or (isinstance(v, str) and bool(v)),
+                                "a model id, or None for the chat model"),
     "offline": Setting(False, _is_bool, "True or False"),
     "keep_alive": Setting(
         300, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= -1,
@@ -51,6 +55,8 @@ SETTINGS: dict[str, Setting] = {
     ),
     "allow_private_network": Setting(False, _is_bool, "True or False"),
     "kernel_context": Setting(False, _is_bool, "True or False"),
+    # The assistant may read the notebook, add cells and run code there (notebook_tools.py), each run approved.
+    "notebook_agent": Setting(False, _is_bool, "True or False"),
     "plugin_registry_url": Setting(None, lambda v: v is None or (_is_text(v) and bool(v)),
                                    "an http(s) URL or a file path, or None for the default"),
     "system_prompt": Setting(DEFAULT_SYSTEM_PROMPT, _is_text, "a string"),
@@ -74,6 +80,8 @@ SETTINGS: dict[str, Setting] = {
         8, lambda v: _is_int(v) and 1 <= v <= 64, "the most tool calls one answer's turn may make: an integer in "
         "[1, 64]",
     ),
+    "prompt_lookup": Setting(True, _is_bool, "True or False: draft the next tokens from the text so far and "
+                             "check them in one batch (the same answer, faster when it copies its prompt)"),
     "prompt_cache_disk_mb": Setting(
         1024, lambda v: _is_int(v) and 0 <= v <= 1024 * 1024, "megabytes of chats' prompt caches kept on disk "
         "(a long chat answers at once after a kernel restart): an integer ≥ 0, 0 to keep none",

@@ -143,16 +143,16 @@ def _llama_cpp(pieces: tuple[Piece, ...]) -> tuple[Callable, Callable]:
         return scripted_sampler
 
     def sample(original: Callable) -> Callable:
-        def scripted_sample(runtime: Any, chain: Any, ctx: Any) -> int:
+        def scripted_sample(runtime: Any, chain: Any, ctx: Any, index: int = -1) -> int:
             import llama_cpp
 
             token, left_out = turns[_address(chain)]()
             if token is not None:
                 return token
-            logits = llama_cpp.llama_get_logits_ith(ctx, -1)
+            logits = llama_cpp.llama_get_logits_ith(ctx, index)
             for t in left_out:
                 logits[t] = -math.inf
-            return original(runtime, chain, ctx)
+            return original(runtime, chain, ctx, index)
 
         return scripted_sample
 

@@ -17,7 +17,7 @@ import ctypes
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..errors import ModelError
 from .base import Chunk, PromptCache, Runtime, file_identity
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
 from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
+from .prompt_lookup import SamplingRule, draft_and_check
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
 _backend_ready = False
@@ -41,6 +42,10 @@ class LlamaCppRuntime(Runtime):
         self._template: Any = None
         self._specials: dict[str, str] = {}
         self.tool_syntax: ToolSyntax | None = None
+        self.prompt_lookup = True  # draft from the text so far (the setting ``prompt_lookup``)
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        self.prompt_lookup = bool(settings.get("prompt_lookup", True))
 
     # -- loading ----------------------------------------------------------------------------------------
 
@@ -153,6 +158,12 @@ class LlamaCppRuntime(Runtime):
     def text_tokens(self, text: str) -> list[int]:
         return list(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def special_token(self, text: str) -> int | None:
+        if self.model is None:
+            return None
+        tokens = self._tokenize(text)  # control tokens are parsed from their text here
+        return tokens[0] if len(tokens) == 1 and self._text(self.model.vocab, tokens[0]) == text else None
+
     def message_tokens(self, message: dict) -> int:
         text = self.message_text(message)
         return len(self._tokenize(text)) + 8  # + role and separators
@@ -200,9 +211,11 @@ class LlamaCppRuntime(Runtime):
             generated: list[int] = []
             finish = "stopped" if should_stop() else None
             sampler = self._sampler(params)
+            rule = SamplingRule(params) if float(params.get("temperature", 0.0)) > 0 else None
             started = time.perf_counter()
-            while finish is None:
-                token = self._sample(sampler, context.ctx.ctx)
+            tokens = draft_and_check(self, context, sequence, sampler, rule, list(prompt), max_tokens,
+                                     self.prompt_lookup)
+            for token in tokens if finish is None else ():
                 generated.append(token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     finish = "stop"
@@ -213,10 +226,11 @@ class LlamaCppRuntime(Runtime):
                     yield Chunk(text=text)
                 if should_stop():
                     finish = "stopped"
-                elif len(generated) >= max_tokens:
+                    break
+                if len(generated) >= max_tokens:
                     finish = "length"
-                else:
-                    context.decode(sequence, [token])
+                    break
+            tokens.close()
             generation_time = time.perf_counter() - started
         finally:
             if sampler is not None:
@@ -257,11 +271,17 @@ class LlamaCppRuntime(Runtime):
             llama_cpp.LLAMA_DEFAULT_SEED if seed is None else int(seed)))
         return chain
 
-    def _sample(self, sampler: Any, ctx: Any) -> int:
-        """The next token, from the logits of the last token decoded in ``ctx``."""
+    def _logits(self, ctx: Any, index: int) -> Any:
+        import llama_cpp
+        import numpy as np
+
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(self.model.n_vocab(),))
+
+    def _sample(self, sampler: Any, ctx: Any, index: int = -1) -> int:
+        """The next token, from the logits of the token decoded at ``index`` of the last batch in ``ctx``."""
         import llama_cpp
 
-        return int(llama_cpp.llama_sampler_sample(sampler, ctx, -1))
+        return int(llama_cpp.llama_sampler_sample(sampler, ctx, index))
 
     @staticmethod
     def _piece(vocab: Any, token: int) -> bytes:

@@ -97,6 +97,10 @@ class SharedContext:
         params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, PROMPT_SLICE, PROMPT_SLICE
         params.n_seq_max, params.kv_unified = SEQUENCES, True
         params.n_threads = params.n_threads_batch = self.threads
+        # Plain attention, not flash attention: its sums run in the same order for a token read alone or in
+        # a batch, and wherever the sequence's cells lie, so an answer never depends on what else is read
+        # with it (prompt lookup checks drafts in batches; other chats share the buffer).
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         try:
             self.ctx = LlamaContext(model=self.model, params=params, verbose=False)
             self._batch = LlamaBatch(n_tokens=PROMPT_SLICE, embd=0, n_seq_max=1, verbose=False)
@@ -187,9 +191,9 @@ class SharedContext:
 
     # -- reading tokens ---------------------------------------------------------------------------------
 
-    def decode(self, sequence: Sequence, tokens: list[int]) -> None:
-        """Append ``tokens`` (at most ``PROMPT_SLICE``) to ``sequence``; the logits of the last are ready
-        for sampling until the next decode."""
+    def decode(self, sequence: Sequence, tokens: list[int], every: bool = False) -> None:
+        """Append ``tokens`` (at most ``PROMPT_SLICE``) to ``sequence``; the logits of the last (of ``every``
+        one, by its index in ``tokens``) are ready for sampling until the next decode."""
         import llama_cpp
 
         batch = self._batch.batch
@@ -198,7 +202,7 @@ class SharedContext:
         for i, token in enumerate(tokens):
             batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + i, 1
             batch.seq_id[i][0] = sequence.seq_id
-            batch.logits[i] = i == len(tokens) - 1
+            batch.logits[i] = every or i == len(tokens) - 1
         code = llama_cpp.llama_decode(self.ctx.ctx, batch)
         if code != 0:
             raise ModelError(f"llama.cpp could not read the prompt (llama_decode returned {code}): the context "

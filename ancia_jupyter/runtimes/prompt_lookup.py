@@ -1,0 +1,185 @@
+"""Prompt-lookup decoding: draft the next tokens from where the text so far already appeared, check them all
+in one batch.
+
+A fix of a cell, code asked for in a given shape, an edited question answered again: these answers copy long
+runs of their prompt. When the last few tokens written also appear earlier (in the prompt or the answer), the
+tokens that followed them there are a good guess for what comes next. The model reads the guess in one batch
+(on a small model a batch of a few tokens costs about what one does) and keeps the longest run it agrees with,
+plus the token it would have written after it, so one step may write several tokens.
+
+What is written does not change: at temperature 0 a draft token is kept only if it is the one greedy decoding
+picks (and where the two likeliest tokens are nearly tied, the token is read alone, since a batch may round
+them the other way); above 0 a draft token ``d`` is kept with probability ``p(d)`` and, when refused, the
+token is drawn from ``p`` without ``d`` (the speculative-sampling rule for a draft that is certain), so every
+token still follows the model's own distribution. (A token read in a batch is stored in the KV cache with the
+batch's rounding, so a later near tie can still go the other way than plain decoding: the same model, the
+same distribution, not always the same bits.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .llama_sequences import Sequence as KvSequence
+    from .llama_sequences import SharedContext
+
+MAX_DRAFT = 16  # the most tokens guessed at once
+REFUSED_PAUSE = 8  # tokens written without drafting after a draft refused at its first token
+NGRAMS = (3, 2)  # the lengths of the tail looked up, longest first
+LOOK_BACK = 4096  # how far back the lookup searches
+
+
+def find_draft(history: Sequence[int], limit: int = MAX_DRAFT) -> list[int]:
+    """The tokens that followed the latest earlier occurrence of the text's last few tokens, at most ``limit``."""
+    if limit <= 0:
+        return []
+    start = max(0, len(history) - LOOK_BACK)
+    for n in NGRAMS:
+        if len(history) <= n:
+            continue
+        tail = list(history[-n:])
+        for at in range(len(history) - n - 1, start - 1, -1):  # the latest match first, not the tail itself
+            if history[at] == tail[0] and list(history[at:at + n]) == tail:
+                follow = list(history[at + n:at + n + limit])
+                if follow:
+                    return follow
+    return []
+
+
+TIE = 0.25  # logits this close: a batch and a single token may rank them differently
+
+
+def near_tie(logits: Any) -> bool:
+    """Whether the two likeliest tokens are too close to trust a batch's ranking of them."""
+    import numpy as np
+
+    values = np.asarray(logits)
+    top = np.partition(values, -2)[-2:]
+    return bool(top[1] - top[0] < TIE)
+
+
+class SamplingRule:
+    """The model's distribution for one position, as its sampler chain draws from it (top-k, then top-p over
+    the raw logits, then the temperature), and the acceptance rule for a certain draft token."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        import numpy as np
+
+        self.temperature = float(params.get("temperature", 0.0))
+        self.top_k = int(params.get("top_k") or 0)
+        self.top_p = float(params.get("top_p") or 1.0)
+        self.random = np.random.default_rng(params.get("seed"))
+
+    def distribution(self, logits: Any) -> tuple[Any, Any]:
+        """(tokens, probabilities) over the tokens the filters keep, most likely first."""
+        import numpy as np
+
+        logits = np.asarray(logits, dtype=np.float64)
+        if 0 < self.top_k < len(logits):
+            tokens = np.argpartition(-logits, self.top_k - 1)[: self.top_k]
+        else:
+            tokens = np.arange(len(logits))
+        tokens = tokens[np.argsort(-logits[tokens], kind="stable")]
+        kept = logits[tokens]
+        if self.top_p < 1.0:
+            raw = np.exp(kept - kept[0])
+            cumulative = np.cumsum(raw / raw.sum())
+            tokens = tokens[: int(np.searchsorted(cumulative, self.top_p)) + 1]
+            kept = logits[tokens]
+        weights = np.exp((kept - kept[0]) / self.temperature)
+        return tokens, weights / weights.sum()
+
+    def check(self, logits: Any, draft: int) -> tuple[bool, int]:
+        """(whether ``draft`` is kept, the token written): kept with probability p(draft); otherwise a token
+        drawn from p with ``draft`` left out."""
+        tokens, p = self.distribution(logits)
+        where = (tokens == draft).nonzero()[0]
+        chance = float(p[where[0]]) if len(where) else 0.0
+        if self.random.random() < chance:
+            return True, draft
+        if len(where):
+            p = p.copy()
+            p[where[0]] = 0.0
+        return False, self._draw(tokens, p)
+
+    def draw(self, logits: Any) -> int:
+        return self._draw(*self.distribution(logits))
+
+    def _draw(self, tokens: Any, p: Any) -> int:
+        total = float(p.sum())
+        if total <= 0:  # nothing left but the refused draft: cannot happen with a proper distribution
+            return int(tokens[0])
+        return int(self.random.choice(tokens, p=p / total))
+
+
+class Sampling(Protocol):
+    """What drafting uses of the llama.cpp runtime: its sampler and the logits of a decoded batch."""
+
+    def _sample(self, sampler: Any, ctx: Any, index: int = -1) -> int: ...
+
+    def _logits(self, ctx: Any, index: int) -> Any: ...
+
+
+def draft_and_check(runtime: Sampling, context: SharedContext, sequence: KvSequence, sampler: Any,
+                    rule: SamplingRule | None, history: list[int], budget: int,
+                    lookup: bool) -> Generator[int, None, None]:
+    """The tokens decoding writes, one by one; with ``lookup``, a decode may check a draft of several at once.
+    The next token is decoded only when asked for, so a stop lands within a token."""
+    token = runtime._sample(sampler, context.ctx.ctx)
+    written, size, rest = 0, 2, 0  # the draft's length now; tokens to write before drafting again
+    while True:
+        yield token
+        written += 1
+        history.append(token)
+        draft = find_draft(history, min(size, budget - written - 1)) if lookup and not rest else []
+        rest = max(0, rest - 1)
+        batch = [token, *draft]
+        context.decode(sequence, batch, every=bool(draft))
+        if not draft:
+            token = runtime._sample(sampler, context.ctx.ctx)
+            continue
+        kept, after = _check(runtime, sampler, rule, context.ctx.ctx, draft)
+        size, rest = _next_size(size, len(draft), len(kept))
+        context.truncate(sequence, len(sequence.tokens) - (len(draft) - len(kept)))
+        if after is None:  # a near tie after the last kept token: read it alone, as plain decoding does
+            context.truncate(sequence, len(sequence.tokens) - 1)
+            context.decode(sequence, [batch[len(kept)]])
+            after = runtime._sample(sampler, context.ctx.ctx)
+        token = after
+        for agreed in kept:
+            yield agreed
+            written += 1
+            history.append(agreed)
+
+
+def _next_size(size: int, drafted: int, kept: int) -> tuple[int, int]:
+    """How long the next draft is, and how many tokens to write before it: a draft wholly kept doubles, one
+    partly kept shrinks to what was kept, and a draft refused at once pauses drafting (a batch that is thrown
+    away costs several tokens' time, so an answer that copies nothing must not keep paying for guesses)."""
+    if kept == drafted:
+        return min(MAX_DRAFT, size * 2), 0
+    if kept:
+        return max(2, kept), 0
+    return 2, REFUSED_PAUSE
+
+
+def _check(runtime: Sampling, sampler: Any, rule: SamplingRule | None, ctx: Any,
+           draft: list[int]) -> tuple[list[int], int | None]:
+    """The run of ``draft`` the model agrees with, and the token it writes after that run; None for that token
+    when greedy decoding meets a near tie there: only a token read alone then decides as plain decoding would."""
+    for at, guess in enumerate(draft):
+        if rule is None:
+            if near_tie(runtime._logits(ctx, at)):
+                return draft[:at], None
+            token = runtime._sample(sampler, ctx, at)
+            agreed = token == guess
+        else:
+            agreed, token = rule.check(runtime._logits(ctx, at), guess)
+        if not agreed:
+            return draft[:at], token
+    last = len(draft)
+    if rule is not None:
+        return draft, rule.draw(runtime._logits(ctx, last))
+    return draft, None if near_tie(runtime._logits(ctx, last)) else runtime._sample(sampler, ctx, last)

@@ -1,0 +1,125 @@
+"""Prompt-lookup decoding on llama.cpp: drafts taken from where the text so far already appeared are checked in
+one batch; what is written is what plain decoding writes (greedy), or follows the same distribution (sampled)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from scripted import says, scripted
+from test_llama_cpp import GREEDY, ask, loaded, user
+from tiny_gguf import build_tiny_gguf
+
+from ancia_jupyter.runtimes.base import PromptCache
+from ancia_jupyter.runtimes.prompt_lookup import SamplingRule, find_draft
+
+CODE = "\n".join(f"def scale_{i}(values):\n    return [v * {i} for v in values]" for i in range(8))
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2_gguf):
+    yield from loaded(smollm2_gguf)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    yield from loaded(build_tiny_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf"))
+
+
+def decodes(runtime, monkeypatch) -> list[int]:
+    """The sizes of the batches the runtime decodes from now on."""
+    sizes: list[int] = []
+    real = runtime.context.decode
+    monkeypatch.setattr(runtime.context, "decode",
+                        lambda seq, tokens, every=False: (sizes.append(len(tokens)), real(seq, tokens, every))[1])
+    return sizes
+
+
+def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
+    assert find_draft([1, 2, 3, 9, 9, 1, 2, 3], limit=3) == [9, 9, 1]
+    assert find_draft([5, 1, 2, 3, 7, 1, 2, 3, 8, 1, 2, 3], limit=2) == [8, 1]  # the latest occurrence
+    assert find_draft([1, 2, 4, 5, 1, 2], limit=4) == [4, 5, 1, 2]  # a shorter tail when three do not match
+    assert find_draft([1, 2, 3, 4], limit=4) == [] and find_draft([1, 1], limit=0) == []
+
+
+def test_an_answer_that_copies_its_prompt_is_written_in_fewer_decodes_and_is_the_same(tiny, monkeypatch):
+    messages = user(f"Copy this:\n{CODE}")
+    with scripted(says(CODE, CODE)):
+        tiny.prompt_lookup = False
+        plain, _, _ = ask(tiny, messages, PromptCache(), max_tokens=400)
+        sizes = decodes(tiny, monkeypatch)
+        tiny.prompt_lookup = True
+        drafted, last, _ = ask(tiny, messages, PromptCache(), max_tokens=400)
+    assert plain == drafted == CODE
+    generated = [s for s in sizes if s < 128]  # the decodes after the prompt's
+    assert len(generated) < last.generation_tokens / 2  # several tokens a decode
+    assert max(generated) > 1
+
+
+def test_greedy_decoding_writes_the_same_tokens_with_and_without_lookup(tiny):
+    """Token for token, on a model left to its own choices (no script), with a prompt full of repeats."""
+    messages = user("one two three four " * 20)
+    results = []
+    for lookup in (False, True):
+        tiny.prompt_lookup = lookup
+        prompt = tiny.prompt_tokens(messages)
+        chunks = list(tiny.stream(prompt, {**GREEDY, "max_tokens": 120}, cache=PromptCache()))
+        results.append(("".join(c.text for c in chunks), chunks[-1].generation_tokens))
+    assert results[0] == results[1]
+
+
+def test_the_real_default_model_copies_the_same_code_with_and_without_lookup(smol):
+    """The copied code is the same; past it, where two tokens are nearly tied, a token stored with a batch's
+    rounding may tip the model the other way (docs: prompt_lookup.py)."""
+    messages = user(f"Repeat this code exactly, fixing the typo in scale_3:\n```python\n"
+                    f"{CODE.replace('return [v * 3', 'retrun [v * 3')}\n```")
+    smol.prompt_lookup = False
+    plain, _, _ = ask(smol, messages, PromptCache(), max_tokens=200)
+    smol.prompt_lookup = True
+    drafted, _, _ = ask(smol, messages, PromptCache(), max_tokens=200)
+    block = plain.split("```")[1]
+    assert len(block) > 300 and drafted.split("```")[1] == block
+
+
+def test_a_stop_still_lands_within_a_token_while_drafting(tiny):
+    calls = []
+
+    def stop_after_five() -> bool:
+        calls.append(1)
+        return len(calls) >= 5
+
+    with scripted(says(CODE)):
+        tiny.prompt_lookup = True
+        _, last, _ = ask(tiny, user(f"Copy this:\n{CODE}"), PromptCache(), should_stop=stop_after_five,
+                         max_tokens=400)
+    assert last.finish_reason == "stopped" and last.generation_tokens <= 5
+
+
+def test_sampled_tokens_follow_the_same_distribution_with_and_without_lookup(tiny):
+    """The speculative-sampling rule: a certain draft kept with probability p(d), else a token drawn from p
+    without d. The first drafted position's token counts, over many seeds, match plain sampling's."""
+    messages = user("a b c d e f a b c d e f a b c d e f a b c")
+    counts: dict[bool, Counter] = {}
+    for lookup in (False, True):
+        tiny.prompt_lookup = lookup
+        seen: Counter = Counter()
+        for seed in range(300):
+            prompt = tiny.prompt_tokens(messages)
+            chunks = list(tiny.stream(prompt + tiny.text_tokens(" a b c"), {
+                **GREEDY, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_tokens": 2, "seed": seed},
+                cache=PromptCache()))
+            seen["".join(c.text for c in chunks)] += 1
+        counts[lookup] = seen
+    outcomes = set(counts[False]) | set(counts[True])
+    distance = sum(abs(counts[False][o] - counts[True][o]) for o in outcomes) / 2 / 300
+    assert distance < 0.15, (counts[False].most_common(5), counts[True].most_common(5))
+
+
+def test_the_sampling_rule_keeps_a_likely_draft_often_and_an_unlikely_one_rarely():
+    rule = SamplingRule({"temperature": 1.0, "seed": 1})
+    logits = [4.0, 0.0, 0.0, 0.0]  # token 0 has ~95 %
+    kept = sum(rule.check(logits, 0)[0] for _ in range(2000)) / 2000
+    assert 0.9 < kept < 0.99
+    refused = [rule.check(logits, 3) for _ in range(2000)]
+    assert sum(k for k, _ in refused) / 2000 < 0.05
+    assert all(token != 3 for k, token in refused if not k)  # a refused draft is never written
