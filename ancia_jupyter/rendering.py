@@ -47,9 +47,9 @@ class MarkdownStream(_View):
 
     def markdown(self) -> str:
         answer = self.answer
-        notices = [n.text for n in answer.notices if n.code != "loading"]
+        notices = [n.text for n in answer.notices if n.code not in ("loading", "length_limit")]
         status = answer.done.status if answer.done is not None else None
-        text = answer_markdown(answer.parts, notices, answer.errors, status)
+        text = answer_markdown(answer.parts, notices, answer.errors, status, answer.limit_notice)
         if not text.strip():
             loading = [n.text for n in answer.notices if n.code == "loading"]
             return f"*{loading[-1]}*" if loading else "…"  # shown only until the answer starts

@@ -26,6 +26,7 @@ class Response:
     error: str | None = None
     notices: list[str] = field(default_factory=list)
     parts: list[dict[str, Any]] = field(default_factory=list)  # words and tool calls in the order they came
+    limit_notice: str | None = None  # the answer was cut at its max_tokens limit: what the user can do
 
     @classmethod
     def from_events(cls, events: list[ev.Event]) -> Response:
@@ -39,7 +40,8 @@ class Response:
 
     def _repr_markdown_(self) -> str:
         errors = [self.error] if self.error else []
-        return answer_markdown(self.parts, self.notices, errors, self.status)
+        notices = [n for n in self.notices if n != self.limit_notice]
+        return answer_markdown(self.parts, notices, errors, self.status, self.limit_notice)
 
 
 class Collector:
@@ -54,6 +56,11 @@ class Collector:
         self.notices: list[ev.Notice] = []
         self.errors: list[str] = []
         self.done: ev.Done | None = None
+
+    @property
+    def limit_notice(self) -> str | None:
+        """The notice of an answer cut at its max_tokens limit (shown at its end, where the cut is)."""
+        return next((n.text for n in reversed(self.notices) if n.code == "length_limit"), None)
 
     def feed(self, event: ev.Event) -> None:
         if isinstance(event, ev.MessageStarted):
@@ -86,7 +93,7 @@ class Collector:
         return Response(text=self.text, chat_id=done.chat_id, message_id=done.message_id, status=done.status,
                         usage=done.usage, timings=done.timings, tool_calls=list(self.calls.values()),
                         error=self.errors[-1] if self.errors else None, notices=[n.text for n in self.notices],
-                        parts=[dict(p) for p in self.parts])
+                        parts=[dict(p) for p in self.parts], limit_notice=self.limit_notice)
 
 
 def tool_result(call: dict) -> str:
@@ -104,10 +111,10 @@ def tool_block(call: dict) -> str:
 
 
 def answer_markdown(parts: Sequence[dict[str, Any]], notices: Sequence[str] = (), errors: Sequence[str] = (),
-                    status: str | None = None) -> str:
+                    status: str | None = None, limit_notice: str | None = None) -> str:
     """An answer as Markdown, the one way every view shows it (the live cell, a ``Response``, an export): its
     notices, then its words and tool calls in the order they came (each call a compact quoted block), then
-    its errors and whether it was stopped."""
+    its errors, whether it was stopped, and whether it was cut at its token limit."""
     body = "".join(f"*{text}*\n\n" for text in notices)
     for part in parts:
         if "tool" in part:
@@ -119,4 +126,6 @@ def answer_markdown(parts: Sequence[dict[str, Any]], notices: Sequence[str] = ()
     body += "".join(f"\n\n**Error:** {message}" for message in errors)
     if status == "stopped":
         body += "\n\n*(stopped)*"
+    if limit_notice:
+        body += f"\n\n*{limit_notice}*"
     return body

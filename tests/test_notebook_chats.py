@@ -5,6 +5,7 @@ starts a new chat at its first question, never an unrelated old one; the chat li
 from __future__ import annotations
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 from scripted import says, scripted
 from test_panel_protocol import Client
 
@@ -91,3 +92,21 @@ def test_deleting_the_notebooks_chat_leaves_it_starting_a_new_one(old_chat, monk
         assert again.ok("state")["current_chat"] is None
     finally:
         again.session.close()
+def test_the_magics_and_the_panel_of_a_notebook_share_its_chat(old_chat, monkeypatch):
+    in_notebook(monkeypatch, "magics.ipynb")
+    shell = InteractiveShell.instance()
+    panel = view()
+    try:
+        shell.extension_manager.load_extension("ancia_jupyter")
+        with scripted(says("From a cell.")):
+            shell.run_cell_magic("ancia", "--no-tools", "A question from a cell")
+        made = panel.wait_state(lambda s: s["current_chat"] not in (None, old_chat) and s)["current_chat"]
+        assert ancia.chats.history(made)[0]["content"] == "A question from a cell"
+        panel.ok("select_chat", chat_id=old_chat)  # the panel switches: the magics follow
+        with scripted(says("Into the old chat.")):
+            shell.run_cell_magic("ancia", "--no-tools", "Next question")
+        assert ancia.chats.history(old_chat)[-2]["content"] == "Next question"
+    finally:
+        panel.session.close()
+        shell.extension_manager.unload_extension("ancia_jupyter")
+        InteractiveShell.clear_instance()

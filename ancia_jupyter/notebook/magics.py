@@ -16,13 +16,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from ..errors import AnciaError
 from .cell_errors import CellErrors
 from .code_cells import python_code
 from .display import MarkdownStream, TextStream, first_json, show_stream, show_text
 from .interpolate import interpolate
 from .magic_commands import COMMANDS, HELP_FOOTER, PLUGIN_ACTIONS, MagicCommands, user_errors
 from .magic_line import question_lines, split_options, split_words, unquote
+from .notebook_identity import kernel_notebook
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -62,10 +62,23 @@ class AnciaMagics(MagicCommands, Magics):
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
-        self.chat_id: int | None = None
         self.cells = CellErrors.install(shell)
         if question_lines not in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.append(question_lines)
+
+    @property
+    def chat_id(self) -> int | None:
+        """The current chat: the notebook's, shared with its panel and sidebar (None: the next question
+        starts a new one)."""
+        from ..app import get_app
+
+        return get_app().conversations.current_chat(kernel_notebook())
+
+    @chat_id.setter
+    def chat_id(self, chat_id: int | None) -> None:
+        from ..app import get_app
+
+        get_app().conversations.set_current_chat(kernel_notebook(), chat_id)
 
     @property
     def api(self) -> Any:
@@ -178,13 +191,7 @@ class AnciaMagics(MagicCommands, Magics):
             print("Inserted the code in a new cell below.")
 
     def _current_chat(self) -> int | None:
-        if self.chat_id is None:
-            return None
-        try:
-            return self.api.Chat(self.chat_id).id
-        except AnciaError:  # deleted elsewhere: the next question starts a new chat
-            self.chat_id = None
-            return None
+        return self.chat_id  # None when it was deleted elsewhere: the next question starts a new chat
 
     def _resolve_chat(self, text: str) -> int:
         if text.isdigit():
