@@ -23,6 +23,7 @@ from .plugins.loading import load_installed
 from .plugins.manager import PluginManager
 from .store.database import Store
 from .tools.builtins import register_builtins
+from .tools.notebook_access import NotebookAccess
 from .tools.registry import ToolRegistry
 from .tools.user_tools import UserTools
 
@@ -35,7 +36,9 @@ class App:
         self.models = ModelManager(self.store, self.settings,
                                    lambda state, model: self.changes.publish(ModelStateChanged(state, model)))
         self.user_tools = user_tools
-        self.tools = ToolRegistry(self.store, self.settings, self.models.tool_ability)
+        # The notebook as the tools reach it: a front end (the sidebar) attaches itself; a stop reaches a run there.
+        self.notebook = NotebookAccess(stopped=lambda chat_id: self.conversations._stop_requested(chat_id))
+        self.tools = ToolRegistry(self.store, self.settings, self.models.tool_ability, self.notebook)
         register_builtins(self.tools)
         with user_tools.joining(self.tools):  # plugins first: at start, one keeps a name a user tool wants
             load_installed(self.tools, self.store)

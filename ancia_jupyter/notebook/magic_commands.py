@@ -15,6 +15,7 @@ from IPython.display import display
 
 from ..errors import AnciaError
 from .display import show_markdown, table
+from .magic_agent import MagicAgent
 from .magic_line import parse_value
 from .magic_mcp import MCP_USAGE, MagicMcp
 
@@ -37,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, str, int]] = {
     "plugins": ("[registry | install | enable | disable | update | uninstall] [ID]",
                 "installed plugins, the registry, and managing them", "%ancia plugins install ID", 2),
     "mcp": (MCP_USAGE, "MCP servers whose tools the model may call, and managing them", "%ancia mcp trust files", 99),
+    "agent": ("[on | off]", "show or switch whether the assistant works in the notebook: reads and adds cells, "
+              "runs code after you approve", "%ancia agent on", 1),
     "offline": ("[on | off]", "show or switch offline mode (no network at all)", "%ancia offline on", 1),
     "stop": ("", "stop the answers in progress", "%ancia stop", 0),
     "fix": ("[N]", "explain the last error (or cell N's) and insert a fixed cell below", "%ancia fix", 1),
@@ -61,7 +64,7 @@ def user_errors() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
-class MagicCommands(MagicMcp):
+class MagicCommands(MagicMcp, MagicAgent):
     """``%ancia SUBCOMMAND …``: one method ``_NAME`` per entry of ``COMMANDS`` (``fix`` asks, so it is the magic's)."""
 
     chat_id: int | None

@@ -38,6 +38,8 @@ class Panel(Protocol):
 
     def follow(self, *, replay: bool = False) -> None: ...
 
+    def notebook_bridge(self, enabled: bool) -> dict: ...  # this view's front end answers for the notebook
+
 
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false", list: "a list", dict: "an object"}
 
@@ -239,6 +241,11 @@ def _unload_model(p: Panel) -> object:
 def _set_tool_trusted(p: Panel, name: str, trusted: bool) -> object:
     (api.tools.trust if trusted else api.tools.untrust)(name)
     return SNAPSHOT
+
+
+@action("notebook_bridge", enabled=optional(bool))
+def _notebook_bridge(p: Panel, enabled: bool | None) -> dict:
+    return p.notebook_bridge(enabled is not False)  # the sidebar, on connect: the notebook tools may use it
 
 
 @action("set_tool_enabled", name=STR, enabled=BOOL)

@@ -22,6 +22,7 @@ from ..app import App, get_app
 from ..changes import Change, ChatDeleted, ModelStateChanged, NotebookChatChanged, Reset
 from ..errors import AnciaError, InvalidValueError, NotFoundError
 from ..version import __version__
+from .notebook_bridge import NotebookBridge
 from .notebook_identity import kernel_notebook
 from .panel_actions import ACTIONS, SNAPSHOT, Action
 from .panel_state import snapshot
@@ -52,6 +53,7 @@ class PanelSession:
         self._dirty = False  # the store or the settings changed: a snapshot goes out when no answer runs
         self._model_changed = False  # the model's state changed (loading, ready): a snapshot goes out now
         self._closed = False
+        self._bridge: tuple[NotebookBridge, Callable[[], None]] | None = None  # and its detach
         self._last_flush = 0.0
         self._wake = threading.Event()
         self._followed: int | None = None
@@ -66,6 +68,8 @@ class PanelSession:
 
     def handle(self, msg: dict) -> None:
         """Answer one request with exactly one reply; slow ones (loading a model) answer from a thread."""
+        if isinstance(msg, dict) and msg.get("type") == "notebook_reply" and self._bridge is not None:
+            self._bridge[0].deliver(msg)  # a tool's thread waits for it
         if not isinstance(msg, dict) or msg.get("type") != "request":
             return
         name = msg.get("action")
@@ -163,6 +167,21 @@ class PanelSession:
                 self.follow()
         self._wake.set()
 
+    def notebook_bridge(self, enabled: bool) -> dict:
+        """The view's front end answers for the notebook (the sidebar), or no longer: the notebook tools reach
+        it through the app's ``NotebookAccess`` while it is attached. A front end whose messages come on a
+        kernel subshell answers even while a cell runs."""
+        if self._bridge is not None:
+            bridge, detach = self._bridge
+            self._bridge = None
+            detach()
+            bridge.close()
+        if enabled and not self._closed:
+            bridge = NotebookBridge(self._send, answers_while_busy=threading.current_thread() is not
+                                    threading.main_thread())
+            self._bridge = (bridge, self.app.notebook.attach(bridge))
+        return {"attached": self._bridge is not None}
+
     def approve(self, call: ev.ToolCall) -> bool:
         """Ask this view about a tool call marked ``confirm=True`` (for the answers it asks for)."""
         return self.app.conversations.approvals.ask(call, owner=self, announce=self._announce)
@@ -239,6 +258,7 @@ class PanelSession:
         self._unsubscribe()
         self.follow()  # closed: follows nothing
         self.app.conversations.approvals.withdraw(self)
+        self.notebook_bridge(False)
 
 
 def merge_tokens(events: list[dict]) -> list[dict]:

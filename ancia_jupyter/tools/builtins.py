@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import kernel_context, mood, system_time, web_search, web_visit
+from . import kernel_context, mood, notebook_tools, system_time, web_search, web_visit
 from .registry import ToolRegistry
 
-MODULES = (system_time, mood, web_search, web_visit, kernel_context)
+MODULES = (system_time, mood, web_search, web_visit, kernel_context, notebook_tools)
 
 
 def register_builtins(registry: ToolRegistry) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AnciaError, ToolError
+from .notebook_access import NotebookAccess
 from .tool import MAX_OUTPUT_CHARS, Tool
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ MAX_ERROR_CHARS = 2_000
 class ToolContext:
     """What a running tool may want to know: the store and the settings, the chat it was called for,
     itself, and when its time is up: a tool that waits on the network bounds its wait by ``deadline`` and
-    stops when ``cancelled`` is set (the call timed out), since its thread cannot be killed."""
+    stops when ``cancelled`` is set (the call timed out), since its thread cannot be killed. ``notebook`` is
+    the app's door to the notebook, for the notebook tools."""
 
     store: Store
     settings: Callable[[], dict]
@@ -39,6 +41,7 @@ class ToolContext:
     tool: Tool
     deadline: float | None = None  # time.monotonic() at which the call is given up
     cancelled: threading.Event = field(default_factory=threading.Event)
+    notebook: NotebookAccess = field(default_factory=NotebookAccess)
 
 
 _CURRENT: contextvars.ContextVar[ToolContext | None] = contextvars.ContextVar("ancia_tool", default=None)

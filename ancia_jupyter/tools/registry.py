@@ -20,6 +20,7 @@ from ..errors import AnciaError, NotFoundError, ToolError
 from ..events import ToolCall
 from ..store.database import Store
 from .calling import ToolContext, error_text, run_tool
+from .notebook_access import NotebookAccess
 from .schema import ArgumentError, check_arguments
 from .tool import Tool, make_tool
 
@@ -48,9 +49,10 @@ class ToolRegistry:
     """Every tool of one app: built-ins, installed plugins, and the user's ``@ancia.tool`` functions."""
 
     def __init__(self, store: Store, settings: Callable[[], dict],
-                 model_tools: Callable[[], ModelTools] | None = None) -> None:
+                 model_tools: Callable[[], ModelTools] | None = None, notebook: NotebookAccess | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.notebook = notebook or NotebookAccess()  # given to every call: the notebook tools reach it there
         self.model_tools = model_tools  # asked by ``list``: whether the picked model can call tools at all
         self._tools: dict[str, Tool] = {}
         self._lock = threading.RLock()
@@ -268,5 +270,5 @@ class ToolRegistry:
                 return None, f"denied: the approval check failed ({error_text(exc)})"
             if not allowed:
                 return None, "denied by the user"
-        context = ToolContext(self.store, self.settings, chat_id, tool)
+        context = ToolContext(self.store, self.settings, chat_id, tool, notebook=self.notebook)
         return run_tool(tool, kwargs, float(settings["tool_timeout"]), context)

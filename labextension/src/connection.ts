@@ -6,6 +6,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { LinkChannel, Message } from './channel';
 import { closeComm, subshellReady } from './comm-close';
 import { LinkState, loadError } from './link-state';
+import { NotebookBridge } from './notebook-bridge';
 
 export type { LinkState } from './link-state';
 
@@ -44,6 +45,7 @@ export class KernelLink implements IDisposable {
       this._comm.send(msg as JSONObject);
     });
     kernel.registerCommTarget(LOADED_TARGET, this._onAnnounce);
+    this._bridge = new NotebookBridge(kernel, msg => this._comm?.send(msg as JSONObject));
   }
 
   /** The channel the chat UI is given; it carries messages while the state is `connected`. */
@@ -114,6 +116,9 @@ export class KernelLink implements IDisposable {
         return;
       }
       const data = msg.content.data as Message;
+      if (this._bridge.handle(data)) {
+        return; // the kernel's notebook tools asked about the notebook
+      }
       this._channel.deliver(data); // held for the chat UI until it listens
       if (!answered && data.type === 'reply' && data.id === PROBE_ID) {
         answered = true;
@@ -215,6 +220,7 @@ export class KernelLink implements IDisposable {
     }
     this._clearSlowTimer();
     this._setState({ kind: 'connected' }); // the chat UI mounts now and gets the reply as its snapshot
+    this._bridge.announce();
   }
 
   private _current(attempt: number): boolean {
@@ -248,6 +254,7 @@ export class KernelLink implements IDisposable {
   }
 
   private _attempt = 0;
+  private _bridge: NotebookBridge;
   private _channel: LinkChannel;
   private _closed: Promise<void> = Promise.resolve();
   private _comm: Kernel.IComm | null = null;

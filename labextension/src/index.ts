@@ -7,6 +7,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
 import pkg from '../../package.json';
+import { setNotebookTracker } from './notebook-bridge';
 import { cellQuestion } from './question';
 import { anciaIcon } from './icon';
 import { AnciaSidebar } from './sidebar';
@@ -28,6 +29,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<IAnciaSidebar> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ): IAnciaSidebar => {
+    setNotebookTracker(tracker); // the kernel's notebook tools ask the sidebar's link about these notebooks
     const sidebar = new AnciaSidebar({
       tracker,
       version: pkg.version,

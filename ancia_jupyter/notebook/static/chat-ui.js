@@ -5,6 +5,7 @@
 // framework and no dependency on anywidget or JupyterLab: the host hands over a `channel`.
 
 import { copyText, h } from "./chat-dom.js";
+import { mountAgent } from "./chat-agent.js";
 import { createAvatar } from "./chat-avatar.js";
 import { createChatHeader, createChatList } from "./chat-list.js";
 import { createComposer } from "./chat-composer.js";
@@ -146,6 +147,7 @@ export function mountChat(element, channel, options = {}) {
     if (listOpen && !e.target.closest(".ancia-list-toggle")) setList(false);
   });
   const root = h("div", { class: "ancia-chat", "aria-label": "Ancia chat" }, list.el, main);
+  const agent = mountAgent({ drawer: models.drawer, root, request }); // "Work in the notebook"
   if (options.height) root.style.height = options.height;
   element.append(root);
 
@@ -167,6 +169,7 @@ export function mountChat(element, channel, options = {}) {
 
   function render() {
     if (!snapshot) return;
+    agent.update(snapshot);
     const chat = snapshot.chats.find((c) => c.id === snapshot.current_chat) || null;
     const busy = generating();
     list.update(snapshot.chats, snapshot.current_chat);
@@ -235,6 +238,7 @@ export function mountChat(element, channel, options = {}) {
       rpc.cancel();
       timers.forEach(clearTimeout);
       messages.destroy();
+      agent.destroy();
       header.destroy();
       plugins.destroy();
       search.destroy();
