@@ -71,3 +71,25 @@ def test_a_model_calling_a_network_tool_waits_for_the_askers_yes(tiny, searches)
                                  approve=lambda call: True))
     result = next(e for e in events if isinstance(e, ev.ToolResult))
     assert result.error is None and "Otters" in result.output
+
+
+def test_a_cell_magic_says_yes_with_approve_and_no_without(tiny, searches):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ancia.models.load()
+    for tool in ancia.tools.list():  # the tiny model's window holds one tool's description, not all
+        if tool["name"] != "web.search.duckduckgo":
+            ancia.tools.disable(tool["name"])
+    shell = InteractiveShell.instance()
+    call = '<tool_call>{"name": "web_search_duckduckgo", "arguments": {"query": "otters"}}</tool_call>'
+    try:
+        shell.extension_manager.load_extension("ancia_jupyter")
+        with scripted(says(call, "No.")):
+            shell.run_cell_magic("ancia", "--new --max-tokens 80", "Search otters")
+        assert searches == []
+        with scripted(says(call, "Found.")):
+            shell.run_cell_magic("ancia", "--new --approve --max-tokens 80", "Search otters")
+        assert [c[1] for c in searches if c[0] == "text"] == ["otters"]
+    finally:
+        shell.extension_manager.unload_extension("ancia_jupyter")
+        InteractiveShell.clear_instance()

@@ -49,7 +49,7 @@ PLUGIN_ACTIONS = ("registry", "install", "enable", "disable", "update", "uninsta
 HELP_FOOTER = (
     "`%ancia QUESTION` asks in the current chat; `%%ancia [options]` asks the cell's text. Options: --new, "
     "--chat CHAT, --model MODEL, --temperature T, --top-p P, --top-k K, --max-tokens N, --system TEXT, "
-    "--context NAME …, --no-tools, --format markdown|code|text|json, --no-interpolate. `{name}`, `{In[3]}`, "
+    "--context NAME …, --no-tools, --approve, --format markdown|code|text|json, --no-interpolate. `{name}`, `{In[3]}`, "
     "`{Out[3]}` and `{Err[3]}` bring variables and earlier cells into the prompt; a line starting with `--` "
     "is always a question."
 )

@@ -99,6 +99,8 @@ class AnciaMagics(MagicCommands, Magics):
     @argument("--system", metavar="TEXT", help="a system prompt for this answer")
     @argument("--context", nargs="+", metavar="NAME", help="describe these variables to the model")
     @argument("--no-tools", action="store_true", help="let the model call no tools")
+    @argument("--approve", action="store_true",
+              help="let the tools that ask first (network tools, running code) run without asking, this once")
     @argument("--format", choices=FORMATS, default="markdown",
               help="markdown (streamed), code (insert a new cell), text (printed) or json")
     @argument("--no-interpolate", action="store_true",
@@ -163,6 +165,7 @@ class AnciaMagics(MagicCommands, Magics):
             answer = self.api.chat(prompt, chat=chat, model=args.model, system=system,
                                    temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                                    max_tokens=args.max_tokens, tools=False if args.no_tools else None,
+                                   approve=_approve_all if args.approve else None,
                                    context=args.context, stream=True)
         if not args.chat:
             self.chat_id = answer.chat_id
@@ -216,3 +219,8 @@ class AnciaMagics(MagicCommands, Magics):
         args.system = FIX_SYSTEM
         view = self._ask(prompt, args)
         self._insert(view, python_code(view.text))
+
+
+def _approve_all(call: Any) -> bool:
+    """``--approve``: the user said yes, in the cell, to every call that asks first."""
+    return True
