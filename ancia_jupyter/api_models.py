@@ -6,9 +6,13 @@ Thin: each call finds the kernel's app and asks its model manager.
 from __future__ import annotations
 
 import builtins
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .app import get_app
+from .model_manager.progress import Download, Progress, TqdmBar, watching
+
+__all__ = ["Download", "Models", "Progress", "Settings", "size_text"]
 
 
 class Models:
@@ -26,19 +30,26 @@ class Models:
     def selected(self) -> str:
         return get_app().models.selected()
 
-    def load(self, model_id: str | None = None, *, force: bool = False) -> dict:
+    def load(self, model_id: str | None = None, *, force: bool = False, progress: bool | Progress = False) -> dict:
+        """Load a model, downloading it first if needed; ``progress`` as for ``pull`` (off by default)."""
         models = get_app().models
         spec = models.spec(model_id)
-        models.load(spec.id, force=force)
+        with _showing(progress, spec.id):
+            models.load(spec.id, force=force)
         return models.info(spec.id)
 
     def unload(self) -> bool:
         """Free the loaded model once the answers in progress have finished."""
         return get_app().models.unload()
 
-    def pull(self, model_id: str | None = None) -> str | None:
-        """Fetch a model's files for the runtime that will run it; None for a server model."""
-        path = get_app().models.pull(model_id)
+    def pull(self, model_id: str | None = None, *, progress: bool | Progress = True) -> str | None:
+        """Fetch a model's files for the runtime that will run it; None for a server model. A download shows
+        its size, progress and speed: a bar by default (a widget in a notebook, text elsewhere); a callable
+        ``progress`` is told each report (``Download``: ``total``, ``done``, ``speed``); False shows nothing."""
+        models = get_app().models
+        spec = models.spec(model_id)
+        with _showing(progress, spec.id):
+            path = models.pull(spec.id)
         return str(path) if path is not None else None
 
     def delete_cache(self, model_id: str) -> bool:
@@ -87,6 +98,13 @@ class Models:
 
     def reset_params(self, model_id: str | None = None) -> dict:
         return get_app().models.reset_params(model_id)
+
+
+def _showing(progress: bool | Progress, model_id: str) -> AbstractContextManager[None]:
+    """Show the downloads of ``model_id`` while the block runs: a tqdm bar for True, nothing for False."""
+    if progress is False:
+        return nullcontext()
+    return watching(TqdmBar() if progress is True else progress, model_id)
 
 
 def size_text(size: int) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import AnciaError
+from .model_manager.progress import Progress, TqdmBar, watching
 
 
 def _table(rows: list[dict], columns: Sequence[str]) -> str:
@@ -27,7 +28,7 @@ def _models(args: argparse.Namespace) -> None:
                  "selected": "*" if m["selected"] else ""} for m in models.list()]
         print(_table(rows, ("selected", "id", "status", "runtime", "size_mb", "memory_mb", "fits", "vision", "title")))
     elif args.action == "pull":
-        print(f"{args.id}: {models.pull(args.id)}")
+        print(f"{args.id}: {models.pull(args.id, progress=_terminal_bar())}")
     elif args.action == "rm":
         from .api_models import size_text
 
@@ -40,14 +41,22 @@ def _models(args: argparse.Namespace) -> None:
         print(f"selected {models.select(args.id)}")
 
 
+def _terminal_bar() -> Progress:
+    """A download as tqdm's text bar on stderr: size done of the total, speed and time left."""
+    import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
+
+    return TqdmBar(tqdm.tqdm, file=sys.stderr)
+
+
 def _chat(args: argparse.Namespace) -> None:
     from .api import chat
     from .engine.answer import Answer
     from .rendering import show_text
 
-    answer = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
-    assert isinstance(answer, Answer)
-    done = show_text(answer).done
+    with watching(_terminal_bar()):  # a model used for the first time is downloaded first: show it
+        answer = chat(args.prompt, chat=args.chat, model=args.model, stream=True)
+        assert isinstance(answer, Answer)
+        done = show_text(answer).done
     if done is not None:
         print(f"[chat {done.chat_id} · {done.status} · {done.usage.get('completion_tokens', 0)} tokens]",
               file=sys.stderr)

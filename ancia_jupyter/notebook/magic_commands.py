@@ -127,7 +127,7 @@ class MagicCommands(MagicMcp, MagicAgent):
         with user_errors():
             model = self.api.models.info(words[0] if words else self.api.models.selected())["id"]
             print(f"Loading {model}…", flush=True)  # a first load may download it: say so before waiting
-            self.api.models.load(model)
+            self.api.models.load(model, progress=True)  # a download shows its progress widget in this cell
         print(f"Loaded {model}.")
 
     def _unload(self, words: list[str]) -> None:

@@ -4,8 +4,8 @@ It answers the view's requests through the action table (``panel_actions.py``), 
 chat (the events of every answer written there, whoever asked, subscribed on the conversation service),
 and pushes what changed elsewhere as a fresh snapshot. Pushes are batched, so a long answer costs a few
 dozen messages instead of one per token, and no snapshot is pushed while the followed chat is being
-answered: the view draws that answer from its events, and gets one snapshot once it is done. The wire
-format is ``docs/panel-protocol.md``.
+answered: the view draws that answer from its events, and gets one snapshot once it is done. A model's
+download goes out as it progresses, whoever started it. The wire format is ``docs/panel-protocol.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .. import events as ev
 from ..app import App, get_app
 from ..changes import Change, ChatDeleted, ModelStateChanged, NotebookChatChanged, Reset
 from ..errors import AnciaError, InvalidValueError, NotFoundError
+from ..model_manager import progress
 from ..version import __version__
 from .notebook_bridge import NotebookBridge
 from .notebook_identity import kernel_notebook
@@ -59,7 +60,11 @@ class PanelSession:
         self._followed: int | None = None
         self._unfollow: Callable[[], None] | None = None
         self._telling_again = False
+        # The latest report of each download not pushed yet; written on the downloading thread.
+        self._downloads: dict[tuple[str, str], dict] = {}
+        self._downloads_lock = threading.Lock()
         self._unsubscribe = self.app.changes.subscribe(self._on_change)
+        self._unwatch = progress.watch(self._on_download)
         self.follow()
         self._flusher = threading.Thread(target=self._flush_loop, name="ancia-panel-flush", daemon=True)
         self._flusher.start()
@@ -148,8 +153,10 @@ class PanelSession:
                     self._telling_again = False
 
     def _on_event(self, event: ev.Event) -> None:
-        """Called as the followed chat's answers write (on each answer's thread): kept short."""
-        if not (self._telling_again and isinstance(event, ev.Notice)):
+        """Called as the followed chat's answers write (on each answer's thread): kept short. An answer told
+        again leaves out its notices, but for "Loading <model>…": the view shows that one while it is true (an
+        answer that starts a chat is told again from its start, so this is the only way its view hears it)."""
+        if not (self._telling_again and isinstance(event, ev.Notice) and event.code != "loading"):
             self._events.append(event)
             self._wake.set()
 
@@ -165,6 +172,12 @@ class PanelSession:
                 self.follow()  # now, so that an answer starting there is followed from its start
             elif isinstance(change, Reset) or isinstance(change, ChatDeleted) and change.chat_id == self._followed:
                 self.follow()
+        self._wake.set()
+
+    def _on_download(self, download: progress.Download) -> None:
+        """A download moved on: its latest report goes out with the next push (the last one always does)."""
+        with self._downloads_lock:
+            self._downloads[(download.model_id, download.file)] = download.to_dict()
         self._wake.set()
 
     def notebook_bridge(self, enabled: bool) -> dict:
@@ -215,11 +228,19 @@ class PanelSession:
             self._send({"type": "events", "events": merge_tokens(events)})
         return bool(events)
 
+    def _push_downloads(self) -> bool:
+        with self._downloads_lock:
+            downloads, self._downloads = list(self._downloads.values()), {}
+        for download in downloads:
+            self._send({"type": "download", "download": download})
+        return bool(downloads)
+
     def flush(self) -> None:
         """Send what is pending now: one ``events`` message, then a ``state`` if something changed (a change
         to the store or settings waits while the followed chat is being answered)."""
         with self._lock:
-            pushed = self._push_events()
+            pushed = self._push_downloads()
+            pushed = self._push_events() or pushed
             answering = bool(self._events) or (self._followed is not None
                                                 and self.app.conversations.generating(self._followed))
             if self._model_changed or self._dirty and not answering:
@@ -256,6 +277,7 @@ class PanelSession:
         self._closed = True
         self._wake.set()
         self._unsubscribe()
+        self._unwatch()
         self.follow()  # closed: follows nothing
         self.app.conversations.approvals.withdraw(self)
         self.notebook_bridge(False)

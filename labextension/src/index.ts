@@ -12,6 +12,7 @@ import { cellQuestion } from './question';
 import { anciaIcon } from './icon';
 import { AnciaSidebar } from './sidebar';
 import { CommandIDs, IAnciaSidebar } from './tokens';
+import { addViewMenuCommand } from './view-menu';
 
 export { IAnciaSidebar } from './tokens';
 
@@ -48,6 +49,7 @@ const sidebarPlugin: JupyterFrontEndPlugin<IAnciaSidebar> = {
       execute: () => sidebar.open()
     });
     palette?.addItem({ command: CommandIDs.open, category: 'Ancia' });
+    addViewMenuCommand(app, sidebar);
     return sidebar;
   }
 };

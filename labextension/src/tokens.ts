@@ -4,6 +4,7 @@ import { Token } from '@lumino/coreutils';
 export namespace CommandIDs {
   export const open = 'ancia:open';
   export const sendCell = 'ancia:send-cell';
+  export const toggle = 'ancia:toggle';
 }
 
 /** The Ancia sidebar, for plugins that put text in front of the user (the cell context menu). */

@@ -7,6 +7,8 @@ Debian's Chromium driven by Playwright, and JupyterLab servers of the tests' own
 - ``sidebar_lab``: a server per test whose kernels use the test's ANCIA_DATA_DIR and ANCIA_MODELS_DIR, so
   the models a test registers (``tiny``, ``endless_model``) are the ones its kernels see. Cells and kernels
   script the model's answers with tests/scripted.py (on their PYTHONPATH).
+- ``notebook7``: the same as a Jupyter Notebook 7 server (``notebook7.Notebook7``); ``front_end`` is each of
+  the two in turn, for what a test checks in both.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 from lab import JupyterLab, Notebook, build_labextension, build_panel
+from notebook7 import Notebook7
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -156,6 +159,22 @@ def sidebar_lab(tmp_path, labextension) -> Iterator[JupyterLab]:
     """A server of this test's own; its kernels use the test's ANCIA_DATA_DIR and ANCIA_MODELS_DIR."""
     dirs = (Path(os.environ["ANCIA_DATA_DIR"]), Path(os.environ["ANCIA_MODELS_DIR"]))
     with JupyterLab(tmp_path / "lab", dirs) as server:
+        yield server
+
+
+@pytest.fixture
+def notebook7(tmp_path, labextension) -> Iterator[Notebook7]:
+    """A Notebook 7 server of this test's own, like ``sidebar_lab``."""
+    dirs = (Path(os.environ["ANCIA_DATA_DIR"]), Path(os.environ["ANCIA_MODELS_DIR"]))
+    with Notebook7(tmp_path / "notebook7", dirs) as server:
+        yield server
+
+
+@pytest.fixture(params=[JupyterLab, Notebook7], ids=["jupyterlab", "notebook7"])
+def front_end(request, tmp_path, labextension) -> Iterator[JupyterLab]:
+    """JupyterLab, then Notebook 7: a server of this test's own, like ``sidebar_lab``."""
+    dirs = (Path(os.environ["ANCIA_DATA_DIR"]), Path(os.environ["ANCIA_MODELS_DIR"]))
+    with request.param(tmp_path / "server", dirs) as server:
         yield server
 
 

@@ -95,6 +95,8 @@ class JupyterLab:
     offline, eager-load and plugin-registry variables are unset.
     """
 
+    MODULE, APP_CLASS, NAME = "jupyterlab", "LabApp", "JupyterLab"  # Notebook 7: notebook7.py
+
     def __init__(self, home: Path, ancia_dirs: tuple[Path, Path]) -> None:
         self.home = home
         self.data_dir, self.models_dir = ancia_dirs  # the ancia data and models dirs the kernels use
@@ -141,13 +143,14 @@ class JupyterLab:
         self.root.mkdir(parents=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        app = self.APP_CLASS
         args = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+            sys.executable, "-m", self.MODULE, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
             f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root}", f"--LabApp.user_settings_dir={jupyter / 'settings'}",
-            f"--LabApp.workspaces_dir={jupyter / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
+            f"--ServerApp.root_dir={self.root}", f"--{app}.user_settings_dir={jupyter / 'settings'}",
+            f"--{app}.workspaces_dir={jupyter / 'workspaces'}", f"--{app}.expose_app_in_browser=True",
             # before the environment's labextensions, where `pip install` put a copy of some earlier build
-            f"--LabApp.extra_labextensions_path={extensions}",
+            f"--{app}.extra_labextensions_path={extensions}",
         ]
         with self.log.open("wb") as out:
             self._server = subprocess.Popen(args, cwd=self.root, env=self._environment(), stdout=out,
@@ -160,7 +163,7 @@ class JupyterLab:
             except OSError:
                 if self._server.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"JupyterLab did not start:\n{self.log.read_text()[-3000:]}") from None
+                    raise RuntimeError(f"{self.NAME} did not start:\n{self.log.read_text()[-3000:]}") from None
                 time.sleep(0.2)
 
     def stop(self) -> None:

@@ -49,4 +49,4 @@ def test_delete_a_downloaded_models_files_after_a_confirmation(notebook, lab, ar
     expect(downloaded).to_have_count(0)
     assert not gguf.exists() and not mlx.exists()
     picker = panel.get_by_role("combobox", name="Model")
-    expect(picker.locator(f"option[value='{MODEL}']")).to_contain_text("(download)")
+    expect(picker.locator(f"option[value='{MODEL}']")).to_contain_text("↓")  # to download

@@ -100,7 +100,10 @@ export function createChatHeader({ onRename, onDuplicate, onExport, onDelete, on
 
   function update(chat, mood, busy, listOpen) {
     current = chat;
-    if (title.isConnected || !el.querySelector(".ancia-title-input")) title.textContent = chat ? chat.title : "New chat";
+    if (title.isConnected || !el.querySelector(".ancia-title-input")) {
+      title.textContent = chat ? chat.title : "New chat";
+      title.title = title.textContent; // a long title wraps to two lines; the tooltip has all of it
+    }
     for (const button of [rename, duplicate, exporter.button, remove]) button.disabled = !chat;
     avatar.update(mood, busy);
     toggle.setAttribute("aria-expanded", listOpen ? "true" : "false");

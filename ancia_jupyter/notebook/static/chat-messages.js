@@ -106,7 +106,8 @@ export class MessageList {
     el.setAttribute("aria-label", `${ROLE_LABEL[m.role] || m.role} message`);
     el.classList.toggle("ancia-streaming", status === "streaming");
     const body = h("div", { class: "ancia-md" });
-    if (m.role === "assistant") body.innerHTML = renderMarkdown(content);
+    // the same safe renderer for questions and answers: the text is escaped before any Markdown is read
+    if (m.role === "assistant" || m.role === "user") body.innerHTML = renderMarkdown(content);
     else body.textContent = content;
     const parts = [];
     const images = (m.attachments || []).filter((a) => a.data);

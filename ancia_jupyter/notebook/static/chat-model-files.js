@@ -48,7 +48,7 @@ export function createModelFiles({ request, alert }) {
     } else if (model.source === "local") action = h("small", { title: "Files you registered are never deleted by ancia" }, "your own files");
     return h("li", { class: "ancia-model-file", "aria-label": model.title },
       h("div", { class: "ancia-model-file-row" },
-        h("span", { class: "ancia-model-file-name" }, model.title, model.status === "loaded" ? " ●" : ""),
+        h("span", { class: "ancia-model-file-name", title: model.title }, model.title, model.status === "loaded" ? " ●" : ""),
         h("span", { class: "ancia-model-facts" }, formatMb(model.size_mb)), action),
       asking === model.id ? confirmBox(model) : null);
   }

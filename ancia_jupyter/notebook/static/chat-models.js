@@ -1,8 +1,12 @@
 // The model bar (picker, state indicator, settings toggle) and the settings drawer: the selected model's
-// status and memory fit, load/unload, its five parameters within their bounds, offline mode and tools.
+// status and memory fit, load/unload, a download under way, its five parameters within their bounds, offline
+// mode, kernel context and tools.
 
 import { formatMb, h, iconButton } from "./chat-dom.js";
+import { createDownloads, percent } from "./chat-download.js";
 import { createModelFiles } from "./chat-model-files.js";
+import { toolRows } from "./chat-tool-switches.js";
+import { optionFor, sizeText } from "./model-label.js";
 
 const STATE_TEXT = { not_loaded: "Not loaded", loading: "Loading…", ready: "Ready", generating: "Generating…" };
 const PARAM_ORDER = ["context_window", "max_tokens", "temperature", "top_p", "top_k"];
@@ -27,17 +31,25 @@ export function createModelBar({ request, alert, onOpen }) {
     onclick: () => busy(load, request("load_model", { model_id: snapshot.selected_model })) }, "Load");
   const unload = h("button", { type: "button", class: "ancia-btn", "aria-label": "Unload model",
     onclick: () => busy(unload, request("unload_model")) }, "Unload");
-  const offline = h("input", { type: "checkbox", role: "switch", "aria-label": "Offline mode",
-    onchange: () => request("update_settings", { settings: { offline: offline.checked } })
-      .catch(() => { offline.checked = !offline.checked; }) });
+  const setting = (name, label) => {
+    const box = h("input", { type: "checkbox", role: "switch", "aria-label": label,
+      onchange: () => request("update_settings", { settings: { [name]: box.checked } })
+        .catch(() => { box.checked = !box.checked; }) });
+    return box;
+  };
+  const offline = setting("offline", "Offline mode");
+  const kernelContext = setting("kernel_context", "Kernel context");
   const params = h("div", { class: "ancia-params" });
   const tools = h("div", { class: "ancia-tool-switches" });
   const files = createModelFiles({ request, alert });
+  const downloads = createDownloads({ onChange: () => render(snapshot) });
   const drawer = h("section", { class: "ancia-drawer", "aria-label": "Model settings", hidden: true },
     h("div", { class: "ancia-drawer-row" }, info, h("div", { class: "ancia-drawer-buttons" }, load, unload)),
-    params,
+    downloads.el, params,
     h("label", { class: "ancia-switch" }, offline,
       h("span", {}, "Offline mode"), h("small", {}, "never download models or reach the network")),
+    h("label", { class: "ancia-switch" }, kernelContext,
+      h("span", {}, "Kernel context"), h("small", {}, "let tools read this kernel's variables")),
     tools, files.el);
   const inputs = {};
   let snapshot = null;
@@ -78,26 +90,34 @@ export function createModelBar({ request, alert, onOpen }) {
     if (!snap) return;
     snapshot = snap;
     const models = snap.models || [];
-    const optionKey = JSON.stringify(models.map((m) => [m.id, m.title, m.status, m.fits, m.runtime]));
+    const optionKey = JSON.stringify(models.map((m) => [m.id, m.title, m.status, m.fits, m.runtime, m.size_mb]));
     if (select.dataset.key !== optionKey) {
       select.dataset.key = optionKey;
-      select.replaceChildren(...models.map((m) => h("option", { value: m.id },
-        `${m.title}${m.status === "loaded" ? " ●" : m.status === "available" ? " (download)" : m.status === "remote" ? " (server)" : ""}${m.fits ? "" : " ⚠"}`)));
+      select.replaceChildren(...models.map((m) => optionFor(m, h)));
     }
     select.value = snap.selected_model;
     const model = models.find((m) => m.id === snap.selected_model) || {};
-    const state = snap.model_state;
-    stateEl.textContent = STATE_TEXT[state] || state;
+    select.title = select.selectedOptions[0] ? select.selectedOptions[0].title : "";
+    const download = downloads.of(snap.selected_model);
+    const state = download ? "loading" : snap.model_state;
+    const pct = download && percent(download);
+    stateEl.textContent = download ? `Downloading${pct === null ? "…" : ` ${pct}%`}` : STATE_TEXT[state] || state;
     stateEl.dataset.state = state;
+    stateEl.title = stateEl.textContent; // where the view is narrow, the dot alone shows and this says it
     offlineBadge.hidden = !snap.settings.offline;
     offline.checked = Boolean(snap.settings.offline);
+    kernelContext.checked = Boolean(snap.settings.kernel_context);
     const loadedHere = snap.loaded_model === snap.selected_model;
+    const remote = model.status === "remote";
+    // not downloaded: "280 MB to download"; downloaded or loaded: "loaded · 90 MB on disk"
+    const where = remote || model.status === "available" ? sizeText(model) || STATUS_TEXT.remote
+      : `${STATUS_TEXT[model.status] || model.status} · ${sizeText(model)}`;
     info.replaceChildren(
       h("strong", {}, model.title || snap.selected_model),
       h("span", { class: "ancia-model-facts" },
-        `${STATUS_TEXT[model.status] || model.status} · runs on ${RUNTIME_TEXT[model.runtime] || model.runtime}`,
-        model.status === "remote" ? "" : ` · ${formatMb(model.size_mb)} on disk · needs ≈${formatMb(model.memory_mb)} · `,
-        model.status === "remote" ? "" :
+        `${where} · runs on ${RUNTIME_TEXT[model.runtime] || model.runtime}`,
+        remote ? "" : ` · needs ≈${formatMb(model.memory_mb)} · `,
+        remote ? "" :
           h("span", { class: model.fits ? "ancia-fits" : "ancia-nofit" }, model.fits ? "fits in memory" : "may not fit in memory"),
         model.vision ? " · sees images" : ""),
       ...(snap.loaded_model && !loadedHere ? [h("span", { class: "ancia-model-facts" }, `Loaded now: ${snap.loaded_model}`)] : []));
@@ -115,16 +135,17 @@ export function createModelBar({ request, alert, onOpen }) {
       if (document.activeElement !== range) range.value = value;
     }
     files.render(snap);
-    tools.replaceChildren(...(snap.tools || []).length ? [h("div", { class: "ancia-tool-label" }, "Tools")] : [],
-      ...(snap.tools || []).map((tool) => {
-        const box = h("input", { type: "checkbox", role: "switch", "aria-label": `Tool ${tool.name}`,
-          checked: Boolean(tool.enabled),
-          onchange: () => request("set_tool_enabled", { name: tool.name, enabled: box.checked })
-            .catch(() => { box.checked = !box.checked; }) });
-        return h("label", { class: "ancia-switch", title: tool.description || "" }, box,
-          h("span", {}, tool.name), tool.confirm ? h("small", {}, "asks first") : null);
-      }));
+    const toolKey = JSON.stringify(snap.tools || []);
+    if (tools.dataset.key !== toolKey) {
+      tools.dataset.key = toolKey;
+      tools.replaceChildren(...toolRows(snap.tools, request));
+    }
   }
 
-  return { bar, drawer, render, setOpen };
+  // A `download` message from the kernel, or a snapshot's downloads under way.
+  const download = (d) => downloads.update(d);
+  const syncDownloads = (list) => downloads.sync(list);
+
+  return { bar, drawer, render, setOpen, download, syncDownloads, downloading: downloads.of,
+    destroy: downloads.destroy };
 }

@@ -6,9 +6,11 @@
 
 import { copyText, h } from "./chat-dom.js";
 import { mountAgent } from "./chat-agent.js";
+import { createAlerts } from "./chat-alerts.js";
 import { createAvatar } from "./chat-avatar.js";
 import { createChatHeader, createChatList } from "./chat-list.js";
 import { createComposer } from "./chat-composer.js";
+import { createLoadingLine } from "./chat-loading.js";
 import { download, fileName } from "./chat-export.js";
 import { MessageList } from "./chat-messages.js";
 import { createModelBar } from "./chat-models.js";
@@ -51,7 +53,8 @@ function createRpc(channel) {
 // stops listening; `setInput(text)` puts text in the message box without sending it; `focus()` focuses it.
 export function mountChat(element, channel, options = {}) {
   const rpc = createRpc(channel);
-  const alerts = h("div", { class: "ancia-alerts" });
+  const alerts = createAlerts();
+  const alert = alerts.alert;
   const offline = h("div", { class: "ancia-alert ancia-alert-error ancia-disconnected", role: "alert" },
     "Not connected to the kernel. Run this cell again to reconnect the chat panel.");
   const timers = new Set();
@@ -59,16 +62,6 @@ export function mountChat(element, channel, options = {}) {
   let approvals = [];
   let listOpen = false;
   let closed = false;
-
-  function alert(text, kind = "error") {
-    const item = h("div", { class: `ancia-alert ancia-alert-${kind}`, role: kind === "error" ? "alert" : "status" },
-      h("span", {}, text),
-      h("button", { type: "button", class: "ancia-alert-close", "aria-label": "Dismiss", onclick: () => item.remove() }, "×"));
-    alerts.append(item);
-    while (alerts.children.length > 3) alerts.firstChild.remove();
-    const timer = setTimeout(() => { item.remove(); timers.delete(timer); }, kind === "error" ? 10000 : 5000);
-    timers.add(timer);
-  }
 
   // Every request goes through here: a snapshot in the reply is applied, an error is shown in one line.
   function request(action, args) {
@@ -106,6 +99,7 @@ export function mountChat(element, channel, options = {}) {
   });
   // The model settings and the Plugins page are two drawers of the header: one open at a time.
   const models = createModelBar({ request, alert, onOpen: () => plugins.setOpen(false) });
+  const loading = createLoadingLine({ alerts, downloading: models.downloading });
   const plugins = createPluginsPage({ request: (action, args) => rpc.request(action, args),
     onOpen: () => models.setOpen(false) });
   models.bar.append(plugins.toggle);
@@ -142,7 +136,7 @@ export function mountChat(element, channel, options = {}) {
 
   const main = h("div", { class: "ancia-main" },
     h("header", { class: "ancia-header" }, header.el, models.bar),
-    models.drawer, plugins.el, alerts, messages.el, approvalsEl, composer.el);
+    models.drawer, plugins.el, alerts.el, messages.el, approvalsEl, composer.el);
   main.addEventListener("click", (e) => { // a click beside the chat list overlay closes it
     if (listOpen && !e.target.closest(".ancia-list-toggle")) setList(false);
   });
@@ -187,6 +181,8 @@ export function mountChat(element, channel, options = {}) {
     offline.remove();
     approvals = state.approvals || approvals;
     messages.setMessages(state.current_chat, state.messages);
+    models.syncDownloads(state.downloads);
+    loading.state(state);
     render();
   }
 
@@ -196,6 +192,9 @@ export function mountChat(element, channel, options = {}) {
       if (msg.ok && msg.data && msg.data.chats && msg.data.messages) apply(msg.data);
     } else if (msg.type === "state") {
       apply(msg.state);
+    } else if (msg.type === "download") {
+      models.download(msg.download);
+      loading.download(msg.download);
     } else if (msg.type === "approval") {
       approvals = [...approvals.filter((c) => c.id !== msg.call.id), msg.call];
       render();
@@ -204,17 +203,23 @@ export function mountChat(element, channel, options = {}) {
       for (const event of msg.events) {
         messages.onEvent(event);
         // a cut answer shows its own marker and Continue button instead of the notice
-        if (event.type === "notice" && event.code !== "length_limit") alert(event.text, "info");
+        if (!loading.event(event) && event.type === "notice" && event.code !== "length_limit") alert(event.text, "info");
         if (event.type === "done") approvals = approvals.filter(() => messages.generating);
       }
       if (before !== generating() || msg.events.some((e) => e.type !== "token")) render();
     }
   }
 
-  const resize = new ResizeObserver(([entry]) => {
-    root.classList.toggle("ancia-narrow", entry.contentRect.width < NARROW_PX);
+  // Narrow (the sidebar) or not; the drawers open below the header, however many lines it takes.
+  const headerEl = main.firstChild;
+  const resize = new ResizeObserver((entries) => {
+    for (const { target, contentRect } of entries) {
+      if (target === root) root.classList.toggle("ancia-narrow", contentRect.width < NARROW_PX);
+      else root.style.setProperty("--a-header-h", `${headerEl.offsetHeight}px`);
+    }
   });
   resize.observe(root);
+  resize.observe(headerEl);
   const unsubscribe = channel.onMessage(onMessage); // the sidebar's channel hands over its snapshot here
   // Without a snapshot yet, ask for one. The first request can be lost while a reloaded page reconnects to the
   // kernel: ask until a state comes, and say so when the widget's link to the kernel seems gone (a page reload
@@ -222,7 +227,7 @@ export function mountChat(element, channel, options = {}) {
   const hello = (delay, waited) => {
     if (closed) return;
     if (snapshot) { offline.remove(); return; }
-    if (waited >= 6000 && !offline.isConnected) alerts.append(offline);
+    if (waited >= 6000 && !offline.isConnected) alerts.el.append(offline);
     rpc.request("state").then(apply, (err) => alert(err.message));
     const timer = setTimeout(() => { timers.delete(timer); hello(Math.min(delay * 2, 8000), waited + delay); }, delay);
     timers.add(timer);
@@ -237,6 +242,8 @@ export function mountChat(element, channel, options = {}) {
       if (typeof unsubscribe === "function") unsubscribe();
       rpc.cancel();
       timers.forEach(clearTimeout);
+      alerts.destroy();
+      models.destroy();
       messages.destroy();
       agent.destroy();
       header.destroy();

@@ -44,7 +44,7 @@ function inline(escaped) {
 }
 
 function inlineLines(lines) {
-  return inline(escapeHtml(lines.join("\n"))).replace(/\n/g, "<br>");
+  return inline(escapeHtml(lines.join("\n"))).replace(/\n/g, "<br>\n"); // the line break stays in the text too
 }
 
 function isBlockStart(line) {
