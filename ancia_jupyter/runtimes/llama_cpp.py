@@ -125,7 +125,7 @@ class LlamaCppRuntime(Runtime):
 
     def unload(self) -> None:
         if self.context is not None:
-            self.context.close()
+            self.context.clear()
         if self.model is not None:
             self.model.close()
         self.model, self.context, self.tool_syntax = None, None, None

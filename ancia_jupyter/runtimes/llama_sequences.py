@@ -110,7 +110,14 @@ class SharedContext:
                              "context_window with `ancia.models.set_params(context_window=...)`.") from exc
         self.n_ctx = n_ctx
 
+    def clear(self) -> None:
+        """Forget every sequence and free the context: the next request opens a new one, as after a load."""
+        self.close()
+        for sequence in self.sequences:
+            sequence.tokens, sequence.owner, sequence.busy, sequence.reserved = [], None, False, 0
+
     def close(self) -> None:
+        """Free the context; the sequences keep their tokens (``ensure`` loads them again when it regrows)."""
         for part in (self._batch, self.ctx):
             if part is not None:
                 part.close()
