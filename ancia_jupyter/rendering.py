@@ -113,8 +113,12 @@ class TextStream(_View):
 
 
 def consume(events: Iterable[ev.Event], feed: Callable[[ev.Event], None]) -> None:
-    """Feed every event to a view. An ``Answer`` takes Ctrl-C itself: it stops, and its end still comes, so
-    what was said and how it ended are shown and the cell finishes without a traceback."""
+    """Feed every event to a view. An ``Answer`` takes Ctrl-C itself (``Answer.drain``): it stops, and its end
+    still comes, so what was said and how it ended are shown and the cell finishes without a traceback."""
+    drain = getattr(events, "drain", None)
+    if drain is not None:
+        drain(feed)
+        return
     for event in events:
         feed(event)
 

@@ -76,8 +76,12 @@ def end(reader: subprocess.Popen) -> float:
     return time.monotonic()
 
 
-def retriers() -> int:
-    return sum(t.name == "ancia-empty-wal" for t in threading.enumerate())
+def retriers(settle_s: float = 0.0) -> int:
+    """The retrier threads still alive, once a thread that has just finished has had time to exit."""
+    deadline = time.monotonic() + settle_s
+    while (count := sum(t.name == "ancia-empty-wal" for t in threading.enumerate())) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return count
 
 
 def secret_chat(store: Store) -> int:
@@ -119,7 +123,7 @@ def test_deleted_text_leaves_the_db_and_the_wal_soon_after_another_process_stops
     assert any(in_files(store.path).values()), "the reader still holds the old pages"
     gone_after = wait_until_gone(store.path, within_s=5, start=end(reader))
     print(f"gone {gone_after:.3f} s after the reader ended")
-    assert retriers() == 0, "the retrier ends once the WAL is empty"
+    assert retriers(settle_s=2) == 0, "the retrier ends once the WAL is empty"
     assert store.search(SECRET) == []
     kept = store.list_chats()
     assert [c["title"] for c in kept] == ["kept"]
@@ -140,7 +144,7 @@ def test_the_retrier_gives_up_quietly_and_closing_tries_again(store, reader, mon
     monkeypatch.setattr(store_files.WalEmptier, "RETRY_FOR_S", 0.3)
     store.delete_chat(secret_chat(store))
     time.sleep(1)
-    assert retriers() == 0
+    assert retriers(settle_s=2) == 0
     end(reader)
     time.sleep(0.5)
     assert any(in_files(store.path).values()), "after giving up nothing tries until the next delete or close"
@@ -154,4 +158,4 @@ def test_closing_the_store_while_a_retry_is_pending_returns_promptly(store, read
     start = time.monotonic()
     store.close()
     assert time.monotonic() - start < 0.5
-    assert retriers() == 0, "closing stops the retrier"
+    assert retriers(settle_s=2) == 0, "closing stops the retrier"

@@ -108,6 +108,22 @@ class Answer:
                 return
             yield event
 
+    def drain(self, feed: Subscriber) -> None:
+        """Give ``feed`` every event, in order, on this thread. Ctrl-C, while waiting or while ``feed`` runs,
+        stops the answer and its end is still fed; a second Ctrl-C leaves at once."""
+        events = iter(self)
+        interrupted = False
+        while True:
+            try:
+                for event in events:
+                    feed(event)
+                return
+            except KeyboardInterrupt:  # it landed in ``feed``: the answer carries on to its end
+                if interrupted:
+                    return
+                interrupted = True
+                self.stop()
+
     def _next(self, timeout: float | None) -> ev.Event | None:
         """The asker's next event; None at the end, or when ``timeout`` passes without one."""
         with self._changed:

@@ -160,8 +160,9 @@ def test_chats_made_and_renamed_survive_a_reload(notebook, page, lab, monkeypatc
     nb.wait_idle()
     panel = nb.panel
     expect(panel).to_be_visible()  # restored from the kernel, no need to run the cell again
-    expect(panel.get_by_role("navigation", name="Chat list").get_by_role("button", name="Trip to Lisbon")
-           ).to_be_visible()
+    trip = panel.get_by_role("navigation", name="Chat list").get_by_role("button", name="Trip to Lisbon")
+    expect(trip).to_be_visible()
+    trip.click()  # the notebook's chat was the deleted copy: it starts anew, and the list opens any chat
     expect(panel.get_by_role("heading", name="Trip to Lisbon")).to_be_visible()
     expect(panel.get_by_role("article", name="You message")).to_have_text("Where should we eat?")
 
