@@ -11,12 +11,14 @@ from .version import __version__
 
 __all__ = [
     "__version__", "chat", "stop", "Chat", "chats", "models", "settings", "tools", "tool", "plugins", "mcp",
-    "panel", "app_state", "reset", "Response", "events", "load_ipython_extension", "unload_ipython_extension",
+    "complete", "panel", "app_state", "reset", "Response", "events", "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 _LAZY = {
     "chat": "api", "stop": "api", "Chat": "api", "chats": "api", "models": "api", "settings": "api",
     "app_state": "api", "reset": "api", "Response": "response", "events": None, "panel": "notebook.widget",
+    "complete": "api_completion",
 }
 
 # ``ancia.tools``, ``ancia.plugins`` and ``ancia.mcp`` are the API objects, not the subpackages of the same names:

@@ -10,7 +10,7 @@ HERE = Path(__file__).parent
 
 RUNS = [["p1_stream_overhead.py"], ["p2_multiturn.py"], ["p2_multiturn.py", "mlx"], ["p2_long.py"],
         ["p3_import.py"], ["p4_store.py"], ["p5_p7_runtime.py"], ["p8_busy_ttft.py"], ["p9_memory.py"],
-        ["p10_restart.py"], ["p12_prompt_lookup.py"]]
+        ["p10_restart.py"], ["p11_completion.py"], ["p12_prompt_lookup.py"]]
 
 for script, *args in RUNS:
     subprocess.run([sys.executable, str(HERE / script), *args], cwd=HERE, check=True)

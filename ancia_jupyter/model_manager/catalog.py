@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from ..config import DEFAULT_MODEL_ID
 
-__all__ = ["CATALOG", "CATALOG_BY_ID", "DEFAULT_MODEL_ID", "PARAM_BOUNDS", "ModelSpec", "Source", "default_params"]
+__all__ = ["CATALOG", "CATALOG_BY_ID", "DEFAULT_MODEL_ID", "PARAM_BOUNDS", "QWEN_FIM", "Fim", "ModelSpec", "Source",
+           "default_params"]
 
 RuntimeName = Literal["mlx_lm", "mlx_vlm", "llama_cpp", "openai"]
 
@@ -29,6 +30,19 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Fim:
+    """The control tokens of a model trained to fill in the middle: it reads ``prefix`` + the text before the
+    cursor + ``suffix`` + the text after it + ``middle``, and writes what goes between."""
+
+    prefix: str
+    suffix: str
+    middle: str
+
+
+QWEN_FIM = Fim("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")  # Qwen2.5-Coder's, also tried on other models
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model and every source it can run from: MLX weights for Apple Silicon, a GGUF for llama.cpp (which
     MLX can also convert), or a server."""
@@ -42,6 +56,7 @@ class ModelSpec:
     context_length: int = 4096
     default_params: dict[str, Any] = field(default_factory=dict)
     api_key_env: str | None = None  # remote models: the environment variable holding the API key
+    fim: Fim | None = None  # code models: the fill-in-the-middle tokens inline completion writes its prompt with
 
     @property
     def source(self) -> Source:
@@ -65,11 +80,12 @@ def default_params(context_window: int = 4096, max_tokens: int = 1024, temperatu
 
 
 def _hf(model_id: str, title: str, repo: str, disk_mb: int, context_length: int, *, vision: bool = False,
-        gguf: tuple[str, str] | None = None, **params: Any) -> ModelSpec:
+        gguf: tuple[str, str] | None = None, fim: Fim | None = None, **params: Any) -> ModelSpec:
     sources = (Source("hf", repo),) + ((Source("hf", gguf[0], file=gguf[1], format="gguf"),) if gguf else ())
     return ModelSpec(
         id=model_id, title=title, sources=sources, vision=vision, disk_mb=disk_mb,
         memory_mb=int(disk_mb * 1.25) + 256, context_length=context_length, default_params=default_params(**params),
+        fim=fim,
     )
 
 
@@ -101,6 +117,13 @@ CATALOG: tuple[ModelSpec, ...] = (
     _hf("gemma-3-1b-it", "Gemma 3 1B Instruct (4-bit)", "mlx-community/gemma-3-1b-it-4bit", 730, 32768,
         temperature=1.0, top_p=0.95, top_k=64, gguf=("bartowski/google_gemma-3-1b-it-GGUF",
                                                        "google_gemma-3-1b-it-Q4_K_M.gguf")),
+    # Code models for inline completion (``ancia.settings.update(completion_model=...)``): they fill in the middle.
+    _hf("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder 0.5B Instruct (4-bit, code completion)",
+        "mlx-community/Qwen2.5-Coder-0.5B-Instruct-4bit", 400, 32768, temperature=0.2, fim=QWEN_FIM,
+        gguf=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")),
+    _hf("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder 1.5B Instruct (4-bit, code completion)",
+        "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit", 1120, 32768, temperature=0.2, fim=QWEN_FIM,
+        gguf=("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")),
     _hf("qwen2.5-vl-3b-instruct", "Qwen2.5-VL 3B Instruct (4-bit, vision)",
         "mlx-community/Qwen2.5-VL-3B-Instruct-4bit", 3090, 32768, vision=True),
     _hf("qwen2.5-vl-7b-instruct", "Qwen2.5-VL 7B Instruct (4-bit, vision)",

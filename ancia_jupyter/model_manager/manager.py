@@ -23,6 +23,7 @@ from ..store.database import Store
 from . import files as model_files
 from .abilities import ToolAbility, VisionChoice, tool_ability, vision_choice
 from .catalog import CATALOG, CATALOG_BY_ID, PARAM_BOUNDS, ModelSpec
+from .completion_slot import HeldCompletion
 from .disk_caches import DiskCaches
 from .ids import cache_path, check_model_id, is_valid_model_id
 from .resident import Reservation, ResidentModel, StateListener
@@ -123,15 +124,19 @@ class ModelManager:
             return spec.memory_mb
         return int(spec.disk_mb * 1.25) + 256
 
-    def fits(self, spec: ModelSpec) -> bool:
+    def fits(self, spec: ModelSpec, *, beside: bool = False) -> bool:
+        """Whether ``spec`` fits in place of the chat model, or (``beside``) next to it in place of the
+        completion model: the memory free is what both loaded models leave, less the one replaced."""
         if spec.remote:
             return True
-        resident = self.memory_mb(self.spec(self.loaded_id)) if self.loaded_id else 0
-        return self.memory_mb(spec) <= available_memory_mb() + resident
+        replaced = self.resident.completion.model_id if beside else self.loaded_id
+        freed = self.memory_mb(self.spec(replaced)) if replaced else 0
+        return self.memory_mb(spec) <= available_memory_mb() + freed
 
     def status(self, spec: ModelSpec, present: bool | None = None) -> str:
         """``present``: whether its files are there, when the caller knows already."""
-        if spec.id == self.loaded_id and self.state == "ready" or spec.id in self.resident.servers:
+        if (spec.id == self.loaded_id and self.state == "ready" or spec.id in self.resident.servers
+                or spec.id == self.resident.completion.model_id):
             return "loaded"
         if spec.remote:
             return "remote"
@@ -248,17 +253,19 @@ class ModelManager:
 
     # -- the resident model ---------------------------------------------------------------------------
 
-    def prepare(self, model_id: str | None = None, *, force: bool = False) -> ModelSpec:
+    def prepare(self, model_id: str | None = None, *, force: bool = False, beside: bool = False) -> ModelSpec:
         """What loading needs before the model worker: the memory check and any download or conversion,
         run on the caller's thread so that the worker keeps answering other chats meanwhile. A server model
-        is checked against offline mode at every call, loaded or not."""
+        is checked against offline mode at every call, loaded or not. ``beside``: as the completion model,
+        next to the chat model."""
         spec = self.spec(model_id)
-        if spec.remote or self.loaded_id != spec.id or self.runtime is None:
-            self._check_allowed(spec, force)
+        loaded = self.resident.completion.model_id if beside else self.loaded_id if self.runtime is not None else None
+        if spec.remote or loaded != spec.id:
+            self._check_allowed(spec, force, beside)
             self.pull(spec.id)
         return spec
 
-    def _check_allowed(self, spec: ModelSpec, force: bool) -> None:
+    def _check_allowed(self, spec: ModelSpec, force: bool, beside: bool = False) -> None:
         if spec.remote:
             from ..runtimes.openai_compat import is_loopback_url
 
@@ -266,7 +273,7 @@ class ModelManager:
                 raise OfflineError(f"{spec.id} answers from {spec.source.location} and offline mode is on. "
                                    f"{how_to_go_online()}, or use a server on this machine (localhost).")
             return
-        if not force and not self.fits(spec):
+        if not force and not self.fits(spec, beside=beside):
             raise MemoryFitError(
                 f"{spec.title} needs about {self.memory_mb(spec)} MB but this machine has "
                 f"{available_memory_mb()} MB free. Close other programs, pick a smaller model, or pass "
@@ -318,8 +325,36 @@ class ModelManager:
         """Stream an answer of a held model (see ``ResidentModel.generate``)."""
         return self.resident.generate(model_id, runtime, chat_id, prompt, params, **options)
 
+    # -- the model that completes code in cells ---------------------------------------------------------
+
+    def completion_model(self) -> str:
+        """The model inline completion uses: the setting ``completion_model``, else the chat model (picked)."""
+        return self._settings()["completion_model"] or self.selected()
+
+    @contextmanager
+    def hold_completion(self) -> Iterator[HeldCompletion]:
+        """The completion model, loaded if needed, kept for one completion. The chat model completes when it is
+        the completion model and no answer holds another one; any other model is loaded beside it (the
+        completion slot), after a memory check that counts the chat model as staying."""
+        spec = self.spec(self.completion_model())
+        if spec.remote or spec.vision:
+            raise ModelError(f"{spec.id} cannot complete code: inline completion needs a local text model "
+                             "(`ancia.settings.update(completion_model=...)`).")
+        resident = self.resident
+        beside = spec.id != self.loaded_id and (spec.id != self.selected() or resident.held_for_another(spec.id))
+        self.prepare(spec.id, beside=beside)
+        if beside:
+            hold = resident.completion.hold(spec.id, self._opener(spec))
+        else:
+            resident.completion.unload()  # the chat model completes: no second model stays for it
+            hold = resident.hold(spec.id, self._opener(spec), remote=False)
+        with hold as runtime:
+            yield HeldCompletion(spec.id, runtime, spec.fim, self.params(spec.id)["context_window"],
+                                 resident.completion)
+
     def unload(self, model_id: str | None = None) -> bool:
-        """Free the loaded model (or only ``model_id``) once the answers using it are done."""
+        """Free the loaded model (or only ``model_id``) once the answers using it are done; the completion
+        model too."""
         return self.resident.unload(model_id)
 
     def close(self) -> None:

@@ -6,6 +6,9 @@ generation token by token. A model on a server is a connection, not a resident: 
 and stream on the asker's thread, never on the worker, so any number of them can wait on their servers
 while the local model answers. Answers hold the model they use (``hold``): the model they hold is never
 unloaded or switched under them, and the idle unload counts from the moment the last one lets go.
+
+Inline completion uses the resident model when it is the completion model; another completion model lives
+beside it in ``completion`` (``completion_slot.py``), freed with it and by the same idle unload.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..runtimes import Chunk, Runtime
+from .completion_slot import CompletionSlot
 from .disk_caches import DiskCaches
 from .prompt_caches import PromptCaches
 from .scheduler import Scheduler
@@ -29,6 +33,7 @@ class ResidentModel:
                  disk: DiskCaches | None = None) -> None:
         self.scheduler = Scheduler()
         self.caches = PromptCaches()
+        self.completion = CompletionSlot(self.scheduler, self._completion_used)
         self.disk = disk  # the chats' caches kept across kernel restarts
         self.runtime: Runtime | None = None  # the local model
         self.model_id: str | None = None
@@ -94,6 +99,18 @@ class ResidentModel:
         with self._lock:
             return bool(self._holds or self._reserved)
 
+    def held_for_another(self, model_id: str) -> bool:
+        """Whether answers hold a local model other than ``model_id``: holding ``model_id`` would wait for
+        them to end (a load under way is waited for: it is the model the next answers use)."""
+        with self._lock:
+            return self._held_by_others(model_id)
+
+    def _completion_used(self) -> None:
+        """A completion on the slot's model ended: it counts as use for the idle unload, as an answer does."""
+        self.last_used = time.monotonic()
+        if not self.held():
+            self.schedule_idle_unload()
+
     # -- loading and unloading --------------------------------------------------------------------------
 
     def connect(self, model_id: str, open_runtime: Callable[[], Runtime]) -> Runtime:
@@ -148,7 +165,7 @@ class ResidentModel:
                 freed = True
             if model_id in (None, self.model_id):
                 freed = self.scheduler.call(self._unload_local) or freed
-            return freed
+            return self.completion.unload(model_id) or freed
         finally:
             with self._lock:
                 self._changing = False
@@ -166,6 +183,7 @@ class ResidentModel:
         runtime, self.runtime, self.model_id = self.runtime, None, None
         self.caches.drop()  # they hold the KV state of the model that goes
         if runtime is not None:
+            self.completion.drop_cache(runtime)
             runtime.unload()
 
     def _set_state(self, state: str, model_id: str | None) -> None:
@@ -233,7 +251,7 @@ class ResidentModel:
         keep_alive = self._keep_alive()
         with self._lock:
             self._cancel_idle_timer()
-            if keep_alive < 0 or self.runtime is None and not self.servers:
+            if keep_alive < 0 or self.runtime is None and not self.servers and self.completion.runtime is None:
                 return
             if keep_alive > 0:
                 self._idle_timer = threading.Timer(keep_alive, self._unload_if_idle, args=(keep_alive,))
@@ -263,6 +281,7 @@ class ResidentModel:
             self.servers.clear()
             if self.runtime is not None:
                 self.scheduler.call(self._unload_local)
+            self.completion.unload()
         finally:
             self.scheduler.close()
 

@@ -27,7 +27,9 @@ def load(ipython: Any) -> None:
     kernel = getattr(ipython, "kernel", None)
     if kernel is not None:
         from .comm import register_comm_target
+        from .completion_comm import register_completion_target
 
+        register_completion_target(ipython)  # before the sidebar's target announces that ancia is here
         register_comm_target()
     name_server_only()
     if env_flag("ANCIA_ENABLE_MODEL_EAGER_LOAD"):
@@ -72,6 +74,8 @@ def unload(ipython: Any) -> None:
 
     if getattr(ipython, "kernel", None) is not None:
         from .comm import unregister_comm_target
+        from .completion_comm import unregister_completion_target
 
+        unregister_completion_target(ipython)
         unregister_comm_target()
     close_app()

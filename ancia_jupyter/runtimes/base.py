@@ -88,6 +88,11 @@ class Runtime(ABC):
         """The tokens of plain text as the model reads it inside a message (no special tokens added)."""
         raise ModelError(f"Answers on the {self.name} runtime cannot be continued: ask a follow-up instead.")
 
+    def special_token(self, text: str) -> int | None:
+        """The id of the one control token ``text`` names (``<|fim_prefix|>``, say), or None when the model's
+        vocabulary has no such token: inline completion asks, to know whether a model fills in the middle."""
+        return None
+
     def continuation_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         """The prompt that carries on the last message, an answer cut short: the conversation before it
         ready for an assistant turn, then that answer's text so far, with no end-of-turn after it."""

@@ -85,6 +85,12 @@ class MLXTextRuntime(Runtime):
     def text_tokens(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
+    def special_token(self, text: str) -> int | None:
+        if self.tokenizer is None:
+            return None
+        tokens = list(self.tokenizer.encode(text, add_special_tokens=False))  # added tokens are parsed whole
+        return tokens[0] if len(tokens) == 1 and self.tokenizer.decode(tokens) == text else None
+
     def message_tokens(self, message: dict) -> int:
         text = self.message_text(message)
         return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators

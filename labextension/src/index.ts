@@ -7,6 +7,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
 import pkg from '../../package.json';
+import { completerPlugin } from './completer';
 import { setNotebookTracker } from './notebook-bridge';
 import { cellQuestion } from './question';
 import { anciaIcon } from './icon';
@@ -77,4 +78,4 @@ const sendCellPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [sidebarPlugin, sendCellPlugin];
+export default [sidebarPlugin, sendCellPlugin, completerPlugin];
