@@ -3,7 +3,8 @@ requests in a 20-cell notebook, on the default model (llama.cpp here): alone, th
 
 The notebook's cells run first, so the live objects the cells name (a DataFrame, functions) are real and go
 into the prompt. The session types three new cells a few characters at a time and goes back to edit one
-above, as a person does; each request is asked once the one before has ended (a debounced editor). The
+above, as a person does; each request is asked once the one before has ended and a typing pause has passed
+(the editor waits 200 ms after a keystroke; the pauses are 0.2–0.6 s, the same seeded ones in both runs). The
 first request reads the whole notebook (the model is loaded beforehand); the others read only what changed.
 While a chat answer streams, completions run between its tokens on the model worker. Targets: median
 ≤ 150 ms, 95th percentile ≤ 500 ms alone; with a chat streaming, the median ≤ 2× alone.
@@ -12,6 +13,7 @@ While a chat answer streams, completions run between its tokens on the model wor
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import threading
 import time
@@ -52,6 +54,7 @@ TYPED = [  # (cell index, text before the cell, what is typed, text after the cu
 ]
 REQUESTS = 50
 STEP = 4  # characters typed between two requests
+PAUSE = (0.2, 0.6)  # seconds between the end of a request and the next: the debounce and the typing
 
 
 def session() -> list[tuple[list[str], int, str, str]]:
@@ -69,7 +72,9 @@ def run_session(service, namespace, requests, busy=lambda: True) -> tuple[list[f
     from ancia_jupyter.completion.request import CompletionRequest
 
     times, reads = [], []
+    pauses = random.Random(11)
     for cells, index, prefix, suffix in requests:
+        time.sleep(pauses.uniform(*PAUSE))
         asked = time.perf_counter()
         first = last = None
         request = CompletionRequest(prefix, suffix, tuple(cells), index, "line")

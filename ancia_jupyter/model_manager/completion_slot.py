@@ -14,6 +14,7 @@ the cache is never used by two generations at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any
 from ..runtimes import Chunk, PromptCache, Runtime
 from .catalog import Fim
 from .scheduler import Scheduler
+
+FIRST_TEXT_BUDGET = 0.08  # seconds a completion's first steps may run ahead of the answers' tokens
 
 
 @dataclass(frozen=True)
@@ -128,19 +131,41 @@ class CompletionSlot:
     def generate(self, model_id: str, runtime: Runtime, prompt: list[int], params: dict[str, Any],
                  should_stop: Callable[[], bool]) -> Iterator[Chunk]:
         """Stream a completion of ``runtime`` on the model worker, between the tokens of the answers in
-        progress. A completion that ends early ends by ``should_stop`` (at most a token later), so the cache
-        keeps what it read; one left any other way (an error) drops the cache, which may not match it."""
+        progress. Its first steps, up to its first text, run as one short job, ahead of the answers' next
+        tokens but for at most ``FIRST_TEXT_BUDGET`` seconds, since the user waits for that text; the rest
+        is stepped in turn with the answers. A completion that ends early ends by ``should_stop`` (at most a
+        token later), so the cache keeps what it read; one left any other way (an error) drops the cache,
+        which may not match it."""
         cache = self._take_cache((model_id, id(runtime)))
         finished = False
+        stream: Iterator[Chunk] | None = None
 
         def stop() -> bool:
             return self._stopping or should_stop()
 
+        def first_steps() -> list[Chunk]:  # on the model worker
+            nonlocal stream
+            stream = runtime.stream(prompt, params, cache=cache, should_stop=stop)
+            deadline, chunks = time.monotonic() + FIRST_TEXT_BUDGET, []
+            for chunk in stream:
+                chunks.append(chunk)
+                if chunk.text.strip() or chunk.finish_reason or time.monotonic() > deadline or stop():
+                    break
+            return chunks
+
         try:
-            for chunk in self.scheduler.generate(lambda: runtime.stream(prompt, params, cache=cache, should_stop=stop)):
+            for chunk in self.scheduler.call(first_steps):
                 finished = bool(chunk.finish_reason)
                 yield chunk
+            if not finished and stream is not None:
+                going: Iterator[Chunk] = stream
+                stream = None
+                for chunk in self.scheduler.generate(lambda: going):  # the same stream, stepped in turn from here
+                    finished = bool(chunk.finish_reason)
+                    yield chunk
         finally:
+            if stream is not None:  # left before the rest was handed to the worker's turns
+                self.scheduler.call(getattr(stream, "close", lambda: None))
             if not finished:
                 self.drop_cache()
 
