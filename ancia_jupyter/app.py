@@ -9,6 +9,8 @@ up when called).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import threading
 from typing import Any
 
@@ -83,6 +85,14 @@ def get_app() -> App:
                 _app.close()
             _app = App(user_tools())
         return _app
+
+
+@atexit.register
+def _at_exit() -> None:
+    """At the kernel's end: what the database refused is written a last time, the model is freed and the
+    model worker stops before the interpreter does (a worker left inside MLX or llama.cpp then would abort)."""
+    with contextlib.suppress(BaseException):
+        close_app()
 
 
 def user_tools() -> UserTools:

@@ -202,3 +202,31 @@ def test_another_process_holding_the_write_lock_past_the_busy_timeout_loses_noth
             holder.stdin.close()
             holder.wait(10)
     assert wait_until(lambda: stored(answer.message_id)["content"] == streamed)
+
+
+def test_what_waits_is_written_when_the_kernel_process_exits(tiny_model_dir, ancia_home):
+    """No close_app() here: the process just ends, as a kernel does, and its exit writes what waited."""
+    import subprocess
+    import sys
+
+    from scripted import child_env
+
+    code = f"""
+import ancia_jupyter as ancia, scripted, test_answer_always_ends as t
+from ancia_jupyter.app import get_app
+ancia.models.register("tiny", {str(tiny_model_dir)!r}); ancia.models.select("tiny")
+ancia.models.set_params("tiny", temperature=0.0, max_tokens=60)
+class Patch:
+    def setattr(self, owner, name, value): setattr(owner, name, value)
+refusing = t.RefusingStore(Patch(), "final")
+get_app().engine.pending.retry_every = 3600
+with scripted.scripted(scripted.says("Written at exit.")):
+    response = ancia.chat("first", tools=False)
+refusing.free()
+print(response.message_id, flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=child_env(dict(os.environ)), cwd=os.path.dirname(__file__))
+    assert done.returncode == 0, done.stderr[-2000:]
+    message_id = int(done.stdout.strip().splitlines()[-1])
+    assert stored(message_id)["content"] == "Written at exit."

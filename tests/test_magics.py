@@ -453,16 +453,22 @@ def test_errors_and_fix(kernel):
 
     kernel.run("%ancia params tiny max_tokens=200").ok()
     script(kernel, "Dividing by zero fails.\n```python\ndef half(n):\n    return n / 2\nhalf(4)\n```")
+    current = kernel.value("_current()")
     run = kernel.run("%ancia fix").ok()
     assert run.markdown.startswith("Dividing by zero fails.")
     assert run.next_input == [{"source": "set_next_input", "text": "def half(n):\n    return n / 2\nhalf(4)",
                                "replace": False}]
-    prompt = kernel.value("_last(role='user')['content']")
+    side = "[c['id'] for c in ancia.chats.list() if c['title'].startswith('Fix: ZeroDivisionError')]"
+    fixes = kernel.value(side)
+    assert len(fixes) == 1 and kernel.value("_current()") == current  # a side chat; the current one stays
+    prompt = kernel.value(f"_last({fixes[0]}, role='user')['content']")
     assert "return n / 0" in prompt and "ZeroDivisionError" in prompt and "corrected cell" in prompt
+    assert len(kernel.value(f"ancia.chats.history({fixes[0]})")) == 2  # nothing of the current chat in it
     kernel.run("%ancia select nope").one_line_error()  # a UsageError is not an error to fix
     script(kernel, "No code here.")
     run = kernel.run("%ancia fix").ok()
-    assert kernel.value("_last(role='user')['content']") == prompt  # still the ZeroDivisionError cell
+    fixes = kernel.value(side)
+    assert kernel.value(f"_last({fixes[0]}, role='user')['content']") == prompt  # still the ZeroDivisionError cell
     assert run.stderr == NO_CODE + "\n" and not run.next_input
     assert "Cell 1 raised no error." in kernel.run("%ancia fix 1").one_line_error()
     kernel.run("%ancia params tiny max_tokens=8").ok()

@@ -214,8 +214,11 @@ class AnciaMagics(MagicCommands, Magics):
             return
         if number not in self.cells.errors:
             raise UsageError(f"Cell {number} raised no error.")
-        prompt = FIX_PROMPT.format(code=self.cells.code[number].strip(), error=self.cells.errors[number])
-        args = self._parse("--no-interpolate")
+        error = self.cells.errors[number]
+        prompt = FIX_PROMPT.format(code=self.cells.code[number].strip(), error=error)
+        with user_errors():  # a side chat of its own: the talk in the current chat stays out of the fix
+            side = self.api.chats.create(f"Fix: {' '.join(error.split())[:80]}").id
+        args = self._parse(f"--no-interpolate --chat {side}")
         args.system = FIX_SYSTEM
         view = self._ask(prompt, args)
         self._insert(view, python_code(view.text))
