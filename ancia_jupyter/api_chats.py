@@ -42,15 +42,16 @@ def chat(prompt: str, *, chat: int | None = None, model: str | None = None, syst
          temperature: float | None = None, top_p: float | None = None, top_k: int | None = None,
          max_tokens: int | None = None, tools: list[str] | bool | None = None, stream: bool = False,
          images: Iterable[Any] | None = None, context: list[str] | None = None,
-         approve: Callable[[ev.ToolCall], bool] | None = None) -> Response | Answer:
+         approve: Callable[[ev.ToolCall], bool] | None = None, copies: bool = False) -> Response | Answer:
     """Ask a question. Without ``chat=`` it starts a new chat; ``stream=True`` returns the ``Answer`` (its
     events as they come, its ``chat_id`` and ``message_id`` at once) instead of waiting for the whole
-    answer. Per-call options override the model's stored params for this call only."""
+    answer. Per-call options override the model's stored params for this call only. ``copies=True``: the
+    answer will copy much of the question (a fixed cell, code in a given shape), so it is drafted from it."""
     params = {k: v for k, v in dict(temperature=temperature, top_p=top_p, top_k=top_k,
                                      max_tokens=max_tokens).items() if v is not None}
     answer = get_app().conversations.send(prompt, chat=chat, model=model, system=system, params=params,
                                           tools=tools, images=_images(images), context=_context_text(context),
-                                          approve=approve)
+                                          approve=approve, copies=copies)
     return answer if stream else answer.response()
 
 

@@ -80,8 +80,11 @@ SETTINGS: dict[str, Setting] = {
         8, lambda v: _is_int(v) and 1 <= v <= 64, "the most tool calls one answer's turn may make: an integer in "
         "[1, 64]",
     ),
-    "prompt_lookup": Setting(True, _is_bool, "True or False: draft the next tokens from the text so far and "
-                             "check them in one batch (the same answer, faster when it copies its prompt)"),
+    "prompt_lookup": Setting(
+        "auto", lambda v: v in (True, False, "auto"),
+        "'auto' (draft the next tokens from the prompt for answers that copy it: %ancia fix, code for a cell, "
+        "an edited question answered again, a continued answer), True (every answer) or False (none)",
+    ),
     "prompt_cache_disk_mb": Setting(
         1024, lambda v: _is_int(v) and 0 <= v <= 1024 * 1024, "megabytes of chats' prompt caches kept on disk "
         "(a long chat answers at once after a kernel restart): an integer ≥ 0, 0 to keep none",

@@ -1,8 +1,9 @@
 """P12: prompt-lookup decoding, on the default model.
 
-``%ancia fix`` on a 40-line cell with one error (the prompt and system prompt the magic sends), decode
-tokens/s with prompt lookup ÷ without, for the same answer; and ordinary chat questions the same way (an
-answer that copies nothing must not get slower). Runs alternate (on, off, off, on, …), greedy, and medians
+``%ancia fix`` on a 40-line cell with one error (the prompt and system prompt the magic sends, which drafts
+from the prompt under the default setting ``prompt_lookup="auto"``), decode tokens/s ÷ with prompt lookup off;
+and ordinary chat questions the same way (under "auto" they do not draft: they must not get slower). Runs
+alternate (on, off, off, on, …), greedy, and medians
 are reported, with how much of each answer both ways wrote alike (a token stored with a batch's rounding can
 tip a later near tie the other way: prompt_lookup.py). Every answer starts from a fresh context.
 """
@@ -22,22 +23,23 @@ CHAT = ["What is a good name for a cat?", "Why is the sky blue?", "Give me a tip
         "What do bees eat?", "How do I boil an egg?", "What is the capital of Italy?"]
 
 
-def decode_tps(prompt: str, system: str | None, lookup: bool, max_tokens: int) -> tuple[float, str]:
+def decode_tps(prompt: str, system: str | None, lookup: bool, max_tokens: int, copies: bool) -> tuple[float, str]:
     import ancia_jupyter as ancia
 
-    ancia.settings.update(prompt_lookup=lookup)
+    ancia.settings.update(prompt_lookup="auto" if lookup else False)  # the default, against none at all
     ancia.models.unload()  # a fresh context each time: what other chats hold never changes the numbers
     ancia.models.load()
-    response = ancia.chat(prompt, system=system, tools=False, max_tokens=max_tokens)
+    response = ancia.chat(prompt, system=system, tools=False, max_tokens=max_tokens, copies=copies)
     return response.timings["generation_tps"], response.text
 
 
-def compare(prompts: list[tuple[str, str | None]], max_tokens: int) -> tuple[float, float, float, float]:
+def compare(prompts: list[tuple[str, str | None]], max_tokens: int,
+            copies: bool) -> tuple[float, float, float, float]:
     """(ratio of median decode tokens/s, median with, median without, median share of the answer alike)."""
     on, off, alike = [], [], []
     for i, (prompt, system) in enumerate(prompts):
         order = (True, False) if i % 2 == 0 else (False, True)
-        results = {lookup: decode_tps(prompt, system, lookup, max_tokens) for lookup in order}
+        results = {lookup: decode_tps(prompt, system, lookup, max_tokens, copies) for lookup in order}
         with_it, without = results[True][1], results[False][1]
         same = next((n for n, (a, b) in enumerate(zip(with_it, without, strict=False)) if a != b),
                     min(len(with_it), len(without)))
@@ -57,11 +59,11 @@ def main() -> None:
     info = ancia.models.load()
     assert len(CELL.splitlines()) == 40
     fix = FIX_PROMPT.format(code=CELL, error=ERROR)
-    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * RUNS, 400)
+    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * RUNS, 400, copies=True)  # as %ancia fix asks
     report("P12 %ancia fix of a 40-line cell, decode tokens/s with prompt lookup ÷ without", ratio, "≥ 1.5",
            f"{on:.1f} vs {off:.1f} tok/s; {alike:.0%} of the answer written alike ({info['runtime']}, {RUNS} runs "
            "each)")
-    ratio, on, off, alike = compare([(q, None) for q in CHAT], 96)
+    ratio, on, off, alike = compare([(q, None) for q in CHAT], 96, copies=False)
     report("P12 ordinary chat, decode tokens/s with prompt lookup ÷ without", ratio, "≥ 0.98",
            f"{on:.1f} vs {off:.1f} tok/s; {alike:.0%} of each answer alike ({len(CHAT)} questions)")
 

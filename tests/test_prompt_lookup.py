@@ -10,6 +10,9 @@ from scripted import says, scripted
 from test_llama_cpp import GREEDY, ask, loaded, user
 from tiny_gguf import build_tiny_gguf
 
+import ancia_jupyter as ancia
+from ancia_jupyter.errors import InvalidValueError
+from ancia_jupyter.runtimes import llama_cpp as llama_cpp_runtime
 from ancia_jupyter.runtimes.base import PromptCache
 from ancia_jupyter.runtimes.prompt_lookup import SamplingRule, find_draft
 
@@ -123,3 +126,48 @@ def test_the_sampling_rule_keeps_a_likely_draft_often_and_an_unlikely_one_rarely
     refused = [rule.check(logits, 3) for _ in range(2000)]
     assert sum(k for k, _ in refused) / 2000 < 0.05
     assert all(token != 3 for k, token in refused if not k)  # a refused draft is never written
+
+
+@pytest.fixture
+def tiny_gguf_picked(tmp_path_factory) -> str:
+    path = build_tiny_gguf(tmp_path_factory.mktemp("picked-gguf") / "tiny.gguf")
+    ancia.models.register("tiny-gguf", str(path), title="Tiny GGUF")
+    ancia.models.select("tiny-gguf")
+    ancia.models.set_params("tiny-gguf", temperature=0.0, max_tokens=40, context_window=512)
+    return "tiny-gguf"
+
+
+def drafting_asked(monkeypatch) -> list[bool]:
+    """Whether each generation from now on was asked to draft from its prompt."""
+    asked: list[bool] = []
+    real = llama_cpp_runtime.draft_and_check
+    monkeypatch.setattr(llama_cpp_runtime, "draft_and_check",
+                        lambda *args: (asked.append(args[-1]), real(*args))[1])
+    return asked
+
+
+def test_by_default_only_answers_that_copy_their_prompt_are_drafted(tiny_gguf_picked, monkeypatch):
+    """A refused draft costs a batch, so an ordinary question is decoded plainly; a fix, code for a cell, an
+    edited question and a continued answer copy their prompt and are drafted."""
+    asked = drafting_asked(monkeypatch)
+    with scripted(says("Plain.", "def f():\n    return 1", "Again.", "Edited.")):
+        first = ancia.chat("An ordinary question")
+        ancia.chat("Copy def f():\n    return 1", copies=True)
+        chat = ancia.chats.get(first.chat_id)
+        chat.regenerate()
+        question = next(m for m in chat.history() if m["role"] == "user")
+        chat.edit_and_resend(question["id"], "An edited question")
+    assert asked == [False, True, False, True]
+
+
+def test_the_setting_drafts_for_every_answer_or_for_none(tiny_gguf_picked, monkeypatch):
+    asked = drafting_asked(monkeypatch)
+    with scripted(says("One.", "Two.", "Three.", "Four.")):
+        ancia.settings.update(prompt_lookup=True)
+        ancia.chat("An ordinary question")
+        ancia.settings.update(prompt_lookup=False)
+        ancia.chat("An ordinary question", copies=True)
+    assert asked == [True, False]
+    with pytest.raises(InvalidValueError, match="'auto'"):
+        ancia.settings.update(prompt_lookup="sometimes")
+    assert ancia.settings.get()["prompt_lookup"] is False

@@ -58,7 +58,7 @@ class AnswerRun:
     def __init__(self, host: Host, answer: Answer, model_id: str, params: dict, created_chat: bool, *,
                  system: str | None, tools: Sequence[str] | bool | None,
                  approve: Callable[[ev.ToolCall], bool] | None, reservation: Reservation | None = None,
-                 continuing: str | None = None) -> None:
+                 continuing: str | None = None, copies: bool = False) -> None:
         self.host = host
         self.reservation = reservation  # counted by the model's owner from the question on
         self.answer = answer
@@ -72,6 +72,7 @@ class AnswerRun:
         self.message_id: int | None = answer.message_id  # the assistant message being written
         self.text = continuing or ""  # what the model wrote in that message so far
         self.continuing = continuing is not None  # the first round carries on that text instead of a new turn
+        self.copies = copies  # drafts from the prompt pay off (setting prompt_lookup "auto")
         self.finish: str | None = None  # why the last generation ended
         self.error: str | None = None
         self.totals = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
@@ -231,7 +232,8 @@ class AnswerRun:
         budget = max(1, min(params["max_tokens"], params["context_window"] - fit.size))
         last_save, final = float("-inf"), None  # the first token is saved at once, then every SAVE_INTERVAL
         for chunk in host.models.generate(self.model_id, runtime, chat_id, fit.tokens or [],
-                                          {**params, "max_tokens": budget}, tools=tools,
+                                          {**params, "max_tokens": budget, "prompt_lookup": self._drafting()},
+                                          tools=tools,
                                           images=prompt.images or None, should_stop=self.answer.stop_requested,
                                           messages=fit.messages):
             if chunk.text:
@@ -263,6 +265,12 @@ class AnswerRun:
             stored = [{"id": c.id, "name": c.name or "invalid", "arguments": c.arguments} for c in calls]
             self._save(content=self.text, tool_calls=stored, status="complete")
         return calls, (final.finish_reason or "stop") if final else "stop"
+
+    def _drafting(self) -> bool:
+        """Whether the runtime drafts from the prompt (the setting ``prompt_lookup``; "auto": answers that
+        copy their prompt, where drafts pay, and no other, where a refused draft costs a batch)."""
+        setting = self.host.settings()["prompt_lookup"]
+        return setting is True or setting == "auto" and self.copies
 
     # -- tools, on the answer's thread ------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class ChatRequest:
     context: str | None = None  # text to attach to the prompt (kernel variables)
     approve: Callable[[ev.ToolCall], bool] | None = None
     continue_message: int | None = None  # carry on this answer (cut at max_tokens, or stopped) in place
+    copies: bool = False  # the answer copies much of its prompt (a fix, code for a cell): worth drafting from it
 
 
 class Engine:
@@ -90,7 +91,8 @@ class Engine:
         answer = Answer(chat_id, message_id, user_id, model_id)
         answer.put(ev.MessageStarted(chat_id, message_id, user_id, model_id))
         return self._start(AnswerRun(self, answer, model_id, params, created, system=request.system,
-                                     tools=request.tools, approve=request.approve, reservation=self.models.reserve()))
+                                     tools=request.tools, approve=request.approve, reservation=self.models.reserve(),
+                                     copies=request.copies))
 
     def _continue(self, request: ChatRequest, chat: dict | None, model_id: str, params: dict) -> Answer:
         """Carry on an answer cut short (at the max_tokens limit, or stopped): the same message grows. Its
@@ -113,7 +115,8 @@ class Engine:
         answer.put(ev.Token(chat["id"], message["content"], message["id"]))
         return self._start(AnswerRun(self, answer, model_id, params, False, system=request.system,
                                      tools=request.tools, approve=request.approve,
-                                     reservation=self.models.reserve(), continuing=message["content"]))
+                                     reservation=self.models.reserve(), continuing=message["content"],
+                                     copies=True))
 
     def _start(self, run: AnswerRun) -> Answer:
         with self._lock:

@@ -51,16 +51,19 @@ class Conversations:
 
     def send(self, prompt: str, *, chat: int | None = None, model: str | None = None, system: str | None = None,
              params: Mapping[str, Any] | None = None, tools: Sequence[str] | bool | None = None,
-             images: Sequence[dict] = (), context: str | None = None, approve: Approve | None = None) -> Answer:
-        """Ask in ``chat``, or in a new chat named after the question when ``chat`` is None."""
+             images: Sequence[dict] = (), context: str | None = None, approve: Approve | None = None,
+             copies: bool = False) -> Answer:
+        """Ask in ``chat``, or in a new chat named after the question when ``chat`` is None. ``copies``: the
+        answer will copy much of the question (a fix, code for a cell)."""
         request = ChatRequest(chat, prompt, title=self._title(chat, prompt), model=self.model_for(model, images),
                               system=system, params=dict(params or {}), tools=tools, images=tuple(images),
-                              context=context, approve=approve)
+                              context=context, approve=approve, copies=copies)
         return self._start(request)
 
     def regenerate(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
                    system: str | None = None, params: Mapping[str, Any] | None = None,
-                   tools: Sequence[str] | bool | None = None, approve: Approve | None = None) -> Answer:
+                   tools: Sequence[str] | bool | None = None, approve: Approve | None = None,
+                   copies: bool = False) -> Answer:
         """Answer again the question at or before ``message_id`` (by default the last question): what
         followed that question is dropped first."""
         history = self.store.history(chat_id)
@@ -73,8 +76,8 @@ class Conversations:
         if after:
             self.store.delete_messages_from(chat_id, after[0]["id"])
         return self._start(ChatRequest(chat_id, None, model=self.model_for(model, questions[-1]["attachments"]),
-                                       system=system,
-                                       params=dict(params or {}), tools=tools, approve=approve))
+                                       system=system, params=dict(params or {}), tools=tools, approve=approve,
+                                       copies=copies))
 
     def continue_(self, chat_id: int, *, message_id: int | None = None, model: str | None = None,
                   params: Mapping[str, Any] | None = None, approve: Approve | None = None) -> Answer:
@@ -93,8 +96,8 @@ class Conversations:
     def edit_and_resend(self, chat_id: int, message_id: int, content: str, *, model: str | None = None,
                         approve: Approve | None = None) -> Answer:
         """Rewrite a question and answer it anew (what followed it is dropped)."""
-        self.store.edit_message(chat_id, message_id, content)
-        return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve)
+        self.store.edit_message(chat_id, message_id, content)  # an edited question's answer copies the old one
+        return self.regenerate(chat_id, message_id=message_id, model=model, approve=approve, copies=True)
 
     # -- which chat a notebook is in ---------------------------------------------------------------------
 

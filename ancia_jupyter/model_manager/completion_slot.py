@@ -160,7 +160,7 @@ class CompletionSlot:
             if not finished and stream is not None:
                 going: Iterator[Chunk] = stream
                 stream = None
-                for chunk in self.scheduler.generate(lambda: going):  # the same stream, stepped in turn from here
+                for chunk in self.scheduler.generate(lambda: going, urgent=True):  # stepped before the chat from here
                     finished = bool(chunk.finish_reason)
                     yield chunk
         finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from ..runtimes import Chunk
 
 T = TypeVar("T")
 MAX_GENERATIONS = 4  # generations stepped together; more wait their turn to start
+HOUSEKEEPING_AFTER = 1.0  # seconds without work before housekeeping runs: never between a question and the next
 
 _END = object()
 
@@ -32,8 +34,9 @@ class Generation:
     loop early (``break``, an exception, ``close()``) tells the worker to close the runtime's stream there,
     on the model's thread, at its next turn."""
 
-    def __init__(self, start: Callable[[], Iterator[Chunk]]) -> None:
+    def __init__(self, start: Callable[[], Iterator[Chunk]], urgent: bool = False) -> None:
         self._start = start
+        self.urgent = urgent
         self._stream: Iterator[Chunk] | None = None
         self._chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.cancelled = threading.Event()
@@ -91,6 +94,7 @@ class Scheduler:
         self._waiting: collections.deque[Generation] = collections.deque()  # not started: over the limit
         self._running: collections.deque[Generation] = collections.deque()
         self._idle: dict[object, Callable[[], Any]] = {}  # housekeeping for when nothing else waits, by key
+        self._last_work = time.monotonic()
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -117,9 +121,10 @@ class Scheduler:
     def call(self, fn: Callable[[], T]) -> T:
         return self.submit(fn).result()
 
-    def generate(self, start: Callable[[], Iterator[Chunk]]) -> Generation:
-        """Step ``start()``'s stream on the model's thread; iterate what comes back for its chunks."""
-        generation = Generation(start)
+    def generate(self, start: Callable[[], Iterator[Chunk]], urgent: bool = False) -> Generation:
+        """Step ``start()``'s stream on the model's thread; iterate what comes back for its chunks. An
+        ``urgent`` one (short, with a person waiting on each token) steps before the others."""
+        generation = Generation(start, urgent)
         with self._wake:
             if self._closed:
                 raise RuntimeError("The model worker has stopped.")
@@ -128,9 +133,10 @@ class Scheduler:
         return generation
 
     def when_idle(self, key: object, fn: Callable[[], Any]) -> None:
-        """Run ``fn`` on the model's thread once no job and no generation waits (housekeeping such as saving
-        a prompt cache to disk); a later ``fn`` of the same ``key`` replaces one not run yet. Its errors are
-        dropped: housekeeping must never break an answer."""
+        """Run ``fn`` on the model's thread once no job and no generation has waited for a second
+        (housekeeping such as saving a prompt cache to disk, kept out of the way of a conversation going on);
+        a later ``fn`` of the same ``key`` replaces one not run yet. Its errors are dropped: housekeeping must
+        never break an answer."""
         with self._wake:
             if self._closed:
                 return
@@ -173,18 +179,22 @@ class Scheduler:
             generation: Generation | None = None
             housekeeping: Callable[[], Any] | None = None
             with self._wake:
-                while not (self._jobs or self._waiting or self._running or self._idle or self._closed):
-                    self._wake.wait()
+                while not (self._jobs or self._waiting or self._running or self._closed):
+                    if self._idle and self._quiet_for() >= HOUSEKEEPING_AFTER:
+                        break
+                    self._wake.wait(HOUSEKEEPING_AFTER - self._quiet_for() if self._idle else None)
                 if self._jobs:
                     job = self._jobs.popleft()
                 else:
                     while self._waiting and len(self._running) < self.max_generations:
                         self._running.append(self._waiting.popleft())
-                    generation = self._running.popleft() if self._running else None
+                    generation = self._pick()
                     if generation is None and self._idle:
                         housekeeping = self._idle.pop(next(iter(self._idle)))
                     elif generation is None and self._closed:
                         return
+            if housekeeping is None:
+                self._last_work = time.monotonic()
             if housekeeping is not None:
                 try:
                     housekeeping()
@@ -197,6 +207,18 @@ class Scheduler:
             elif generation is not None and generation.step():
                 with self._wake:
                     self._running.append(generation)  # to the back: the others step first
+
+    def _pick(self) -> Generation | None:
+        """The generation to step now: an urgent one (a completion someone is typing for) first, else the
+        next in turn."""
+        urgent = next((g for g in self._running if g.urgent), None)
+        if urgent is not None:
+            self._running.remove(urgent)
+            return urgent
+        return self._running.popleft() if self._running else None
+
+    def _quiet_for(self) -> float:
+        return time.monotonic() - self._last_work
 
 
 def _settle(future: Future, fn: Callable[[], Any]) -> None:

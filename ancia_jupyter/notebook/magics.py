@@ -166,7 +166,8 @@ class AnciaMagics(MagicCommands, Magics):
                                    temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                                    max_tokens=args.max_tokens, tools=False if args.no_tools else None,
                                    approve=_approve_all if args.approve else None,
-                                   context=args.context, stream=True)
+                                   context=args.context, stream=True,
+                                   copies=args.format == "code" or getattr(args, "copies", False))
         if not args.chat:
             self.chat_id = answer.chat_id
         as_text = args.format == "text" or getattr(self.shell, "kernel", None) is None  # a terminal
@@ -219,7 +220,7 @@ class AnciaMagics(MagicCommands, Magics):
         with user_errors():  # a side chat of its own: the talk in the current chat stays out of the fix
             side = self.api.chats.create(f"Fix: {' '.join(error.split())[:80]}").id
         args = self._parse(f"--no-interpolate --chat {side}")
-        args.system = FIX_SYSTEM
+        args.system, args.copies = FIX_SYSTEM, True  # the fixed cell copies most of the cell: drafts pay
         view = self._ask(prompt, args)
         self._insert(view, python_code(view.text))
 

@@ -42,10 +42,10 @@ class LlamaCppRuntime(Runtime):
         self._template: Any = None
         self._specials: dict[str, str] = {}
         self.tool_syntax: ToolSyntax | None = None
-        self.prompt_lookup = True  # draft from the text so far (the setting ``prompt_lookup``)
+        self.prompt_lookup = False  # draft from the text so far for every answer (the setting ``prompt_lookup``)
 
     def configure(self, settings: Mapping[str, Any]) -> None:
-        self.prompt_lookup = bool(settings.get("prompt_lookup", True))
+        self.prompt_lookup = settings.get("prompt_lookup") is True  # "auto": the answers that copy say so
 
     # -- loading ----------------------------------------------------------------------------------------
 
@@ -214,7 +214,7 @@ class LlamaCppRuntime(Runtime):
             rule = SamplingRule(params) if float(params.get("temperature", 0.0)) > 0 else None
             started = time.perf_counter()
             tokens = draft_and_check(self, context, sequence, sampler, rule, list(prompt), max_tokens,
-                                     self.prompt_lookup)
+                                     self.prompt_lookup or bool(params.get("prompt_lookup")))
             for token in tokens if finish is None else ():
                 generated.append(token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
