@@ -279,34 +279,16 @@ def _plugins(p: Panel) -> dict:
     return _plugins_page()
 
 
-@action("install_plugin", slow=True, plugin_id=STR)
-def _install_plugin(p: Panel, plugin_id: str) -> dict:
-    api.plugins.install(plugin_id)
-    return _plugins_page()
+def _plugin_verb(verb: str) -> Callable[..., dict]:
+    def run(p: Panel, plugin_id: str) -> dict:
+        getattr(api.plugins, verb)(plugin_id)
+        return _plugins_page()
+
+    return run
 
 
-@action("update_plugin", slow=True, plugin_id=STR)
-def _update_plugin(p: Panel, plugin_id: str) -> dict:
-    api.plugins.update(plugin_id)
-    return _plugins_page()
-
-
-@action("enable_plugin", slow=True, plugin_id=STR)
-def _enable_plugin(p: Panel, plugin_id: str) -> dict:
-    api.plugins.enable(plugin_id)
-    return _plugins_page()
-
-
-@action("disable_plugin", slow=True, plugin_id=STR)
-def _disable_plugin(p: Panel, plugin_id: str) -> dict:
-    api.plugins.disable(plugin_id)
-    return _plugins_page()
-
-
-@action("uninstall_plugin", slow=True, plugin_id=STR)
-def _uninstall_plugin(p: Panel, plugin_id: str) -> dict:
-    api.plugins.uninstall(plugin_id)
-    return _plugins_page()
+for _verb in ("install", "update", "enable", "disable", "uninstall"):  # each answers with the page as it is now
+    action(f"{_verb}_plugin", slow=True, plugin_id=STR)(_plugin_verb(_verb))
 
 
 # -- finding and exporting chats ----------------------------------------------------------------------------
