@@ -1,36 +1,23 @@
 """``ancia.complete``: inline code completion from the kernel, the same service the editor's ghost text uses.
 
-Thin: the service (``completion/service.py``) belongs to the kernel's app; it is made on first use, one per
-app, and goes with it (the completion model is freed with the app's model manager).
+Thin: the service (``completion/service.py``) belongs to the kernel's app and goes with it.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the service pulls in the model manager: ``import ancia_jupyter`` stays light
-    from .app import App
     from .completion.service import Completions
-
-_services: weakref.WeakKeyDictionary[App, Completions] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
 
 def completion_service() -> Completions:
     """The kernel app's completion service."""
     from .app import get_app
-    from .completion.service import Completions
 
-    app = get_app()
-    with _lock:
-        service = _services.get(app)
-        if service is None:
-            service = _services[app] = Completions(app.models)
-        return service
+    return get_app().completions
 
 
 def user_namespace() -> Mapping[str, Any]:

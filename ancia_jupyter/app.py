@@ -16,6 +16,7 @@ from typing import Any
 
 from . import config
 from .changes import Changes, ModelStateChanged
+from .completion.service import Completions
 from .engine.chat_engine import Engine
 from .engine.conversation import Conversations
 from .mcp.manager import McpServers
@@ -48,6 +49,7 @@ class App:
         self.mcp = McpServers(self.store, self.tools, self.settings, self.data_dir / "mcp")
         self.engine = Engine(self.store, self.models, self.settings, self.mcp.tool_catalog())  # starts MCP servers
         self.conversations = Conversations(self.store, self.engine, self.models)
+        self.completions = Completions(self.models)  # inline completion: one at a time, on the worker
 
     def settings(self) -> dict[str, Any]:
         return config.resolve(self.store.get_settings())
