@@ -98,8 +98,8 @@ class SharedContext:
         params.n_seq_max, params.kv_unified = SEQUENCES, True
         params.n_threads = params.n_threads_batch = self.threads
         # Plain attention, not flash attention: its sums run in the same order for a token read alone or in
-        # a batch, and wherever the sequence's cells lie, so an answer never depends on what else is read
-        # with it (prompt lookup checks drafts in batches; other chats share the buffer).
+        # a batch, so prompt lookup's batches write what plain decoding writes. (Where other chats' cells lie
+        # in the shared buffer still changes the rounding, as in any server with a unified KV cache.)
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         try:
             self.ctx = LlamaContext(model=self.model, params=params, verbose=False)
@@ -147,12 +147,31 @@ class SharedContext:
                 self._restore(sequence, cache)
             reused = min(common_prefix(sequence.tokens, prompt), len(prompt) - 1)  # read at least one token
             self.truncate(sequence, reused)
+            reused = self._share_prefix(sequence, prompt, reused)
             sequence.reserved = cells
             self._make_room()
         except BaseException:
             self.release(sequence)
             raise
         return sequence, reused
+
+    def _share_prefix(self, sequence: Sequence, prompt: list[int], reused: int) -> int:
+        """Give ``sequence`` the longest prefix of ``prompt`` that another sequence holds, when that is longer
+        than its own: a new chat starts with the system prompt (and tools) every chat begins with, already
+        read. The cells are shared, not copied (one unified KV buffer), and stay with either sequence when the
+        other lets them go."""
+        donor, longest = None, reused
+        for other in self.sequences:
+            if other is not sequence and other.tokens:
+                shared = min(common_prefix(other.tokens, prompt), len(prompt) - 1)
+                if shared > longest:
+                    donor, longest = other, shared
+        if donor is None or self.ctx is None:
+            return reused
+        self.truncate(sequence, 0)
+        self.ctx.kv_cache_seq_cp(donor.seq_id, sequence.seq_id, 0, longest)
+        sequence.tokens = list(donor.tokens[:longest])
+        return longest
 
     def export(self, cache: PromptCache) -> tuple[list[int], bytes] | None:
         """The tokens and KV bytes of ``cache``'s chat: from the idle sequence that holds them, else from its
