@@ -15,6 +15,7 @@ from IPython.display import display
 
 from ..errors import AnciaError
 from .display import show_markdown, table
+from .lazy_api import api
 from .magic_agent import MagicAgent
 from .magic_line import parse_value
 from .magic_mcp import MCP_USAGE, MagicMcp
@@ -70,9 +71,6 @@ class MagicCommands(MagicMcp, MagicAgent):
     chat_id: int | None
 
     if TYPE_CHECKING:  # provided by `AnciaMagics`
-        @property
-        def api(self) -> Any: ...
-
         def _current_chat(self) -> int | None: ...
 
         def _resolve_chat(self, text: str) -> int: ...
@@ -99,8 +97,8 @@ class MagicCommands(MagicMcp, MagicAgent):
                 self._remove_model(words[1])
             return
         rows = [{**m, "size": f"{m['size_mb']} MB", "memory": f"{m['memory_mb']} MB",
-                 "fits": "yes" if m["fits"] else "no"} for m in self.api.models.list()]
-        info = self.api.models.info(self.api.models.selected())
+                 "fits": "yes" if m["fits"] else "no"} for m in api.models.list()]
+        info = api.models.info(api.models.selected())
         why = f"\n\n`{info['id']}` runs on **{info['runtime']}**: {info['runtime_reason']}."
         show_markdown(table(rows, [("selected", ""), ("id", "model"), ("title", "title"),
                                    ("status", "status"), ("runtime", "runtime"), ("size", "size"),
@@ -111,8 +109,8 @@ class MagicCommands(MagicMcp, MagicAgent):
         from ..api_models import size_text
 
         with user_errors():
-            size = self.api.models.cache_size(model)  # measured first: afterwards nothing is left to measure
-            deleted = self.api.models.delete_cache(model)
+            size = api.models.cache_size(model)  # measured first: afterwards nothing is left to measure
+            deleted = api.models.delete_cache(model)
         print(f"Deleted the files of {model}: freed {size_text(size)}." if deleted
               else f"{model} has no downloaded files to delete.")
 
@@ -120,37 +118,37 @@ class MagicCommands(MagicMcp, MagicAgent):
         if not words:
             raise UsageError("Name the model: %ancia select MODEL (`%ancia models` lists them).")
         with user_errors():
-            model = self.api.models.select(words[0])
+            model = api.models.select(words[0])
         print(f"Selected {model}: new answers use it.")
 
     def _load(self, words: list[str]) -> None:
         with user_errors():
-            model = self.api.models.info(words[0] if words else self.api.models.selected())["id"]
+            model = api.models.info(words[0] if words else api.models.selected())["id"]
             print(f"Loading {model}…", flush=True)  # a first load may download it: say so before waiting
-            self.api.models.load(model, progress=True)  # a download shows its progress widget in this cell
+            api.models.load(model, progress=True)  # a download shows its progress widget in this cell
         print(f"Loaded {model}.")
 
     def _unload(self, words: list[str]) -> None:
-        loaded = self.api.app_state()["loaded_model"]
-        print(f"Unloaded {loaded}." if self.api.models.unload() else "No model is loaded.")
+        loaded = api.app_state()["loaded_model"]
+        print(f"Unloaded {loaded}." if api.models.unload() else "No model is loaded.")
 
     def _params(self, words: list[str]) -> None:
         model = words.pop(0) if words and "=" not in words[0] and words[0] != "reset" else None
         with user_errors():
             if words == ["reset"]:
-                params = self.api.models.reset_params(model)
+                params = api.models.reset_params(model)
             elif words:
                 if not all("=" in w for w in words):
                     raise UsageError("Write parameters as NAME=VALUE, e.g. %ancia params temperature=0.3.")
                 changes = {k.replace("-", "_"): parse_value(v) for k, v in (w.split("=", 1) for w in words)}
-                params = self.api.models.set_params(model, **changes)
+                params = api.models.set_params(model, **changes)
             else:
-                params = self.api.models.params(model)
-            model = model or self.api.models.selected()
+                params = api.models.params(model)
+            model = model or api.models.selected()
         print(f"{model}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
 
     def _chats(self, words: list[str]) -> None:
-        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in self.api.chats.list()]
+        rows = [{**c, "current": "*" if c["id"] == self.chat_id else ""} for c in api.chats.list()]
         if not rows:
             print("No chats yet: ask a question, or start one with %ancia new.")
             return
@@ -159,7 +157,7 @@ class MagicCommands(MagicMcp, MagicAgent):
 
     def _new(self, title: str) -> None:
         with user_errors():
-            chat = self.api.chats.create(title or None)
+            chat = api.chats.create(title or None)
         self.chat_id = chat.id
         print(f"Chat {chat.id} ({chat.title}) is now current.")
 
@@ -167,21 +165,21 @@ class MagicCommands(MagicMcp, MagicAgent):
         if not chat:
             raise UsageError("Name the chat: %ancia use CHAT (`%ancia chats` lists them).")
         self.chat_id = self._resolve_chat(chat)
-        print(f"Chat {self.chat_id} ({self.api.Chat(self.chat_id).title}) is now current.")
+        print(f"Chat {self.chat_id} ({api.Chat(self.chat_id).title}) is now current.")
 
     def _history(self, words: list[str]) -> None:
         chat = self._resolve_chat(words[0]) if words else self._current_chat()
         if chat is None:
             print("No current chat: ask a question, or start one with %ancia new.")
             return
-        show_markdown(self.api.export_chat(chat, "md"))
+        show_markdown(api.export_chat(chat, "md"))
 
     def _search(self, words: list[str]) -> None:
         query = " ".join(words)
         if not query.strip():
             raise UsageError("Say what to look for: %ancia search QUERY.")
         with user_errors():
-            hits = self.api.chats.search(query)
+            hits = api.chats.search(query)
         if not hits:
             print(f"No message in any chat matches {query!r}.")
             return
@@ -193,7 +191,7 @@ class MagicCommands(MagicMcp, MagicAgent):
 
         with user_errors():
             rows = tools.list()
-            ability = self.api.models.tool_ability()
+            ability = api.models.tool_ability()
         text = table(rows, [("enabled", "on"), ("name", "tool"), ("description", "what it does"),
                             ("source", "from"), ("available", "available")])
         show_markdown(text + (f"\n\n{ability['advice']}" if ability["advice"] else ""))
@@ -232,13 +230,13 @@ class MagicCommands(MagicMcp, MagicAgent):
         if words and words[0] not in ("on", "off"):
             raise UsageError("Write %ancia offline on, or %ancia offline off.")
         with user_errors():
-            settings = (self.api.settings.update(offline=words[0] == "on") if words
-                        else self.api.settings.get())
+            settings = (api.settings.update(offline=words[0] == "on") if words
+                        else api.settings.get())
         print("Offline mode is on: nothing uses the network." if settings["offline"]
               else "Offline mode is off.")
 
     def _stop(self, words: list[str]) -> None:
-        stopped = self.api.stop()
+        stopped = api.stop()
         print(f"Stopped {stopped} answer(s)." if stopped else "No answer is in progress.")
 
     def _help(self, words: list[str]) -> None:

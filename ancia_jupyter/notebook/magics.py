@@ -16,10 +16,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ..engine.answer import Answer
 from .cell_errors import CellErrors
 from .code_cells import python_code
 from .display import MarkdownStream, TextStream, first_json, show_stream, show_text
 from .interpolate import interpolate
+from .lazy_api import api
 from .magic_commands import COMMANDS, HELP_FOOTER, PLUGIN_ACTIONS, MagicCommands, user_errors
 from .magic_line import question_lines, split_options, split_words, unquote
 from .notebook_identity import kernel_notebook
@@ -79,13 +81,6 @@ class AnciaMagics(MagicCommands, Magics):
         from ..app import get_app
 
         get_app().conversations.set_current_chat(kernel_notebook(), chat_id)
-
-    @property
-    def api(self) -> Any:
-        """``ancia_jupyter.api``, imported on first use so that ``%load_ext`` stays instant."""
-        from .. import api
-
-        return api
 
     @no_var_expand
     @magic_arguments()
@@ -162,12 +157,12 @@ class AnciaMagics(MagicCommands, Magics):
         chat = self._resolve_chat(args.chat) if args.chat else None if args.new else self._current_chat()
         system = "\n\n".join(filter(None, [args.system, CODE_SYSTEM])) if args.format == "code" else args.system
         with user_errors():
-            answer = self.api.chat(prompt, chat=chat, model=args.model, system=system,
-                                   temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                                   max_tokens=args.max_tokens, tools=False if args.no_tools else None,
-                                   approve=_approve_all if args.approve else None,
-                                   context=args.context, stream=True,
-                                   copies=args.format == "code" or getattr(args, "copies", False))
+            answer = api.chat(prompt, chat=chat, model=args.model, system=system, temperature=args.temperature,
+                              top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
+                              tools=False if args.no_tools else None, approve=_approve_all if args.approve else None,
+                              context=args.context, stream=True,
+                              copies=args.format == "code" or getattr(args, "copies", False))
+        assert isinstance(answer, Answer)  # stream=True
         if not args.chat:
             self.chat_id = answer.chat_id
         as_text = args.format == "text" or getattr(self.shell, "kernel", None) is None  # a terminal
@@ -200,8 +195,8 @@ class AnciaMagics(MagicCommands, Magics):
     def _resolve_chat(self, text: str) -> int:
         if text.isdigit():
             with user_errors():
-                return self.api.Chat(int(text)).id
-        for chat in self.api.chats.list():
+                return api.Chat(int(text)).id
+        for chat in api.chats.list():
             if chat["title"].casefold() == text.casefold():
                 return chat["id"]
         raise UsageError(f"No chat with id or title {text!r}; `%ancia chats` lists them.")
@@ -218,7 +213,7 @@ class AnciaMagics(MagicCommands, Magics):
         error = self.cells.errors[number]
         prompt = FIX_PROMPT.format(code=self.cells.code[number].strip(), error=error)
         with user_errors():  # a side chat of its own: the talk in the current chat stays out of the fix
-            side = self.api.chats.create(f"Fix: {' '.join(error.split())[:80]}").id
+            side = api.chats.create(f"Fix: {' '.join(error.split())[:80]}").id
         args = self._parse(f"--no-interpolate --chat {side}")
         args.system, args.copies = FIX_SYSTEM, True  # the fixed cell copies most of the cell: drafts pay
         view = self._ask(prompt, args)
