@@ -81,7 +81,7 @@ SETTINGS: dict[str, Setting] = {
         "[1, 64]",
     ),
     "prompt_lookup": Setting(
-        "auto", lambda v: v in (True, False, "auto"),
+        "auto", lambda v: _is_bool(v) or v == "auto",
         "'auto' (draft the next tokens from the prompt for answers that copy it: %ancia fix, code for a cell, "
         "an edited question answered again, a continued answer), True (every answer) or False (none)",
     ),

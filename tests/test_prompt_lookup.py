@@ -168,6 +168,7 @@ def test_the_setting_drafts_for_every_answer_or_for_none(tiny_gguf_picked, monke
         ancia.settings.update(prompt_lookup=False)
         ancia.chat("An ordinary question", copies=True)
     assert asked == [True, False]
-    with pytest.raises(InvalidValueError, match="'auto'"):
-        ancia.settings.update(prompt_lookup="sometimes")
+    for wrong in ("sometimes", 1, 0, None):
+        with pytest.raises(InvalidValueError, match="'auto'"):
+            ancia.settings.update(prompt_lookup=wrong)
     assert ancia.settings.get()["prompt_lookup"] is False
