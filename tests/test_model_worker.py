@@ -113,3 +113,24 @@ def test_an_error_in_a_stream_reaches_its_asker_and_the_worker_goes_on():
         list(scheduler.generate(broken))
     assert scheduler.call(lambda: 42) == 42
     scheduler.close()
+
+
+def test_housekeeping_waits_for_a_quiet_second_and_never_sits_between_two_questions():
+    """Saving a prompt cache to disk is housekeeping: it runs once nothing has run for a second, so the next
+    question of a conversation going on never waits behind it; an unload runs it at once."""
+    from ancia_jupyter.model_manager.scheduler import HOUSEKEEPING_AFTER
+
+    scheduler = Scheduler(name="test-worker")
+    ran: list[float] = []
+    scheduler.when_idle("save", lambda: ran.append(time.monotonic()))
+    for _ in range(6):  # a question every 0.3 s: never a quiet second
+        time.sleep(0.3)
+        scheduler.call(lambda: None)
+    last_job = time.monotonic()
+    assert ran == []
+    assert scheduler.settle(5)
+    assert len(ran) == 1 and ran[0] - last_job >= HOUSEKEEPING_AFTER - 0.05
+    scheduler.when_idle("save", lambda: ran.append(time.monotonic()))
+    scheduler.call(scheduler.run_idle_now)  # as an unload does, before its model goes
+    assert len(ran) == 2
+    scheduler.close()

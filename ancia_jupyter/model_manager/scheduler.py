@@ -193,20 +193,20 @@ class Scheduler:
                         housekeeping = self._idle.pop(next(iter(self._idle)))
                     elif generation is None and self._closed:
                         return
-            if housekeeping is None:
-                self._last_work = time.monotonic()
             if housekeeping is not None:
                 try:
                     housekeeping()
                 except Exception:  # housekeeping never breaks the worker
                     pass
-            elif job is not None:
+                continue
+            if job is not None:
                 fn, future = job
                 if future.set_running_or_notify_cancel():
                     _settle(future, fn)
             elif generation is not None and generation.step():
                 with self._wake:
                     self._running.append(generation)  # to the back: the others step first
+            self._last_work = time.monotonic()  # quiet is counted from the end of the last work
 
     def _pick(self) -> Generation | None:
         """The generation to step now: an urgent one (a completion someone is typing for) first, else the
