@@ -62,6 +62,10 @@ def test_the_tool_list_says_what_the_picked_model_can_use_without_loading_it(bar
                                "format")
     ancia.models.select("qwen2.5-0.5b-instruct")
     assert usable() == (True, None)
+    ancia.models.select("qwen2.5-coder-1.5b-instruct")  # the code models' template is Qwen's, with tools
+    assert usable() == (True, None)
+    assert [ancia.models.info(m)["tools"] for m in ("qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct",
+                                                    "bare")] == [True, False, None]
     ancia.models.select("qwen2.5-vl-3b-instruct")
     assert usable() == (False, "qwen2.5-vl-3b-instruct cannot call tools: mlx-vlm runs it without tools")
     ancia.models.select("bare")  # a model of the user's own: known once loaded

@@ -13,11 +13,6 @@ from dataclasses import dataclass
 from ..runtimes import Runtime
 from .catalog import CATALOG, CATALOG_BY_ID, ModelSpec
 
-# Catalog models whose chat template has a tool-calling format that the runtimes parse (mlx-lm's rules, see
-# runtimes/tool_calls.py): Qwen's <tool_call> JSON. SmolLM2, Llama 3.x and Gemma 3 answer without tools, and
-# mlx-vlm runs vision models without them.
-TOOL_CALLING = frozenset({"qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-7b-instruct", "qwen3-4b"})
-
 
 @dataclass(frozen=True)
 class ToolAbility:
@@ -39,7 +34,7 @@ class ToolAbility:
 
 
 def smallest_tool_model() -> str:
-    return min((CATALOG_BY_ID[i] for i in TOOL_CALLING), key=lambda s: s.disk_mb).id
+    return min((spec for spec in CATALOG_BY_ID.values() if spec.tools), key=lambda s: s.disk_mb).id
 
 
 def tool_ability(spec: ModelSpec, loaded: Runtime | None) -> ToolAbility:
@@ -50,7 +45,7 @@ def tool_ability(spec: ModelSpec, loaded: Runtime | None) -> ToolAbility:
     if spec.remote:
         return ToolAbility(spec.id, True, None)  # the server gets them through the API's ``tools``
     if spec.vision or spec.id in CATALOG_BY_ID:
-        usable = spec.id in TOOL_CALLING
+        usable = spec.tools  # the catalog says (SmolLM2, Llama 3.x and Gemma 3 answer without tools)
         return ToolAbility(spec.id, usable, None if usable else why_not)
     return ToolAbility(spec.id, None, "unknown until it is loaded")
 

@@ -51,6 +51,7 @@ class ModelSpec:
     title: str
     sources: tuple[Source, ...]
     vision: bool = False
+    tools: bool = False  # its chat template has a tool-calling format the runtimes parse (Qwen's <tool_call> JSON)
     disk_mb: int = 0
     memory_mb: int = 0
     context_length: int = 4096
@@ -80,10 +81,11 @@ def default_params(context_window: int = 4096, max_tokens: int = 1024, temperatu
 
 
 def _hf(model_id: str, title: str, repo: str, disk_mb: int, context_length: int, *, vision: bool = False,
-        gguf: tuple[str, str] | None = None, fim: Fim | None = None, **params: Any) -> ModelSpec:
+        tools: bool = False, gguf: tuple[str, str] | None = None, fim: Fim | None = None,
+        **params: Any) -> ModelSpec:
     sources = (Source("hf", repo),) + ((Source("hf", gguf[0], file=gguf[1], format="gguf"),) if gguf else ())
     return ModelSpec(
-        id=model_id, title=title, sources=sources, vision=vision, disk_mb=disk_mb,
+        id=model_id, title=title, sources=sources, vision=vision, tools=tools, disk_mb=disk_mb,
         memory_mb=int(disk_mb * 1.25) + 256, context_length=context_length, default_params=default_params(**params),
         fim=fim,
     )
@@ -98,14 +100,14 @@ CATALOG: tuple[ModelSpec, ...] = (
         default_params=default_params(context_window=2048, max_tokens=512, temperature=0.2, top_p=0.9, top_k=40),
     ),
     _hf("qwen2.5-0.5b-instruct", "Qwen2.5 0.5B Instruct (4-bit)", "mlx-community/Qwen2.5-0.5B-Instruct-4bit",
-        280, 32768, gguf=("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf")),
+        280, 32768, tools=True, gguf=("Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf")),
     _hf("qwen2.5-1.5b-instruct", "Qwen2.5 1.5B Instruct (4-bit)", "mlx-community/Qwen2.5-1.5B-Instruct-4bit",
-        870, 32768, gguf=("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5-1.5b-instruct-q4_k_m.gguf")),
+        870, 32768, tools=True, gguf=("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5-1.5b-instruct-q4_k_m.gguf")),
     _hf("qwen2.5-7b-instruct", "Qwen2.5 7B Instruct (4-bit)", "mlx-community/Qwen2.5-7B-Instruct-4bit",
         4300, 32768, context_window=8192,
-        gguf=("bartowski/Qwen2.5-7B-Instruct-GGUF", "Qwen2.5-7B-Instruct-Q4_K_M.gguf")),
+        tools=True, gguf=("bartowski/Qwen2.5-7B-Instruct-GGUF", "Qwen2.5-7B-Instruct-Q4_K_M.gguf")),
     _hf("qwen3-4b", "Qwen3 4B (4-bit)", "mlx-community/Qwen3-4B-4bit", 2280, 40960, context_window=8192,
-        gguf=("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf")),
+        tools=True, gguf=("Qwen/Qwen3-4B-GGUF", "Qwen3-4B-Q4_K_M.gguf")),
     _hf("llama-3.2-1b-instruct", "Llama 3.2 1B Instruct (4-bit)", "mlx-community/Llama-3.2-1B-Instruct-4bit",
         710, 131072, gguf=("bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q4_K_M.gguf")),
     _hf("llama-3.2-3b-instruct", "Llama 3.2 3B Instruct (4-bit)", "mlx-community/Llama-3.2-3B-Instruct-4bit",
@@ -120,10 +122,10 @@ CATALOG: tuple[ModelSpec, ...] = (
     # Code models for inline completion (``ancia.settings.update(completion_model=...)``): they fill in the middle.
     _hf("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder 0.5B Instruct (4-bit, code completion)",
         "mlx-community/Qwen2.5-Coder-0.5B-Instruct-4bit", 400, 32768, temperature=0.2, fim=QWEN_FIM,
-        gguf=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")),
+        tools=True, gguf=("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")),
     _hf("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder 1.5B Instruct (4-bit, code completion)",
         "mlx-community/Qwen2.5-Coder-1.5B-Instruct-4bit", 1120, 32768, temperature=0.2, fim=QWEN_FIM,
-        gguf=("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")),
+        tools=True, gguf=("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")),
     _hf("qwen2.5-vl-3b-instruct", "Qwen2.5-VL 3B Instruct (4-bit, vision)",
         "mlx-community/Qwen2.5-VL-3B-Instruct-4bit", 3090, 32768, vision=True),
     _hf("qwen2.5-vl-7b-instruct", "Qwen2.5-VL 7B Instruct (4-bit, vision)",

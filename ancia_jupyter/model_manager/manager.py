@@ -164,7 +164,8 @@ class ModelManager:
         return {**spec.to_dict(), "status": self.status(spec, present), "fits": self.fits(spec),
                 "memory_mb": self.memory_mb(spec), "path": str(path) if path and present else None,
                 "params": self.params(spec.id), "selected": spec.id == self.selected(),
-                "runtime": choice.runtime, "runtime_reason": choice.reason, "runtime_hint": choice.hint}
+                "runtime": choice.runtime, "runtime_reason": choice.reason, "runtime_hint": choice.hint,
+                "tools": self.tool_ability(spec.id).usable}  # None: not known until it is loaded
 
     def selected(self) -> str:
         return self._settings()["selected_model"]
