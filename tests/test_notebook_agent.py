@@ -9,13 +9,12 @@ wire end is driven from Python against a PanelSession, as the sidebar drives it.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
 import pytest
 from scripted import child_env
-from test_magics import Kernel
+from test_magics import Kernel, kernel_env
 
 from ancia_jupyter.app import get_app
 from ancia_jupyter.errors import ToolError
@@ -46,10 +45,7 @@ def _calls(*calls):
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory, tiny_model_dir):
     home = tmp_path_factory.mktemp("agent-kernel")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
-    env.update(ANCIA_DATA_DIR=str(home / "data"), ANCIA_MODELS_DIR=str(home / "models"))
-    k = Kernel(child_env(env), str(home))
+    k = Kernel(child_env(kernel_env(home / "data", home / "models")), str(home))
     try:
         k.run("%load_ext ancia_jupyter").ok()
         k.run(SETUP).ok()

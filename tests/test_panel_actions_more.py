@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from scripted import endless, says, scripted
-from test_panel_protocol import Client
 from test_plugins import BROKEN, GREETER_V1, GREETER_V2, Registry, make_wheel
 
 import ancia_jupyter as ancia
@@ -17,16 +16,6 @@ from ancia_jupyter.app import get_app
 from ancia_jupyter.model_manager import files
 
 CATALOG_MODEL = "smollm2-135m-instruct"
-
-
-@pytest.fixture
-def client(tiny):
-    tools = get_app().tools
-    for tool in tools.list() if tools is not None else []:
-        get_app().store.set_tool_enabled(tool["name"], False)
-    c = Client()
-    yield c
-    c.session.close()
 
 
 @pytest.fixture

@@ -84,17 +84,6 @@ class Client:
                              timeout)[0]
 
 
-@pytest.fixture
-def client(tiny):
-    """A session on the tiny model, with the built-in tools off so prompts fit its small context window."""
-    tools = get_app().tools
-    for tool in tools.list() if tools is not None else []:
-        get_app().store.set_tool_enabled(tool["name"], False)
-    c = Client()
-    yield c
-    c.session.close()
-
-
 def test_state_is_a_full_snapshot(client):
     data = client.ok("state")
     assert SNAPSHOT_KEYS <= set(data)

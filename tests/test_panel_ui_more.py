@@ -8,24 +8,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
-from test_panel_protocol import Client
-
 from ancia_jupyter import api
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import get_app
 
 SMOLLM2 = "smollm2-135m-instruct"
-
-
-@pytest.fixture
-def client(tiny):
-    tools = get_app().tools
-    for tool in tools.list() if tools is not None else []:
-        get_app().store.set_tool_enabled(tool["name"], False)
-    c = Client()
-    yield c
-    c.session.close()
 
 
 def test_an_answers_length_stops_at_the_context_window_and_the_window_at_the_trained_length(client):

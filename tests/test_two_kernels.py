@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 
-from test_magics import Kernel
+from test_magics import Kernel, kernel_env
 
 QUESTIONS = 12
 ASK = """
@@ -18,9 +17,7 @@ print(_json.dumps(_statuses))
 
 
 def test_two_kernels_answer_at_the_same_time_without_database_errors(tmp_path, tiny_model_dir):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ANCIA_OFFLINE", "ANCIA_ENABLE_MODEL_EAGER_LOAD", "ANCIA_PLUGIN_REGISTRY_URL")}
-    env.update(ANCIA_DATA_DIR=str(tmp_path / "shared-data"), ANCIA_MODELS_DIR=str(tmp_path / "models"))
+    env = kernel_env(tmp_path / "shared-data", tmp_path / "models")
     kernels = [Kernel(env, str(tmp_path)) for _ in range(2)]
     try:
         kernels[0].run(f"import ancia_jupyter as ancia\nancia.models.register('tiny', {str(tiny_model_dir)!r})\n"

@@ -14,10 +14,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from first_hour import load_ancia
 from lab import JupyterLab, Notebook
 from playwright.sync_api import Locator, Page, expect
 from test_plugins import BROKEN, GREETER_V1, GREETER_V2, make_wheel, sha
-from test_sidebar_browser import load_from_sidebar, open_sidebar
+from test_sidebar_browser import open_sidebar
 
 import ancia_jupyter as ancia
 
@@ -75,7 +76,7 @@ def test_browse_install_update_disable_and_uninstall_plugins(sidebar_lab: Jupyte
     name = sidebar_lab.notebook("plugins.ipynb")
     Notebook(page, sidebar_lab, name).open()
     panel = open_sidebar(page)
-    load_from_sidebar(panel, name)
+    load_ancia(panel, name)
 
     panel.get_by_role("button", name="Plugins").click()
     plugins = panel.get_by_role("region", name="Plugins")

@@ -13,6 +13,7 @@ import json
 import time
 
 import pytest
+from first_hour import load_ancia
 from lab import VISIBLE, JupyterLab, Notebook
 from playwright.sync_api import Locator, Page, expect
 
@@ -39,16 +40,6 @@ def open_sidebar(page: Page) -> Locator:
     panel = sidebar(page)
     expect(panel).to_be_visible()
     return panel
-
-
-def load_from_sidebar(panel: Locator, notebook: str) -> Locator:
-    """Click the sidebar's load button in a kernel without ancia; returns the message box."""
-    expect(panel.get_by_role("status")).to_contain_text(f"Ancia is not loaded in the kernel of {notebook}",
-                                                        timeout=30_000)
-    panel.get_by_role("button", name="Load Ancia in this kernel").click()
-    box = panel.get_by_role("textbox", name="Message")
-    expect(box).to_be_visible(timeout=30_000)
-    return box
 
 
 def answers(panel: Locator) -> Locator:
@@ -90,7 +81,7 @@ def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: JupyterLab
     panel = open_sidebar(page)
     expect(panel.locator(".jp-AnciaSidebar-context")).to_have_text("first.ipynb · Python 3 (ipykernel)")
     shot("not-loaded")
-    box = load_from_sidebar(panel, name)
+    box = load_ancia(panel, name)
     shot("loaded")
 
     box.fill("Hello there")
@@ -126,7 +117,7 @@ def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: JupyterLab
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text("Restart Kernel?")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
-    box = load_from_sidebar(panel, name)
+    box = load_ancia(panel, name)
     expect(panel.locator(".ancia-role-user")).to_contain_text("Hello there")  # the chat lives in the store
     expect(answers(panel)).to_have_count(1)
     shot("after-restart")
@@ -134,7 +125,7 @@ def test_load_ancia_ask_send_a_cell_and_follow_a_restart(sidebar_lab: JupyterLab
     # Another kernel for the notebook: the sidebar follows it; no kernel at all: it says so.
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.changeKernel({name: 'python3'})"
                   ".then(() => null)")
-    load_from_sidebar(panel, name)
+    load_ancia(panel, name)
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
     expect(panel.get_by_role("status")).to_have_text(
         "first.ipynb has no kernel. Select a Python kernel to chat with Ancia.")
@@ -149,7 +140,7 @@ def test_follows_the_notebook_in_focus(sidebar_lab: JupyterLab, page: Page, shot
     one = Notebook(page, sidebar_lab, first).open()
     two = Notebook(page, sidebar_lab, second)
     panel = open_sidebar(page)
-    box = load_from_sidebar(panel, first)
+    box = load_ancia(panel, first)
     box.fill("Hello from one")
     box.press("Enter")
     expect(answers(panel).last).not_to_be_empty(timeout=30_000)
@@ -166,7 +157,7 @@ def test_follows_the_notebook_in_focus(sidebar_lab: JupyterLab, page: Page, shot
     # A cell sent before the chat is there waits for it.
     page.locator(f"{VISIBLE} .jp-Cell").nth(1).locator(".jp-InputArea-editor").click(button="right")
     page.get_by_role("menuitem", name="Send cell to Ancia").click()
-    box = load_from_sidebar(panel, second)
+    box = load_ancia(panel, second)
     expect(box).to_have_value(f"Explain this code:\n```python\n{SESSIONS_CELL}\n```\n")
     expect(panel.get_by_text("Ask anything. Your chats stay on this machine")).to_be_visible()
     expect(panel.get_by_text("Hello from one")).to_have_count(0)
@@ -185,7 +176,7 @@ def test_watch_a_long_answer_stream_and_stop_it(sidebar_lab: JupyterLab, page: P
     name = sidebar_lab.notebook("long.ipynb")
     Notebook(page, sidebar_lab, name).open()
     panel = open_sidebar(page)
-    box = load_from_sidebar(panel, name)
+    box = load_ancia(panel, name)
     box.fill("Tell me a very long story")
     box.press("Enter")
     stop = panel.get_by_role("button", name="Stop")
