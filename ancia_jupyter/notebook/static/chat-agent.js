@@ -17,26 +17,31 @@ function codeOf(text) {
   }
 }
 
+// The arguments element and code of a notebook.run_code card or approval not looked at yet (null otherwise);
+// each is looked at once.
+function runCodeIn(el, nameSelector, argsSelector) {
+  el.dataset.agentCode = "";
+  const name = el.querySelector(nameSelector);
+  const args = el.querySelector(argsSelector);
+  const code = name && RUN_TOOL.has(name.textContent) && args ? codeOf(args.textContent) : null;
+  return code === null ? null : { args, code };
+}
+
 // Cards and approvals of notebook.run_code not shown as code yet: their arguments become the code itself.
 function showCode(root) {
   for (const card of root.querySelectorAll("details.ancia-tool:not([data-agent-code])")) {
-    card.dataset.agentCode = "";
-    const name = card.querySelector(".ancia-tool-name");
-    const args = card.querySelector(".ancia-tool-body > pre");
-    const code = name && RUN_TOOL.has(name.textContent) && args ? codeOf(args.textContent) : null;
-    if (code === null) continue;
-    const label = args.previousElementSibling;
+    const found = runCodeIn(card, ".ancia-tool-name", ".ancia-tool-body > pre");
+    if (found === null) continue;
+    const label = found.args.previousElementSibling;
     if (label) label.textContent = "Code";
-    args.replaceWith(h("pre", { class: "ancia-agent-code", "aria-label": "Code to run" }, code));
+    found.args.replaceWith(h("pre", { class: "ancia-agent-code", "aria-label": "Code to run" }, found.code));
   }
   for (const bar of root.querySelectorAll(".ancia-approval:not([data-agent-code])")) {
-    bar.dataset.agentCode = "";
-    const name = bar.querySelector("strong");
-    const args = bar.querySelector("code");
-    const code = name && RUN_TOOL.has(name.textContent) && args ? codeOf(args.textContent) : null;
-    if (code === null) continue;
-    args.parentElement.style.whiteSpace = "normal";
-    args.replaceWith(h("pre", { class: "ancia-agent-code", "aria-label": "Code to run", style: BAR_CODE }, code));
+    const found = runCodeIn(bar, "strong", "code");
+    if (found === null) continue;
+    found.args.parentElement.style.whiteSpace = "normal";
+    found.args.replaceWith(h("pre", { class: "ancia-agent-code", "aria-label": "Code to run", style: BAR_CODE },
+                             found.code));
   }
 }
 
