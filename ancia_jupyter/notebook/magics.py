@@ -147,7 +147,7 @@ class AnciaMagics(MagicCommands, Magics):
             raise UsageError("Use either --new or --chat, not both.")
         return args
 
-    def _ask(self, prompt: str, args: Any) -> MarkdownStream | TextStream:
+    def _ask(self, prompt: str, args: Any, *, copies: bool = False) -> MarkdownStream | TextStream:
         prompt = prompt.strip()
         if not args.no_interpolate:
             history = self.shell.history_manager
@@ -161,7 +161,7 @@ class AnciaMagics(MagicCommands, Magics):
                               top_p=args.top_p, top_k=args.top_k, max_tokens=args.max_tokens,
                               tools=False if args.no_tools else None, approve=_approve_all if args.approve else None,
                               context=args.context, stream=True,
-                              copies=args.format == "code" or getattr(args, "copies", False))
+                              copies=copies or args.format == "code")
         assert isinstance(answer, Answer)  # stream=True
         if not args.chat:
             self.chat_id = answer.chat_id
@@ -215,8 +215,8 @@ class AnciaMagics(MagicCommands, Magics):
         with user_errors():  # a side chat of its own: the talk in the current chat stays out of the fix
             side = api.chats.create(f"Fix: {' '.join(error.split())[:80]}").id
         args = self._parse(f"--no-interpolate --chat {side}")
-        args.system, args.copies = FIX_SYSTEM, True  # the fixed cell copies most of the cell: drafts pay
-        view = self._ask(prompt, args)
+        args.system = FIX_SYSTEM
+        view = self._ask(prompt, args, copies=True)  # the fixed cell copies most of the cell: drafts pay
         self._insert(view, python_code(view.text))
 
 
