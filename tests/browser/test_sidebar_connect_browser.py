@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from first_hour import load_ancia
 from lab import JupyterLab, Notebook
 from playwright.sync_api import Page, expect
-from test_sidebar_browser import load_from_sidebar, open_sidebar
+from test_sidebar_browser import open_sidebar
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ def test_the_sidebar_asks_for_the_state_once_when_it_connects(sidebar_lab: Jupyt
     panel = open_sidebar(page)
     expect(panel.get_by_role("status")).to_contain_text("Ancia is not loaded", timeout=30_000)
     sent.clear()  # the first look asked too, and found no ancia there
-    load_from_sidebar(panel, name)
+    load_ancia(panel, name)
     expect(panel.get_by_text("Ask anything. Your chats stay on this machine")).to_be_visible()
     expect(panel.get_by_role("status", name="Model state")).to_have_text("Not loaded")
     page.wait_for_timeout(4000)  # longer than the chat's own first retry (1.5 s), had it asked
