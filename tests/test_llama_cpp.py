@@ -306,3 +306,47 @@ def test_a_snapshot_that_will_not_load_only_costs_time(tiny):
         broken = PromptCache(tokens=prompt, state=b"not a llama.cpp state" * 10, nbytes=210)
         text, last, _ = ask(tiny, messages, broken)
     assert text == "ok" and last.cached_tokens < len(prompt) - 1 and last.finish_reason == "stop"
+
+
+def test_reading_ahead_leaves_a_follow_up_only_its_own_words(smol, monkeypatch):
+    """While nobody waits, a chat's cells take the end of the last answer's turn and the next user turn's
+    opening, which every follow-up starts with: the follow-up then reads only its own words."""
+    cache = PromptCache()
+    turn1 = user("Give me one tip for writing clear Python.")
+    answer, _, _ = ask(smol, turn1, cache)
+    history = turn1 + [{"role": "assistant", "content": answer}]
+    ahead = smol.next_turn_tokens(history)
+    assert smol.read_ahead(cache, history, None, GREEDY["context_window"]) > 2
+    question = history + [{"role": "user", "content": "And one more?"}]
+    _, last, prompt = ask(smol, question, cache)
+    assert prompt[:len(ahead)] == ahead and last.cached_tokens == len(ahead)  # the turn's opening was read already
+    assert len(prompt) - last.cached_tokens == len(smol._tokenize("And one more?<|im_end|>\n<|im_start|>assistant\n"))
+
+
+def test_reading_ahead_is_skipped_for_a_chat_near_its_window(smol):
+    cache = PromptCache()
+    history = user("Hello there.") + [{"role": "assistant", "content": "Hi!"}]
+    assert smol.read_ahead(cache, history, None, len(smol.next_turn_tokens(history)) + 10) == 0
+
+
+def test_a_cache_placed_ahead_of_its_question_is_used_by_it(smol, tmp_path):
+    """``warm`` puts a snapshot into a sequence while the question's prompt is still being built."""
+    cache = PromptCache()
+    told = user("My name is Zorblat and I have three goats.")
+    answer, _, first = ask(smol, told, cache)
+    assert smol.save_cache(cache, tmp_path / "chat.kv")
+    smol.context.clear()
+    restored = smol.load_cache(tmp_path / "chat.kv")
+    assert restored is not None and restored.state is not None
+    smol.warm(restored)
+    assert restored.state is None and any(s.owned_by(restored) for s in smol.context.sequences)
+    smol.warm(restored)  # placed already: nothing to do
+    question = told + [{"role": "assistant", "content": answer}, {"role": "user", "content": "What do I keep?"}]
+    text, last, _ = ask(smol, question, restored)
+    assert last.cached_tokens >= len(first) and text
+
+
+@pytest.mark.parametrize("text", ["", "x", "héllo wörld — ünïcode 🐐🐐", "<|im_start|>user\nhi<|im_end|>\n",
+                                  "def f(x):\n    return x ** 2\n" * 200])
+def test_the_prompt_is_tokenized_as_llama_cpp_python_tokenizes_it(smol, text):
+    assert smol._tokenize(text) == smol.model.tokenize(text.encode(), add_bos=False, special=True)

@@ -52,6 +52,38 @@ def test_after_a_restart_a_chat_reads_only_its_new_tokens(smollm2, ancia_home):
     assert control.usage["cached_tokens"] < first.usage["prompt_tokens"] // 2  # without a cache: all read again
 
 
+def test_after_a_restart_the_disk_is_read_once_and_the_chat_then_keeps_its_cells(smollm2, ancia_home,
+                                                                                monkeypatch):
+    from ancia_jupyter.model_manager.disk_caches import DiskCaches
+
+    _, first = ask(TELL)
+    settle()
+    close_app()
+    reads: list[int] = []
+    real_load = DiskCaches.load
+    monkeypatch.setattr(DiskCaches, "load", lambda self, runtime, chat: (reads.append(chat),
+                                                                         real_load(self, runtime, chat))[1])
+    _, second = ask("What are my goats called?", chat=first.chat_id)
+    _, third = ask("And where is the farm?", chat=first.chat_id)  # at once: nothing saved in between
+    assert reads == [first.chat_id]
+    assert second.usage["cached_tokens"] >= first.usage["prompt_tokens"]
+    assert third.usage["cached_tokens"] >= second.usage["prompt_tokens"]  # from the cells, not the disk again
+
+
+def test_a_follow_up_after_a_pause_reads_only_its_own_words_even_after_a_restart(smollm2, ancia_home):
+    """Once a chat has been idle a moment, its cells (and its copy on disk) hold the next user turn's
+    opening: the follow-up reads only its own words and the assistant turn's opening."""
+    from ancia_jupyter.app import get_app
+
+    _, first = ask(TELL)
+    settle()
+    close_app()
+    question = "What are my goats called?"
+    _, again = ask(question, chat=first.chat_id)
+    own = get_app().models.resident.runtime._tokenize(f"{question}<|im_end|>\n<|im_start|>assistant\n")
+    assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == len(own)
+
+
 def test_a_cache_read_back_from_disk_is_the_very_state_the_chat_had(smollm2_gguf, tmp_path):
     """The answer after a restart is the one the chat would have given with its cache still in memory."""
     import sys

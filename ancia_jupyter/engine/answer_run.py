@@ -222,6 +222,7 @@ class AnswerRun:
     def _generate(self, runtime: Runtime, tools: list[dict] | None) -> tuple[list[ToolCallRequest], str]:
         host, params, chat_id, message_id = self.host, self.params, self.chat_id, self.message_id
         assert message_id is not None
+        host.models.warm(self.model_id, runtime, chat_id)  # overlaps with building the prompt
         prompt = build_prompt(host.store, host.fitter, runtime, chat_id,
                               self.system or host.store.get_chat(chat_id)["system_prompt"]
                               or host.settings()["system_prompt"], tools, params, continuing=self.continuing)

@@ -292,6 +292,7 @@ class ModelManager:
             path = model_files.path_for(spec, choice.runtime)
             runtime = create_runtime(choice.runtime)
             runtime.load(path if path is not None else endpoint(spec))  # None: a server model
+            runtime.open_context(self.params(spec.id)["context_window"])
             return runtime
 
         return open_runtime
@@ -319,6 +320,10 @@ class ModelManager:
         with self.resident.hold(spec.id, self._opener(spec), spec.remote, reservation) as runtime:
             runtime.configure(self._settings())
             yield runtime
+
+    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
+        """Start placing the chat's prompt cache while its prompt is built (see ``ResidentModel.warm``)."""
+        self.resident.warm(model_id, runtime, chat_id)
 
     def generate(self, model_id: str, runtime: Runtime, chat_id: int, prompt: builtins.list[int],
                  params: dict[str, Any],

@@ -27,6 +27,15 @@ class PromptCaches:
             entry = self._caches.pop(chat_id, None)
         return entry[1] if entry and entry[0] == key else PromptCache()
 
+    def get(self, chat_id: int, key: tuple) -> PromptCache:
+        """The chat's cache, left in place (made empty when there is none for ``key``): ``take`` returns the
+        same one."""
+        with self._lock:
+            entry = self._caches.get(chat_id)
+            if entry is None or entry[0] != key:
+                entry = self._caches[chat_id] = (key, PromptCache())
+            return entry[1]
+
     def put(self, chat_id: int, key: tuple, cache: PromptCache) -> None:
         with self._lock:
             self._caches[chat_id] = (key, cache)

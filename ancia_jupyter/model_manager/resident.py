@@ -13,13 +13,14 @@ beside it in ``completion`` (``completion_slot.py``), freed with it and by the s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..runtimes import Chunk, Runtime
+from ..runtimes import Chunk, PromptCache, Runtime
 from .completion_slot import CompletionSlot
 from .disk_caches import DiskCaches
 from .prompt_caches import PromptCaches
@@ -200,31 +201,64 @@ class ResidentModel:
         """Stream an answer of ``runtime`` with the chat's prompt cache: a local model's steps run on the
         model worker, a server model's request on the caller's thread. The cache is kept for the chat's next
         turn only when the stream ended as the runtime meant it to."""
-        key = (model_id, id(runtime))
-        cache = self.caches.take(chat_id, key)
-        kept = self.disk if runtime.local else None
+        cache = self.caches.take(chat_id, (model_id, id(runtime)))
 
         def start() -> Iterator[Chunk]:
-            nonlocal cache
-            if kept is not None and not cache.tokens and cache.state is None:  # after a restart: from disk
-                cache = kept.load(runtime, chat_id) or cache
+            self._read_disk(runtime, chat_id, cache)
             return runtime.stream(prompt, params, cache=cache, **options)
 
         chunks = self.scheduler.generate(start) if runtime.local else start()
-        finished = False
+        finish, text = None, []
         try:
             for chunk in chunks:
-                finished = bool(chunk.finish_reason)
+                finish = chunk.finish_reason or finish
+                text.append(chunk.text)
                 yield chunk
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
-            if finished:
-                self.caches.put(chat_id, key, cache)
-                if kept is not None:
-                    done = cache
-                    self.scheduler.when_idle(("save", chat_id), lambda: kept.save(runtime, chat_id, done))
+            if finish:
+                self.caches.put(chat_id, (model_id, id(runtime)), cache)
+            if finish and runtime.local:
+                answered = "".join(text) if finish in ("stop", "length") else None  # the next turn is known
+                self.scheduler.when_idle(("save", chat_id), lambda: self._keep(
+                    runtime, chat_id, cache, answered, params, options))
+
+    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
+        """Start placing the chat's prompt cache (read from disk after a restart) where the model reads it, on
+        the model worker, while the asker builds the prompt: the two overlap instead of adding up."""
+        if runtime.local:
+            cache = self.caches.get(chat_id, (model_id, id(runtime)))
+            def place() -> None:
+                self._read_disk(runtime, chat_id, cache)
+                runtime.warm(cache)
+
+            with contextlib.suppress(RuntimeError):  # the worker has stopped: the kernel is closing
+                self.scheduler.submit(place)
+
+    def _read_disk(self, runtime: Runtime, chat_id: int, cache: PromptCache) -> None:
+        """Fill a new cache from the chat's copy on disk (after a restart), once: afterwards the cache, or the
+        sequence holding its tokens, is newer than the disk."""
+        if cache.disk_read or not runtime.local:
+            return
+        cache.disk_read = True
+        if self.disk is not None and not cache.tokens and cache.state is None:
+            found = self.disk.load(runtime, chat_id)
+            if found is not None:
+                cache.tokens, cache.state, cache.nbytes = found.tokens, found.state, found.nbytes
+
+    def _keep(self, runtime: Runtime, chat_id: int, cache: PromptCache, answered: str | None,
+              params: dict[str, Any], options: dict[str, Any]) -> None:
+        """Housekeeping after an answer: read the opening of the chat's next question into its cache (the
+        answer's end-of-turn and the next user turn's header, which every follow-up starts with), then save
+        the cache to disk."""
+        messages = options.get("messages")
+        if answered is not None and messages:
+            runtime.read_ahead(cache, [*messages, {"role": "assistant", "content": answered}], options.get("tools"),
+                               int(params.get("context_window") or 0))
+        if self.disk is not None:
+            self.disk.save(runtime, chat_id, cache)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the model worker, between two steps of the generations in progress."""

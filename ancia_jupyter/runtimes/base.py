@@ -60,6 +60,7 @@ class PromptCache:
     tokens: list[int] = field(default_factory=list)
     state: Any = None
     nbytes: int = 0
+    disk_read: bool = False  # the chat's copy on disk was looked for: from then on this cache is newer
 
 
 class Runtime(ABC):
@@ -73,6 +74,10 @@ class Runtime(ABC):
     def configure(self, settings: Mapping[str, Any]) -> None:  # noqa: B027 - most runtimes need none
         """Take the user's settings that bear on this runtime; called before every answer, so a change
         applies to the next request without a reload."""
+
+    def open_context(self, window: int) -> None:  # noqa: B027 - a runtime that makes its context per answer
+        """Make the context a chat of ``window`` tokens needs, right after the load, so the first question
+        does not wait for it. A context that does not fit is left for the first question to explain."""
 
     @abstractmethod
     def unload(self) -> None: ...
@@ -112,6 +117,23 @@ class Runtime(ABC):
             return len(self.prompt_tokens([message]))
         except Exception:  # a template that wants a whole conversation
             return len(message.get("content") or "") // 3 + 8
+
+    def next_turn_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """The start of the prompt the chat's next question will have: the conversation so far, then the chat
+        template's opening of a user turn, up to where the question's own words begin."""
+        one = self.prompt_tokens([*messages, {"role": "user", "content": "A"}], tools)
+        other = self.prompt_tokens([*messages, {"role": "user", "content": "B"}], tools)
+        return one[:common_prefix(one, other)]
+
+    def warm(self, cache: PromptCache) -> None:  # noqa: B027 - a runtime whose caches need no placing
+        """Place ``cache``'s KV state where the model reads it, now, while its chat's next prompt is still
+        being built; best effort (the question places it itself when this could not)."""
+
+    def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
+        """Read the opening of the chat's next question (``next_turn_tokens`` of ``messages``, the chat with
+        its last answer) into ``cache`` while nobody waits, so that question reads only its own words; how
+        many tokens were read. Runtimes that cannot read a prompt without answering it read none."""
+        return 0
 
     @abstractmethod
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,

@@ -13,8 +13,10 @@ slices, each a step of its own, so the other generations and short jobs run in b
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import json
+import mmap
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -107,17 +109,47 @@ class LlamaCppRuntime(Runtime):
         return True
 
     def load_cache(self, path: Path) -> PromptCache | None:
-        data = Path(path).read_bytes()
-        if not data.startswith(CACHE_MAGIC):
-            return None
-        start = len(CACHE_MAGIC) + 8
-        size = int.from_bytes(data[len(CACHE_MAGIC):start], "little")
-        try:
-            tokens = json.loads(data[start:start + size])["tokens"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        state = data[start + size:]
+        with open(path, "rb") as f:
+            head = f.read(len(CACHE_MAGIC) + 8)
+            if len(head) < len(CACHE_MAGIC) + 8 or not head.startswith(CACHE_MAGIC):
+                return None
+            try:
+                tokens = json.loads(f.read(int.from_bytes(head[len(CACHE_MAGIC):], "little")))["tokens"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            start, size = f.tell(), os.fstat(f.fileno()).st_size
+            if size <= start:
+                return None
+            # Mapped, not read: llama.cpp copies the KV bytes straight from the page cache when the state is
+            # placed (on the model worker, which is also the only one to rewrite or erase these files).
+            state = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))[start:]
         return PromptCache(tokens=[int(t) for t in tokens], state=state, nbytes=len(state))
+
+    def open_context(self, window: int) -> None:
+        if self.context is not None:
+            with contextlib.suppress(ModelError):  # MemoryFitError too: the first question says so
+                self.context.ensure(min(window or self.trained_context, self.context.limit))
+
+    def warm(self, cache: PromptCache) -> None:
+        if self.context is not None:
+            with contextlib.suppress(ModelError):
+                self.context.warm(cache)
+
+    def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
+        if self.context is None:
+            return 0
+        tokens = self.next_turn_tokens(messages, tools)
+        if len(tokens) < 2 or len(tokens) + 64 >= window:  # a chat that full is fitted again at its next question
+            return 0
+        context = self.context
+        sequence, reused = context.acquire(cache, tokens, len(tokens))
+        try:
+            rest = tokens[reused:]
+            for at in range(0, len(rest), PROMPT_SLICE):
+                context.decode(sequence, rest[at:at + PROMPT_SLICE])
+        finally:
+            context.release(sequence)
+        return len(rest)
 
     @property
     def trained_context(self) -> int:
@@ -143,7 +175,19 @@ class LlamaCppRuntime(Runtime):
         return bool(self.tool_syntax is not None and self.tool_syntax.has_tool_calling)
 
     def _tokenize(self, text: str) -> list[int]:
-        return list(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        """``text``'s tokens, control tokens written in it included. A buffer of the text's size (a token
+        holds at least one byte), not llama-cpp-python's one of the trained context, zeroed at every call."""
+        import llama_cpp
+
+        data = text.encode("utf-8")
+        tokens = (llama_cpp.llama_token * (len(data) + 1))()
+        n = llama_cpp.llama_tokenize(self.model.vocab, data, len(data), tokens, len(data) + 1, False, True)
+        if n < 0:  # never for byte-level vocabularies; others may say how much room they need
+            tokens = (llama_cpp.llama_token * -n)()
+            n = llama_cpp.llama_tokenize(self.model.vocab, data, len(data), tokens, -n, False, True)
+        if n < 0:
+            raise ModelError("llama.cpp could not tokenize the prompt.")
+        return tokens[:n]
 
     def prompt_tokens(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         tools = tools if tools and self.supports_tools else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import mmap
 import weakref
 from typing import Any
 
@@ -134,17 +135,16 @@ class SharedContext:
             raise ModelError(f"llama.cpp is already running {SEQUENCES} generations: wait for one to end.")
         sequence = next((s for s in idle if s.owned_by(cache)), None)
         restore = False
-        if sequence is None:  # an empty one, else one whose chat is gone, else the least recently used
-            sequence = min(idle, key=lambda s: (bool(s.tokens), s.owner is not None and s.owner() is not None,
-                                                s.last_used))
+        if sequence is None:
+            sequence = min(idle, key=self._vacancy)
             self.evict(sequence)
             restore = cache.state is not None and common_prefix(cache.tokens, prompt) > 0
+            if not restore:  # a snapshot of nothing this prompt starts with: the sequence's cells replace it
+                cache.state, cache.tokens, cache.nbytes = None, [], 0
         sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
         try:
             if restore:
-                sequence.reserved = max(cells, len(cache.tokens))
-                self._make_room()
-                self._restore(sequence, cache)
+                self._restore(sequence, cache, cells)
             reused = min(common_prefix(sequence.tokens, prompt), len(prompt) - 1)  # read at least one token
             self.truncate(sequence, reused)
             reused = self._share_prefix(sequence, prompt, reused)
@@ -154,6 +154,25 @@ class SharedContext:
             self.release(sequence)
             raise
         return sequence, reused
+
+    def warm(self, cache: PromptCache) -> None:
+        """Put ``cache``'s snapshot into an idle sequence now, so the question it is for finds it there."""
+        idle = [s for s in self.sequences if not s.busy]
+        if cache.state is None or not cache.tokens or not idle or any(s.owned_by(cache) for s in self.sequences):
+            return
+        sequence = min(idle, key=self._vacancy)
+        self.evict(sequence)
+        sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
+        try:
+            self._restore(sequence, cache, 0)
+        finally:
+            self.release(sequence)
+
+    @staticmethod
+    def _vacancy(sequence: Sequence) -> tuple:
+        """Which idle sequence to give away first: an empty one, else one whose chat is gone, else the least
+        recently used."""
+        return bool(sequence.tokens), sequence.owner is not None and sequence.owner() is not None, sequence.last_used
 
     def _share_prefix(self, sequence: Sequence, prompt: list[int], reused: int) -> int:
         """Give ``sequence`` the longest prefix of ``prompt`` that another sequence holds, when that is longer
@@ -173,14 +192,14 @@ class SharedContext:
         sequence.tokens = list(donor.tokens[:longest])
         return longest
 
-    def export(self, cache: PromptCache) -> tuple[list[int], bytes] | None:
+    def export(self, cache: PromptCache) -> tuple[list[int], StateBuffer] | None:
         """The tokens and KV bytes of ``cache``'s chat: from the idle sequence that holds them, else from its
         snapshot; None when there is neither."""
         sequence = next((s for s in self.sequences if s.owned_by(cache) and not s.busy and s.tokens), None)
         if sequence is not None and self.ctx is not None:
             return list(sequence.tokens), self._snapshot(sequence)
         if cache.state is not None and cache.tokens:
-            return list(cache.tokens), bytes(cache.state)
+            return list(cache.tokens), cache.state
         return None
 
     def release(self, sequence: Sequence) -> None:
@@ -237,24 +256,45 @@ class SharedContext:
 
     # -- KV state as bytes ------------------------------------------------------------------------------
 
-    def _snapshot(self, sequence: Sequence) -> bytes:
+    # A long chat's state is tens of MB: it is copied once, from the cells into a buffer and back, never
+    # through intermediate bytes objects.
+
+    def _snapshot(self, sequence: Sequence) -> StateBuffer:
         import llama_cpp
 
         size = llama_cpp.llama_state_seq_get_size(self.ctx.ctx, sequence.seq_id)
-        buf = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(self.ctx.ctx, buf, size, sequence.seq_id)
-        return ctypes.string_at(buf, written)
+        state = _state_buffer(size)
+        written = llama_cpp.llama_state_seq_get_data(self.ctx.ctx, _pointer(state), size, sequence.seq_id)
+        return state if written == size else bytes(memoryview(state)[:written])
 
-    def _load(self, sequence: Sequence, state: bytes) -> bool:
+    def _load(self, sequence: Sequence, state: StateBuffer) -> bool:
         """Put ``state`` into ``sequence``'s cells; on failure llama.cpp leaves the sequence empty."""
         import llama_cpp
 
-        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        return bool(llama_cpp.llama_state_seq_set_data(self.ctx.ctx, buf, len(state), sequence.seq_id) == len(state))
+        size = len(state)
+        return bool(llama_cpp.llama_state_seq_set_data(self.ctx.ctx, _pointer(state), size, sequence.seq_id) == size)
 
-    def _restore(self, sequence: Sequence, cache: PromptCache) -> None:
-        """Load ``cache``'s snapshot into the empty ``sequence``; the cache gives it up (the context holds it
-        now, and it is saved again when the sequence is emptied)."""
+    def _restore(self, sequence: Sequence, cache: PromptCache, cells: int) -> None:
+        """Load ``cache``'s snapshot into the empty ``sequence`` (room made for ``cells`` cells, or for the
+        snapshot); the cache gives it up (the context holds it now, and it is saved again when the sequence is
+        emptied)."""
+        sequence.reserved = max(cells, len(cache.tokens))
+        self._make_room()
         loaded = self._load(sequence, cache.state)
         sequence.tokens = list(cache.tokens) if loaded else []
         cache.state, cache.tokens, cache.nbytes = None, [], 0
+
+StateBuffer = bytes | bytearray | mmap.mmap | memoryview
+
+
+def _state_buffer(size: int) -> StateBuffer:
+    """A writable buffer of ``size`` bytes for KV state, made without touching its memory: anonymous pages,
+    zeroed by the OS as they are first written (by llama.cpp or a file read, neither holding the GIL)."""
+    return mmap.mmap(-1, size) if size > 0 else bytearray()
+
+
+def _pointer(state: StateBuffer) -> Any:
+    """A pointer to ``state``'s bytes for llama.cpp, without copying them."""
+    if isinstance(state, bytes):
+        return ctypes.cast(ctypes.c_char_p(state), ctypes.POINTER(ctypes.c_uint8))
+    return (ctypes.c_uint8 * len(state)).from_buffer(state) if len(state) else (ctypes.c_uint8 * 1)()
