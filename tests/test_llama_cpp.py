@@ -350,3 +350,23 @@ def test_a_cache_placed_ahead_of_its_question_is_used_by_it(smol, tmp_path):
                                   "def f(x):\n    return x ** 2\n" * 200])
 def test_the_prompt_is_tokenized_as_llama_cpp_python_tokenizes_it(smol, text):
     assert smol._tokenize(text) == smol.model.tokenize(text.encode(), add_bos=False, special=True)
+
+
+def test_a_cache_that_cannot_be_placed_ahead_is_placed_by_its_question(smol, monkeypatch, tmp_path):
+    cache = PromptCache()
+    told = user("My name is Quimby and I grow leeks.")
+    answer, _, first = ask(smol, told, cache)
+    assert smol.save_cache(cache, tmp_path / "chat.kv")
+    smol.context.clear()
+    restored = smol.load_cache(tmp_path / "chat.kv")
+
+    def no_room():
+        raise ModelError("no room")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(smol.context, "_make_room", no_room)
+        smol.warm(restored)
+    assert restored.state is not None and not any(s.owned_by(restored) for s in smol.context.sequences)
+    question = told + [{"role": "assistant", "content": answer}, {"role": "user", "content": "What do I grow?"}]
+    _, last, _ = ask(smol, question, restored)
+    assert last.cached_tokens >= len(first)

@@ -132,8 +132,7 @@ class LlamaCppRuntime(Runtime):
 
     def warm(self, cache: PromptCache) -> None:
         if self.context is not None:
-            with contextlib.suppress(ModelError):
-                self.context.warm(cache)
+            self.context.warm(cache)
 
     def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
         if self.context is None:
@@ -142,7 +141,10 @@ class LlamaCppRuntime(Runtime):
         if len(tokens) < 2 or len(tokens) + 64 >= window:  # a chat that full is fitted again at its next question
             return 0
         context = self.context
-        sequence, reused = context.acquire(cache, tokens, len(tokens))
+        try:
+            sequence, reused = context.acquire(cache, tokens, len(tokens))
+        except ModelError:  # no room now: the question reads these tokens itself
+            return 0
         try:
             rest = tokens[reused:]
             for at in range(0, len(rest), PROMPT_SLICE):

@@ -165,6 +165,8 @@ class SharedContext:
         sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
         try:
             self._restore(sequence, cache, 0)
+        except ModelError:  # no room now: the snapshot stays with the cache, for the question to place
+            sequence.owner = None
         finally:
             self.release(sequence)
 
@@ -289,7 +291,7 @@ StateBuffer = bytes | bytearray | mmap.mmap | memoryview
 
 def _state_buffer(size: int) -> StateBuffer:
     """A writable buffer of ``size`` bytes for KV state, made without touching its memory: anonymous pages,
-    zeroed by the OS as they are first written (by llama.cpp or a file read, neither holding the GIL)."""
+    zeroed by the OS as llama.cpp first writes them (without holding the GIL)."""
     return mmap.mmap(-1, size) if size > 0 else bytearray()
 
 
