@@ -70,6 +70,21 @@ def test_after_a_restart_the_disk_is_read_once_and_the_chat_then_keeps_its_cells
     assert third.usage["cached_tokens"] >= second.usage["prompt_tokens"]  # from the cells, not the disk again
 
 
+def test_a_read_ahead_not_run_by_the_next_question_is_dropped(smollm2, ancia_home):
+    """A question asked at once reads its turn's opening itself; the read-ahead of the turn before, still
+    waiting, is dropped, so it never cuts the chat's cells back to that older turn later."""
+    _, first = ask(TELL)
+    answer = ancia.chat("Tell me about goats.", chat=first.chat_id, stream=True, tools=False)
+    for event in answer:
+        if isinstance(event, ev.Token):
+            answer.stop()  # no read-ahead of its own: a stopped answer's next turn is not known
+    cut = answer.done
+    assert cut.status == "stopped"
+    settle()
+    _, later = ask("What are my goats called?", chat=first.chat_id)
+    assert later.usage["cached_tokens"] >= cut.usage["prompt_tokens"]  # the stopped turn's cells are still there
+
+
 def test_a_follow_up_after_a_pause_reads_only_its_own_words_even_after_a_restart(smollm2, ancia_home):
     """Once a chat has been idle a moment, its cells (and its copy on disk) hold the next user turn's
     opening: the follow-up reads only its own words and the assistant turn's opening."""

@@ -202,6 +202,7 @@ class ResidentModel:
         model worker, a server model's request on the caller's thread. The cache is kept for the chat's next
         turn only when the stream ended as the runtime meant it to."""
         cache = self.caches.take(chat_id, (model_id, id(runtime)))
+        self.scheduler.forget_idle(lambda key: key == ("ahead", chat_id))  # read for a turn that is now over
 
         def start() -> Iterator[Chunk]:
             self._read_disk(runtime, chat_id, cache)
@@ -221,9 +222,8 @@ class ResidentModel:
             if finish:
                 self.caches.put(chat_id, (model_id, id(runtime)), cache)
             if finish and runtime.local:
-                answered = "".join(text) if finish in ("stop", "length") else None  # the next turn is known
-                self.scheduler.when_idle(("save", chat_id), lambda: self._keep(
-                    runtime, chat_id, cache, answered, params, options))
+                self._after_answer(runtime, chat_id, cache, "".join(text) if finish in ("stop", "length") else None,
+                                   params, options)
 
     def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
         """Start placing the chat's prompt cache (read from disk after a restart) where the model reads it, on
@@ -248,17 +248,21 @@ class ResidentModel:
             if found is not None:
                 cache.tokens, cache.state, cache.nbytes = found.tokens, found.state, found.nbytes
 
-    def _keep(self, runtime: Runtime, chat_id: int, cache: PromptCache, answered: str | None,
-              params: dict[str, Any], options: dict[str, Any]) -> None:
-        """Housekeeping after an answer: read the opening of the chat's next question into its cache (the
-        answer's end-of-turn and the next user turn's header, which every follow-up starts with), then save
-        the cache to disk."""
+    def _after_answer(self, runtime: Runtime, chat_id: int, cache: PromptCache, answered: str | None,
+                      params: dict[str, Any], options: dict[str, Any]) -> None:
+        """Housekeeping after an answer, once the worker has been idle a second (a question asked at once
+        reads these tokens itself, and another chat's question never waits behind them): the chat's cells
+        read the opening of its next question (the answer's end of turn and the next user turn's header,
+        which every follow-up starts with), then the cache is saved to disk. The chat's next question drops
+        them if they have not run by then."""
         messages = options.get("messages")
         if answered is not None and messages:
-            runtime.read_ahead(cache, [*messages, {"role": "assistant", "content": answered}], options.get("tools"),
-                               int(params.get("context_window") or 0))
+            conversation = [*messages, {"role": "assistant", "content": answered}]
+            self.scheduler.when_idle(("ahead", chat_id), lambda: runtime.read_ahead(
+                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)))
         if self.disk is not None:
-            self.disk.save(runtime, chat_id, cache)
+            disk = self.disk
+            self.scheduler.when_idle(("save", chat_id), lambda: disk.save(runtime, chat_id, cache))
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the model worker, between two steps of the generations in progress."""
@@ -274,8 +278,8 @@ class ResidentModel:
         if self.disk is None:
             return
         disk = self.disk
-        self.scheduler.forget_idle(lambda key: key in (("save", chat_id),) or chat_id is None
-                                   and isinstance(key, tuple) and key[0] == "save")
+        self.scheduler.forget_idle(lambda key: isinstance(key, tuple) and key[0] in ("ahead", "save")
+                                   and (chat_id is None or key[1] == chat_id))
         self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
 
     # -- the idle unload ------------------------------------------------------------------------------
