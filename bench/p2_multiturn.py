@@ -27,7 +27,7 @@ def ttfts(use_cache: bool, repeats: int = REPEATS) -> list[float]:
     import ancia_jupyter as ancia
     from ancia_jupyter.app import get_app
 
-    get_app().models.resident.caches.max_chats = 16 if use_cache else 0
+    get_app().models.resident.caches.memory.max_chats = 16 if use_cache else 0
     per_turn: list[list[float]] = [[] for _ in range(TURNS)]
     for repeat in range(repeats):
         chat = ancia.chats.create(f"P2 {repeat}")

@@ -128,7 +128,7 @@ def test_changing_how_tokens_are_sampled_keeps_the_prompt_cache(tiny):
 
 
 def test_prompt_caches_are_bounded(tiny):
-    caches = get_app().models.resident.caches
+    caches = get_app().models.resident.caches.memory
     caches.max_chats = 2
     chats = [ancia.chat(f"chat {i}").chat_id for i in range(3)]
     assert chats[0] not in caches and chats[1] in caches and chats[2] in caches
@@ -146,7 +146,7 @@ def test_old_turns_are_dropped_to_fit_the_context_window_never_the_system_prompt
     done = events[-1]
     assert done.status == "complete" and done.usage["prompt_tokens"] + 8 <= 256
     runtime = get_app().models.runtime
-    kept = runtime.tokenizer.decode(get_app().models.resident.caches.take(chat.id, ("tiny", id(runtime))).tokens)
+    kept = runtime.tokenizer.decode(get_app().models.resident.caches.memory.take(chat.id, ("tiny", id(runtime))).tokens)
     assert "SYSTEM-RULES" in kept and "the latest question" in kept and "question 0" not in kept
 
 

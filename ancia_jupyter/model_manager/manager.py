@@ -65,9 +65,9 @@ class ModelManager:
         """A chat's prompt cache goes when its history changes or it goes. (Changing a model's params keeps
         them: a prompt's KV state does not depend on how the next tokens are sampled.)"""
         if isinstance(change, (HistoryChanged, ChatDeleted)):
-            self.resident.forget_chat(change.chat_id)
+            self.resident.caches.forget_chat(change.chat_id)
         elif isinstance(change, Reset):
-            self.resident.forget_chat(None)
+            self.resident.caches.forget_chat(None)
 
     @property
     def loaded_id(self) -> str | None:
@@ -322,8 +322,8 @@ class ModelManager:
             yield runtime
 
     def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
-        """Start placing the chat's prompt cache while its prompt is built (see ``ResidentModel.warm``)."""
-        self.resident.warm(model_id, runtime, chat_id)
+        """Start placing the chat's prompt cache while its prompt is built (see ``ChatCaches.warm``)."""
+        self.resident.caches.warm(model_id, runtime, chat_id)
 
     def generate(self, model_id: str, runtime: Runtime, chat_id: int, prompt: builtins.list[int],
                  params: dict[str, Any],

@@ -1,5 +1,5 @@
-"""The one owner of what is loaded: the model worker, the resident local model, its prompt caches, the
-connections to server models, and the idle unload.
+"""The one owner of what is loaded: the model worker, the resident local model, its chats' prompt caches
+(``chat_caches.py``), the connections to server models, and the idle unload.
 
 One local model is resident at a time; it runs on the model worker (``scheduler.py``), which steps every
 generation token by token. A model on a server is a connection, not a resident: its answers are network I/O
@@ -13,17 +13,16 @@ beside it in ``completion`` (``completion_slot.py``), freed with it and by the s
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..runtimes import Chunk, PromptCache, Runtime
+from ..runtimes import Chunk, Runtime
+from .chat_caches import ChatCaches
 from .completion_slot import CompletionSlot
 from .disk_caches import DiskCaches
-from .prompt_caches import PromptCaches
 from .scheduler import Scheduler
 
 StateListener = Callable[[str, "str | None"], None]  # (state, the local model's id)
@@ -33,9 +32,8 @@ class ResidentModel:
     def __init__(self, keep_alive: Callable[[], int], on_state: StateListener = lambda state, model: None,
                  disk: DiskCaches | None = None) -> None:
         self.scheduler = Scheduler()
-        self.caches = PromptCaches()
+        self.caches = ChatCaches(self.scheduler, disk)  # in memory, and on disk across kernel restarts
         self.completion = CompletionSlot(self.scheduler, self._completion_used)
-        self.disk = disk  # the chats' caches kept across kernel restarts
         self.runtime: Runtime | None = None  # the local model
         self.model_id: str | None = None
         self.state = "not_loaded"  # not_loaded, loading, ready
@@ -201,11 +199,10 @@ class ResidentModel:
         """Stream an answer of ``runtime`` with the chat's prompt cache: a local model's steps run on the
         model worker, a server model's request on the caller's thread. The cache is kept for the chat's next
         turn only when the stream ended as the runtime meant it to."""
-        cache = self.caches.take(chat_id, (model_id, id(runtime)))
-        self.scheduler.forget_idle(lambda key: key == ("ahead", chat_id))  # read for a turn that is now over
+        cache = self.caches.take(model_id, runtime, chat_id)
 
         def start() -> Iterator[Chunk]:
-            self._read_disk(runtime, chat_id, cache)
+            self.caches.read_disk(runtime, chat_id, cache)
             return runtime.stream(prompt, params, cache=cache, **options)
 
         chunks = self.scheduler.generate(start) if runtime.local else start()
@@ -220,67 +217,11 @@ class ResidentModel:
             if close is not None:
                 close()
             if finish:
-                self.caches.put(chat_id, (model_id, id(runtime)), cache)
-            if finish and runtime.local:
-                self._after_answer(runtime, chat_id, cache, "".join(text) if finish in ("stop", "length") else None,
-                                   params, options)
-
-    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
-        """Start placing the chat's prompt cache (read from disk after a restart) where the model reads it, on
-        the model worker, while the asker builds the prompt: the two overlap instead of adding up."""
-        if runtime.local:
-            cache = self.caches.get(chat_id, (model_id, id(runtime)))
-            def place() -> None:
-                self._read_disk(runtime, chat_id, cache)
-                runtime.warm(cache)
-
-            with contextlib.suppress(RuntimeError):  # the worker has stopped: the kernel is closing
-                self.scheduler.submit(place)
-
-    def _read_disk(self, runtime: Runtime, chat_id: int, cache: PromptCache) -> None:
-        """Fill a new cache from the chat's copy on disk (after a restart), once: afterwards the cache, or the
-        sequence holding its tokens, is newer than the disk."""
-        if cache.disk_read or not runtime.local:
-            return
-        cache.disk_read = True
-        if self.disk is not None and not cache.tokens and cache.state is None:
-            found = self.disk.load(runtime, chat_id)
-            if found is not None:
-                cache.tokens, cache.state, cache.nbytes = found.tokens, found.state, found.nbytes
-
-    def _after_answer(self, runtime: Runtime, chat_id: int, cache: PromptCache, answered: str | None,
-                      params: dict[str, Any], options: dict[str, Any]) -> None:
-        """Housekeeping after an answer, once the worker has been idle a second (a question asked at once
-        reads these tokens itself, and another chat's question never waits behind them): the chat's cells
-        read the opening of its next question (the answer's end of turn and the next user turn's header,
-        which every follow-up starts with), then the cache is saved to disk. The chat's next question drops
-        them if they have not run by then."""
-        messages = options.get("messages")
-        if answered is not None and messages:
-            conversation = [*messages, {"role": "assistant", "content": answered}]
-            self.scheduler.when_idle(("ahead", chat_id), lambda: runtime.read_ahead(
-                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)))
-        if self.disk is not None:
-            disk = self.disk
-            self.scheduler.when_idle(("save", chat_id), lambda: disk.save(runtime, chat_id, cache))
+                self.caches.answered(model_id, runtime, chat_id, cache, finish, "".join(text), params, options)
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the model worker, between two steps of the generations in progress."""
         return self.scheduler.call(fn)
-
-    def drop_caches(self, chat_id: int | None = None, model_id: str | None = None) -> None:
-        self.caches.drop(chat_id=chat_id, model_id=model_id)
-
-    def forget_chat(self, chat_id: int | None = None) -> None:
-        """A chat's history changed or it is gone (None: every chat): its caches go, in memory and on disk,
-        and no save of it still waiting runs."""
-        self.caches.drop(chat_id=chat_id)
-        if self.disk is None:
-            return
-        disk = self.disk
-        self.scheduler.forget_idle(lambda key: isinstance(key, tuple) and key[0] in ("ahead", "save")
-                                   and (chat_id is None or key[1] == chat_id))
-        self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
 
     # -- the idle unload ------------------------------------------------------------------------------
 

@@ -1,0 +1,88 @@
+"""Each chat's prompt cache, in memory between answers and on disk across kernel restarts: what lets a chat's
+next question read only its new tokens.
+
+The caches are values the model worker hands to the runtime; everything done with them runs on the worker,
+in its gaps. As an answer starts, its chat's cache is placed where the model reads it (read from disk first
+after a restart) while the asker builds the prompt. Once the worker has been idle a second after an answer,
+the chat's cells read the opening of its next question (the answer's end of turn and the next user turn's
+header, which every follow-up starts with), then the cache is saved to disk. A question asked before that
+reads those tokens itself, and another chat's question never waits behind them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from ..runtimes import PromptCache, Runtime
+from .disk_caches import DiskCaches
+from .prompt_caches import PromptCaches
+from .scheduler import Scheduler
+
+
+class ChatCaches:
+    def __init__(self, scheduler: Scheduler, disk: DiskCaches | None) -> None:
+        self.memory = PromptCaches()
+        self.disk = disk
+        self.scheduler = scheduler
+
+    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
+        """Start placing the chat's cache on the model worker while the asker builds the prompt: the two
+        overlap instead of adding up."""
+        if not runtime.local:
+            return
+        cache = self.memory.get(chat_id, (model_id, id(runtime)))
+
+        def place() -> None:
+            self.read_disk(runtime, chat_id, cache)
+            runtime.warm(cache)
+
+        with contextlib.suppress(RuntimeError):  # the worker has stopped: the kernel is closing
+            self.scheduler.submit(place)
+
+    def take(self, model_id: str, runtime: Runtime, chat_id: int) -> PromptCache:
+        """The chat's cache for an answer starting now; the read-ahead of its turn before, not run yet, is
+        dropped (the answer reads those tokens itself)."""
+        self.scheduler.forget_idle(lambda key: key == ("ahead", chat_id))
+        return self.memory.take(chat_id, (model_id, id(runtime)))
+
+    def read_disk(self, runtime: Runtime, chat_id: int, cache: PromptCache) -> None:
+        """On the worker: fill a new cache from the chat's copy on disk (after a restart), once; afterwards
+        the cache, or the sequence holding its tokens, is newer than the disk."""
+        if cache.disk_read or not runtime.local:
+            return
+        cache.disk_read = True
+        if self.disk is not None and not cache.tokens and cache.state is None:
+            found = self.disk.load(runtime, chat_id)
+            if found is not None:
+                cache.tokens, cache.state, cache.nbytes = found.tokens, found.state, found.nbytes
+
+    def answered(self, model_id: str, runtime: Runtime, chat_id: int, cache: PromptCache, finish: str,
+                 answer: str, params: dict[str, Any], options: dict[str, Any]) -> None:
+        """An answer ended as the runtime meant it to: keep its cache for the chat's next turn and ask for
+        the housekeeping (the read-ahead when the next turn is known, then the save)."""
+        self.memory.put(chat_id, (model_id, id(runtime)), cache)
+        if not runtime.local:
+            return
+        messages = options.get("messages")
+        if finish in ("stop", "length") and messages:  # not after tool calls or a stop: another turn follows
+            conversation = [*messages, {"role": "assistant", "content": answer}]
+            self.scheduler.when_idle(("ahead", chat_id), lambda: runtime.read_ahead(
+                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)))
+        if self.disk is not None:
+            disk = self.disk
+            self.scheduler.when_idle(("save", chat_id), lambda: disk.save(runtime, chat_id, cache))
+
+    def drop(self) -> None:
+        """Forget every cache in memory: the model they belong to goes."""
+        self.memory.drop()
+
+    def forget_chat(self, chat_id: int | None = None) -> None:
+        """A chat's history changed or it is gone (None: every chat): its caches go, in memory and on disk,
+        and none of its housekeeping still waiting runs."""
+        self.memory.drop(chat_id=chat_id)
+        self.scheduler.forget_idle(lambda key: isinstance(key, tuple) and key[0] in ("ahead", "save")
+                                   and (chat_id is None or key[1] == chat_id))
+        if self.disk is not None:
+            disk = self.disk
+            self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
