@@ -370,3 +370,22 @@ def test_a_cache_that_cannot_be_placed_ahead_is_placed_by_its_question(smol, mon
     question = told + [{"role": "assistant", "content": answer}, {"role": "user", "content": "What do I grow?"}]
     _, last, _ = ask(smol, question, restored)
     assert last.cached_tokens >= len(first)
+
+
+@pytest.mark.parametrize("file_kept", [True, False])
+def test_a_sequence_given_up_is_copied_to_memory_unless_its_file_holds_it(smol, tmp_path, file_kept):
+    cache = PromptCache()
+    ask(smol, user("My name is Trask and I sail."), cache)
+    path = tmp_path / "chat.kv"
+    tokens = smol.save_cache(cache, path)
+    assert tokens
+    cache.on_disk = (path, tokens)
+    if not file_kept:
+        path.unlink()  # trimmed, or erased by another kernel: the copy on disk is gone
+    sequence = next(s for s in smol.context.sequences if s.owned_by(cache))
+    smol.context.evict(sequence)
+    assert not sequence.tokens
+    if file_kept:
+        assert cache.state is None and not cache.tokens and not cache.disk_read  # to be read from the file
+    else:
+        assert cache.state is not None and cache.tokens == tokens

@@ -99,6 +99,30 @@ def test_a_follow_up_after_a_pause_reads_only_its_own_words_even_after_a_restart
     assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == len(own)
 
 
+def test_a_chat_whose_cells_are_on_disk_gives_its_sequence_up_without_a_copy_in_memory(smollm2, ancia_home,
+                                                                                      monkeypatch):
+    """More chats than sequences: a chat whose file on disk holds just what its sequence holds keeps no
+    copy of it in memory when another chat takes the sequence; its next question reads the file again."""
+    from ancia_jupyter.model_manager.disk_caches import DiskCaches
+    from ancia_jupyter.runtimes.llama_sequences import SEQUENCES
+
+    _, first = ask(TELL)
+    settle()
+    for i in range(SEQUENCES):  # each new chat takes a sequence: the last one takes the first chat's
+        ask(f"Remember the number {i}.")
+        settle()
+    resident = get_app().models.resident
+    cache = resident.caches.memory.get(first.chat_id, (smollm2, id(resident.runtime)))
+    assert cache.state is None and not cache.tokens  # nothing of it held in memory
+    assert not any(s.owned_by(cache) for s in resident.runtime.context.sequences)
+    reads: list[int] = []
+    real_load = DiskCaches.load
+    monkeypatch.setattr(DiskCaches, "load", lambda self, runtime, chat: (reads.append(chat),
+                                                                         real_load(self, runtime, chat))[1])
+    _, again = ask("What are my goats called?", chat=first.chat_id)
+    assert reads == [first.chat_id] and again.usage["cached_tokens"] >= first.usage["prompt_tokens"]
+
+
 def test_a_cache_read_back_from_disk_is_the_very_state_the_chat_had(smollm2_gguf, tmp_path):
     """The answer after a restart is the one the chat would have given with its cache still in memory."""
     import sys

@@ -55,7 +55,8 @@ class ChatCaches:
         if self.disk is not None and not cache.tokens and cache.state is None:
             found = self.disk.load(runtime, chat_id)
             if found is not None:
-                cache.tokens, cache.state, cache.nbytes = found.tokens, found.state, found.nbytes
+                cache.tokens, cache.state, cache.nbytes, cache.on_disk = (found.tokens, found.state, found.nbytes,
+                                                                          found.on_disk)
 
     def answered(self, model_id: str, runtime: Runtime, chat_id: int, cache: PromptCache, finish: str,
                  answer: str, params: dict[str, Any], options: dict[str, Any]) -> None:

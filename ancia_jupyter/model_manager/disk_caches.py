@@ -51,6 +51,8 @@ class DiskCaches:
             os.utime(path)  # recently used: kept longest
         except OSError:
             return None
+        if cache is not None:
+            cache.on_disk = (path, list(cache.tokens))
         return cache
 
     def save(self, runtime: Runtime, chat_id: int, cache: PromptCache) -> bool:
@@ -65,7 +67,8 @@ class DiskCaches:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
             partial.touch(mode=0o600)
-            if not runtime.save_cache(cache, partial):
+            tokens = runtime.save_cache(cache, partial)
+            if not tokens:
                 partial.unlink()
                 return False
             os.chmod(partial, 0o600)
@@ -73,6 +76,7 @@ class DiskCaches:
                 if stale != final and NAME.match(stale.name)[1] == str(chat_id):  # type: ignore[index]
                     _erase(stale)
             os.replace(partial, final)
+            cache.on_disk = (final, tokens)  # a sequence holding just these tokens can be emptied for free
         except OSError:  # a full disk: the cache only saves time, so do without it
             with contextlib.suppress(OSError):
                 _erase(partial)

@@ -61,6 +61,7 @@ class PromptCache:
     state: Any = None
     nbytes: int = 0
     disk_read: bool = False  # the chat's copy on disk was looked for: from then on this cache is newer
+    on_disk: tuple[Path, list[int]] | None = None  # the file last saved for the chat, and the tokens it holds
 
 
 class Runtime(ABC):
@@ -157,9 +158,10 @@ class Runtime(ABC):
         it is now), or None when this runtime keeps no cache on disk."""
         return None
 
-    def save_cache(self, cache: PromptCache, path: Path) -> bool:
-        """Write ``cache``'s KV state and tokens to ``path``; whether there was anything to write."""
-        return False
+    def save_cache(self, cache: PromptCache, path: Path) -> list[int] | None:
+        """Write ``cache``'s KV state and tokens to ``path``; the tokens written, or None when there was
+        nothing to write."""
+        return None
 
     def load_cache(self, path: Path) -> PromptCache | None:
         """A cache written by ``save_cache``, or None when ``path`` does not hold one this runtime reads."""

@@ -97,16 +97,16 @@ class LlamaCppRuntime(Runtime):
     def identity(self) -> str | None:
         return file_identity(self.name, self.path) if self.path is not None else None
 
-    def save_cache(self, cache: PromptCache, path: Path) -> bool:
+    def save_cache(self, cache: PromptCache, path: Path) -> list[int] | None:
         exported = self.context.export(cache) if self.context is not None else None
         if exported is None:
-            return False
+            return None
         tokens, state = exported
         header = json.dumps({"tokens": tokens}).encode()
         with open(path, "wb") as f:
             f.write(CACHE_MAGIC + len(header).to_bytes(8, "little") + header)
             f.write(state)
-        return True
+        return tokens
 
     def load_cache(self, path: Path) -> PromptCache | None:
         with open(path, "rb") as f:

@@ -4,11 +4,13 @@ A context holds up to ``SEQUENCES`` sequences in one unified KV buffer, so two c
 completion) can be answered in turn, token by token, without either one's cells being overwritten: the
 model worker steps them alternately and each decode names its sequence. A sequence keeps the tokens of the
 chat that used it last, so that chat's next turn reads only its new tokens. When cells run short, a
-sequence no generation is using is saved into its chat's ``PromptCache`` (its KV cells as bytes) and
-emptied; only when every sequence is busy does the context grow, keeping every sequence's cells.
+sequence no generation is using is saved into its chat's ``PromptCache`` (its KV cells as bytes; nothing
+when the chat's file on disk holds just those cells, to be read from there again) and emptied; only when
+every sequence is busy does the context grow, keeping every sequence's cells.
 
-The context opens at the size the first request asks for, not larger: memory is what the chats in use
-need. Before any context is made, its KV cache is checked against the memory this machine has free.
+The context opens at the chat's window (at the load, or at the first request), not larger: memory is what
+the chats in use need. Before any context is made, its KV cache is checked against the memory this machine
+has free.
 """
 
 from __future__ import annotations
@@ -208,9 +210,13 @@ class SharedContext:
         sequence.busy, sequence.reserved, sequence.last_used = False, 0, next(self._clock)
 
     def evict(self, sequence: Sequence) -> None:
-        """Save what ``sequence`` holds into its chat's cache (unless that chat is gone), then empty it."""
+        """Save what ``sequence`` holds into its chat's cache (unless that chat is gone, or the chat's file on
+        disk holds just these tokens: it is read again from there), then empty it."""
         owner = sequence.owner() if sequence.owner is not None else None
-        if owner is not None and sequence.tokens and not (owner.state is not None and owner.tokens == sequence.tokens):
+        if owner is not None and sequence.tokens and _on_disk(owner, sequence.tokens):
+            owner.state, owner.tokens, owner.nbytes, owner.disk_read = None, [], 0, False
+        elif owner is not None and sequence.tokens and not (owner.state is not None
+                                                              and owner.tokens == sequence.tokens):
             state = self._snapshot(sequence)
             owner.state, owner.tokens, owner.nbytes = state, list(sequence.tokens), len(state)
         self.truncate(sequence, 0)
@@ -285,6 +291,11 @@ class SharedContext:
         loaded = self._load(sequence, cache.state)
         sequence.tokens = list(cache.tokens) if loaded else []
         cache.state, cache.tokens, cache.nbytes = None, [], 0
+
+def _on_disk(cache: PromptCache, tokens: list[int]) -> bool:
+    """Whether the file last saved for ``cache``'s chat is still there and holds exactly ``tokens``."""
+    return cache.on_disk is not None and cache.on_disk[1] == tokens and cache.on_disk[0].is_file()
+
 
 StateBuffer = bytes | bytearray | mmap.mmap | memoryview
 

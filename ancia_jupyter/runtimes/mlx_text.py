@@ -37,13 +37,13 @@ class MLXTextRuntime(Runtime):
     def identity(self) -> str | None:
         return file_identity(self.name, self.path) if self.path is not None else None
 
-    def save_cache(self, cache: PromptCache, path: Path) -> bool:
+    def save_cache(self, cache: PromptCache, path: Path) -> list[int] | None:
         from mlx_lm.models.cache import save_prompt_cache
 
         if cache.state is None or not cache.tokens:
-            return False
+            return None
         save_prompt_cache(str(path), cache.state, {"tokens": json.dumps(cache.tokens)})
-        return True
+        return list(cache.tokens)
 
     def load_cache(self, path: Path) -> PromptCache | None:
         from mlx_lm.models.cache import load_prompt_cache
