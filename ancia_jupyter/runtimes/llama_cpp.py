@@ -15,8 +15,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
-import json
-import mmap
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from . import llama_cache_file as cache_file
 from .base import Chunk, PromptCache, Runtime, file_identity
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
 from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
@@ -31,7 +30,6 @@ from .prompt_lookup import SamplingRule, draft_and_check
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
 _backend_ready = False
-CACHE_MAGIC = b"ANCIA-LLAMA-KV-1"  # a prompt cache file: this, the header's length, a JSON header, the KV bytes
 
 
 class LlamaCppRuntime(Runtime):
@@ -102,28 +100,15 @@ class LlamaCppRuntime(Runtime):
         if exported is None:
             return None
         tokens, state = exported
-        header = json.dumps({"tokens": tokens}).encode()
-        with open(path, "wb") as f:
-            f.write(CACHE_MAGIC + len(header).to_bytes(8, "little") + header)
-            f.write(state)
+        cache_file.write(path, tokens, state)
         return tokens
 
     def load_cache(self, path: Path) -> PromptCache | None:
-        with open(path, "rb") as f:
-            head = f.read(len(CACHE_MAGIC) + 8)
-            if len(head) < len(CACHE_MAGIC) + 8 or not head.startswith(CACHE_MAGIC):
-                return None
-            try:
-                tokens = json.loads(f.read(int.from_bytes(head[len(CACHE_MAGIC):], "little")))["tokens"]
-            except (ValueError, KeyError, TypeError):
-                return None
-            start, size = f.tell(), os.fstat(f.fileno()).st_size
-            if size <= start:
-                return None
-            # Mapped, not read: llama.cpp copies the KV bytes straight from the page cache when the state is
-            # placed (on the model worker, which is also the only one to rewrite or erase these files).
-            state = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))[start:]
-        return PromptCache(tokens=[int(t) for t in tokens], state=state, nbytes=len(state))
+        found = cache_file.read(path)
+        if found is None:
+            return None
+        tokens, state = found
+        return PromptCache(tokens=tokens, state=state, nbytes=len(state))
 
     def open_context(self, window: int) -> None:
         if self.context is not None:
