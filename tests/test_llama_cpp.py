@@ -329,20 +329,26 @@ def test_reading_ahead_is_skipped_for_a_chat_near_its_window(smol):
     assert smol.read_ahead(cache, history, None, len(smol.next_turn_tokens(history)) + 10) == 0
 
 
+def restarted(runtime, told: list[dict], path) -> tuple[list[dict], list[int], PromptCache]:
+    """The chat ``told`` answered, its cache saved to ``path`` and read back into an emptied context, as
+    after a kernel restart: (the chat with its answer, the first prompt, the cache read back)."""
+    cache = PromptCache()
+    answer, _, first = ask(runtime, told, cache)
+    assert runtime.save_cache(cache, path)
+    runtime.context.clear()
+    restored = runtime.load_cache(path)
+    assert restored is not None and restored.state is not None
+    return told + [{"role": "assistant", "content": answer}], first, restored
+
+
 def test_a_cache_placed_ahead_of_its_question_is_used_by_it(smol, tmp_path):
     """``warm`` puts a snapshot into a sequence while the question's prompt is still being built."""
-    cache = PromptCache()
-    told = user("My name is Zorblat and I have three goats.")
-    answer, _, first = ask(smol, told, cache)
-    assert smol.save_cache(cache, tmp_path / "chat.kv")
-    smol.context.clear()
-    restored = smol.load_cache(tmp_path / "chat.kv")
-    assert restored is not None and restored.state is not None
+    history, first, restored = restarted(smol, user("My name is Zorblat and I have three goats."),
+                                         tmp_path / "chat.kv")
     smol.warm(restored)
     assert restored.state is None and any(s.owned_by(restored) for s in smol.context.sequences)
     smol.warm(restored)  # placed already: nothing to do
-    question = told + [{"role": "assistant", "content": answer}, {"role": "user", "content": "What do I keep?"}]
-    text, last, _ = ask(smol, question, restored)
+    text, last, _ = ask(smol, history + [{"role": "user", "content": "What do I keep?"}], restored)
     assert last.cached_tokens >= len(first) and text
 
 
@@ -353,12 +359,7 @@ def test_the_prompt_is_tokenized_as_llama_cpp_python_tokenizes_it(smol, text):
 
 
 def test_a_cache_that_cannot_be_placed_ahead_is_placed_by_its_question(smol, monkeypatch, tmp_path):
-    cache = PromptCache()
-    told = user("My name is Quimby and I grow leeks.")
-    answer, _, first = ask(smol, told, cache)
-    assert smol.save_cache(cache, tmp_path / "chat.kv")
-    smol.context.clear()
-    restored = smol.load_cache(tmp_path / "chat.kv")
+    history, first, restored = restarted(smol, user("My name is Quimby and I grow leeks."), tmp_path / "chat.kv")
 
     def no_room():
         raise ModelError("no room")
@@ -367,8 +368,7 @@ def test_a_cache_that_cannot_be_placed_ahead_is_placed_by_its_question(smol, mon
         patch.setattr(smol.context, "_make_room", no_room)
         smol.warm(restored)
     assert restored.state is not None and not any(s.owned_by(restored) for s in smol.context.sequences)
-    question = told + [{"role": "assistant", "content": answer}, {"role": "user", "content": "What do I grow?"}]
-    _, last, _ = ask(smol, question, restored)
+    _, last, _ = ask(smol, history + [{"role": "user", "content": "What do I grow?"}], restored)
     assert last.cached_tokens >= len(first)
 
 
