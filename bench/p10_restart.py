@@ -1,8 +1,8 @@
 """P10: a question's first token in a 200-message chat right after a kernel restart ÷ the first token of the
 same question in a new chat, on the default model.
 
-The first process fills three chats with 200 messages each, asks one question in each (reading the whole
-window once, which writes the chat's prompt cache to disk) and exits. Then, three times, a new process (a
+The first process fills five chats with 200 messages each, asks one question in each (reading the whole
+window once, which writes the chat's prompt cache to disk) and exits. Then, five times, a new process (a
 restarted kernel) loads the model, asks a question in one long chat, and asks the same question in a new
 chat; the medians are compared. The same words in both, so the two differ only in the chat they are asked
 in. Without the caches on disk the long chats would read their whole window again (~4 s each).
@@ -17,7 +17,8 @@ import sys
 
 from common import fresh_data_dir, report
 
-QUESTIONS = ("Which one came first?", "What was the second?", "How many were there?")
+QUESTIONS = ("Which one came first?", "What was the second?", "How many were there?", "Which was the largest?",
+             "What came last?")
 FILL = """
 import ancia_jupyter as ancia
 from ancia_jupyter.app import close_app, get_app
