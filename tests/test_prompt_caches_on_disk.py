@@ -169,6 +169,18 @@ def test_a_cache_goes_with_its_chat_and_with_an_edit_of_its_history(smollm2, anc
     assert cache_files(ancia_home) == []
 
 
+def test_a_partial_file_left_by_a_kernel_that_died_mid_save_goes_with_its_chat(tiny, ancia_home):
+    ancia.models.load()
+    with scripted(says("ok")):
+        _, done = ask("Hello there.")
+    settle()
+    [final] = cache_files(ancia_home)
+    left = final.with_name(f"{final.name}.99999.partial{final.suffix}")  # as a save cut short leaves it
+    left.write_bytes(b"the chat's tokens, half written")
+    ancia.chats.delete(done.chat_id)
+    assert cache_files(ancia_home) == []
+
+
 def test_a_cache_is_never_used_for_a_model_file_that_changed(smollm2, ancia_home):
     _, first = ask(TELL)
     settle()

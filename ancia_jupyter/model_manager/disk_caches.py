@@ -21,7 +21,9 @@ from ..paths import private_dir
 from ..runtimes import PromptCache, Runtime
 
 FOLDER = "prompt-caches"
-NAME = re.compile(r"^(\d+)-([0-9a-f]{8,64})\.[a-z]+$")  # <chat id>-<model identity>.<suffix>, written whole
+# <chat id>-<model identity>.<suffix>, and the partial file a save writes first (left behind when a kernel dies
+# mid-save: it holds the chat's tokens too, so it goes with the chat and counts in the budget)
+NAME = re.compile(r"^(\d+)-([0-9a-f]{8,64})\.[a-z]+(?:\.\d+\.partial\.[a-z]+)?$")
 MB = 1024 * 1024
 
 
@@ -73,7 +75,7 @@ class DiskCaches:
                 return False
             os.chmod(partial, 0o600)
             for stale in self._files():  # the chat's caches for an older model file are of no use now
-                if stale != final and NAME.match(stale.name)[1] == str(chat_id):  # type: ignore[index]
+                if stale not in (final, partial) and NAME.match(stale.name)[1] == str(chat_id):  # type: ignore[index]
                     _erase(stale)
             os.replace(partial, final)
             cache.on_disk = (final, tokens)  # a sequence holding just these tokens can be emptied for free
