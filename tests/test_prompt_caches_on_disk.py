@@ -217,6 +217,24 @@ def test_none_is_kept_when_the_budget_is_zero(tiny, ancia_home):
     assert cache_files(ancia_home) == []
 
 
+def test_an_mlx_chat_reads_ahead_its_next_turn_too(tiny, ancia_home):
+    """On MLX as on llama.cpp: after a pause a follow-up reads fewer tokens than one asked at once, and the
+    cache on disk holds the next turn's opening too."""
+    ancia.models.load()
+    with scripted(says("First.", "Second.", "First.")):
+        _, at_once = ask("Tell me something.")
+        _, follow = ask("And more?", chat=at_once.chat_id)  # at once: the turn's opening is read with it
+        _, rested = ask("Tell me something.")
+        settle()
+        close_app()
+    with scripted(says("Second.")):
+        _, after = ask("And more?", chat=rested.chat_id)
+    read_at_once = follow.usage["prompt_tokens"] - follow.usage["cached_tokens"]
+    read_after = after.usage["prompt_tokens"] - after.usage["cached_tokens"]
+    assert after.usage["prompt_tokens"] == follow.usage["prompt_tokens"]  # the same chat, word for word
+    assert read_after < read_at_once
+
+
 @pytest.mark.parametrize("model", ["tiny"])
 def test_an_mlx_chat_is_read_from_disk_after_a_restart_too(tiny, ancia_home, model):
     ancia.models.load()

@@ -12,6 +12,8 @@ from .base import Chunk, PromptCache, Runtime, common_prefix, file_identity
 from .chat_template import merge_system as _merge_system
 from .tool_calls import ToolCallSplitter, parse_tool_calls
 
+PREFILL_STEP = 512  # prompt tokens read per forward pass when reading ahead (mlx-lm's own prefill step)
+
 
 class MLXTextRuntime(Runtime):
     name = "mlx_lm"
@@ -94,6 +96,30 @@ class MLXTextRuntime(Runtime):
     def message_tokens(self, message: dict) -> int:
         text = self.message_text(message)
         return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators
+
+    def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
+        import mlx.core as mx
+        from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
+
+        if self.model is None or cache.state is None or not cache.tokens:
+            return 0
+        tokens = self.next_turn_tokens(messages, tools)
+        if len(tokens) < 2 or len(tokens) + 64 >= window:  # a chat that full is fitted again at its next question
+            return 0
+        reused = common_prefix(cache.tokens, tokens)
+        if reused < len(cache.tokens):
+            if not can_trim_prompt_cache(cache.state):
+                return 0
+            trim_prompt_cache(cache.state, len(cache.tokens) - reused)
+            cache.tokens = cache.tokens[:reused]
+        rest = tokens[reused:]
+        for at in range(0, len(rest), PREFILL_STEP):
+            self.model(mx.array(rest[at:at + PREFILL_STEP])[None], cache=cache.state)
+            mx.eval([c.state for c in cache.state])
+            cache.tokens = list(tokens[:reused + at + len(rest[at:at + PREFILL_STEP])])
+        cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state)
+        mx.clear_cache()
+        return len(rest)
 
     def stream(self, prompt: list[int], params: dict[str, Any], *, cache: PromptCache | None = None,
                tools: list[dict] | None = None, images: list[Any] | None = None,
