@@ -31,7 +31,9 @@ class ChatCaches:
         overlap instead of adding up."""
         if not runtime.local:
             return
-        cache = self.memory.get(chat_id, (model_id, id(runtime)))
+        cache = self.memory.get(chat_id, _key(model_id, runtime))
+        if cache.disk_read and cache.state is None:  # nothing to read or place: its cells are where they were
+            return
 
         def place() -> None:
             self.read_disk(runtime, chat_id, cache)
@@ -44,7 +46,7 @@ class ChatCaches:
         """The chat's cache for an answer starting now; the read-ahead of its turn before, not run yet, is
         dropped (the answer reads those tokens itself)."""
         self.scheduler.forget_idle(lambda key: key == ("ahead", chat_id))
-        return self.memory.take(chat_id, (model_id, id(runtime)))
+        return self.memory.take(chat_id, _key(model_id, runtime))
 
     def read_disk(self, runtime: Runtime, chat_id: int, cache: PromptCache) -> None:
         """On the worker: fill a new cache from the chat's copy on disk (after a restart), once; afterwards
@@ -62,7 +64,7 @@ class ChatCaches:
                  answer: str, params: dict[str, Any], options: dict[str, Any]) -> None:
         """An answer ended as the runtime meant it to: keep its cache for the chat's next turn and ask for
         the housekeeping (the read-ahead when the next turn is known, then the save)."""
-        self.memory.put(chat_id, (model_id, id(runtime)), cache)
+        self.memory.put(chat_id, _key(model_id, runtime), cache)
         if not runtime.local:
             return
         messages = options.get("messages")
@@ -87,3 +89,8 @@ class ChatCaches:
         if self.disk is not None:
             disk = self.disk
             self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
+
+
+def _key(model_id: str, runtime: Runtime) -> tuple:
+    """What a cache is tied to: the model as loaded now (a reload or a model change starts afresh)."""
+    return model_id, id(runtime)

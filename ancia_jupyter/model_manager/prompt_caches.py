@@ -44,11 +44,13 @@ class PromptCaches:
             ):
                 self._caches.popitem(last=False)
 
-    def drop(self, chat_id: int | None = None, model_id: str | None = None) -> None:
+    def drop(self, chat_id: int | None = None) -> None:
+        """Forget one chat's cache, or every cache."""
         with self._lock:
-            for cid in list(self._caches):
-                if chat_id is None and model_id is None or cid == chat_id or self._caches[cid][0][0] == model_id:
-                    del self._caches[cid]
+            if chat_id is None:
+                self._caches.clear()
+            else:
+                self._caches.pop(chat_id, None)
 
     def __contains__(self, chat_id: int) -> bool:
         return chat_id in self._caches

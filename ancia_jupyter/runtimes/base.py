@@ -130,10 +130,22 @@ class Runtime(ABC):
         """Place ``cache``'s KV state where the model reads it, now, while its chat's next prompt is still
         being built; best effort (the question places it itself when this could not)."""
 
+    reads_ahead = False  # whether ``prefill`` reads a prompt into a cache without answering it
+
     def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
         """Read the opening of the chat's next question (``next_turn_tokens`` of ``messages``, the chat with
         its last answer) into ``cache`` while nobody waits, so that question reads only its own words; how
-        many tokens were read. Runtimes that cannot read a prompt without answering it read none."""
+        many tokens were read. None for a chat within 64 tokens of its window: it is fitted again at its
+        next question."""
+        if not self.reads_ahead:
+            return 0
+        tokens = self.next_turn_tokens(messages, tools)
+        if len(tokens) < 2 or len(tokens) + 64 >= window:
+            return 0
+        return self.prefill(cache, tokens)
+
+    def prefill(self, cache: PromptCache, tokens: list[int]) -> int:
+        """Read ``tokens`` into ``cache`` (keeping the prefix it already holds); how many were read."""
         return 0
 
     @abstractmethod

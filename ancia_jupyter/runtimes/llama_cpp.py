@@ -34,6 +34,7 @@ _backend_ready = False
 
 class LlamaCppRuntime(Runtime):
     name = "llama_cpp"
+    reads_ahead = True
 
     def __init__(self) -> None:
         self.model: Any = None  # llama_cpp._internals.LlamaModel
@@ -119,11 +120,8 @@ class LlamaCppRuntime(Runtime):
         if self.context is not None:
             self.context.warm(cache)
 
-    def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
+    def prefill(self, cache: PromptCache, tokens: list[int]) -> int:
         if self.context is None:
-            return 0
-        tokens = self.next_turn_tokens(messages, tools)
-        if len(tokens) < 2 or len(tokens) + 64 >= window:  # a chat that full is fitted again at its next question
             return 0
         context = self.context
         try:

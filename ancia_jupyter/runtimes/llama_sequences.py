@@ -138,12 +138,11 @@ class SharedContext:
         sequence = next((s for s in idle if s.owned_by(cache)), None)
         restore = False
         if sequence is None:
-            sequence = min(idle, key=self._vacancy)
-            self.evict(sequence)
+            sequence = self._hand_over(idle, cache)
             restore = cache.state is not None and common_prefix(cache.tokens, prompt) > 0
             if not restore:  # a snapshot of nothing this prompt starts with: the sequence's cells replace it
                 cache.state, cache.tokens, cache.nbytes = None, [], 0
-        sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
+        sequence.busy, sequence.last_used = True, next(self._clock)
         try:
             if restore:
                 self._restore(sequence, cache, cells)
@@ -162,9 +161,8 @@ class SharedContext:
         idle = [s for s in self.sequences if not s.busy]
         if cache.state is None or not cache.tokens or not idle or any(s.owned_by(cache) for s in self.sequences):
             return
-        sequence = min(idle, key=self._vacancy)
-        self.evict(sequence)
-        sequence.busy, sequence.owner, sequence.last_used = True, weakref.ref(cache), next(self._clock)
+        sequence = self._hand_over(idle, cache)
+        sequence.busy = True
         try:
             self._restore(sequence, cache, 0)
         except ModelError:  # no room now: the snapshot stays with the cache, for the question to place
@@ -172,11 +170,14 @@ class SharedContext:
         finally:
             self.release(sequence)
 
-    @staticmethod
-    def _vacancy(sequence: Sequence) -> tuple:
-        """Which idle sequence to give away first: an empty one, else one whose chat is gone, else the least
-        recently used."""
-        return bool(sequence.tokens), sequence.owner is not None and sequence.owner() is not None, sequence.last_used
+    def _hand_over(self, idle: list[Sequence], cache: PromptCache) -> Sequence:
+        """An idle sequence emptied for ``cache``'s chat: an empty one, else one whose chat is gone, else the
+        least recently used (what it held saved first)."""
+        sequence = min(idle, key=lambda s: (bool(s.tokens), s.owner is not None and s.owner() is not None,
+                                            s.last_used))
+        self.evict(sequence)
+        sequence.owner = weakref.ref(cache)
+        return sequence
 
     def _share_prefix(self, sequence: Sequence, prompt: list[int], reused: int) -> int:
         """Give ``sequence`` the longest prefix of ``prompt`` that another sequence holds, when that is longer

@@ -17,6 +17,7 @@ PREFILL_STEP = 512  # prompt tokens read per forward pass when reading ahead (ml
 
 class MLXTextRuntime(Runtime):
     name = "mlx_lm"
+    reads_ahead = True
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -97,14 +98,11 @@ class MLXTextRuntime(Runtime):
         text = self.message_text(message)
         return len(self.tokenizer.encode(text, add_special_tokens=False)) + 8  # + role and separators
 
-    def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
+    def prefill(self, cache: PromptCache, tokens: list[int]) -> int:
         import mlx.core as mx
         from mlx_lm.models.cache import can_trim_prompt_cache, trim_prompt_cache
 
         if self.model is None or cache.state is None or not cache.tokens:
-            return 0
-        tokens = self.next_turn_tokens(messages, tools)
-        if len(tokens) < 2 or len(tokens) + 64 >= window:  # a chat that full is fitted again at its next question
             return 0
         reused = common_prefix(cache.tokens, tokens)
         if reused < len(cache.tokens):
@@ -116,7 +114,7 @@ class MLXTextRuntime(Runtime):
         for at in range(0, len(rest), PREFILL_STEP):
             self.model(mx.array(rest[at:at + PREFILL_STEP])[None], cache=cache.state)
             mx.eval([c.state for c in cache.state])
-            cache.tokens = list(tokens[:reused + at + len(rest[at:at + PREFILL_STEP])])
+            cache.tokens = list(tokens[:reused + min(at + PREFILL_STEP, len(rest))])
         cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state)
         mx.clear_cache()
         return len(rest)
