@@ -1,5 +1,6 @@
 """Prompt-lookup decoding on llama.cpp: drafts taken from where the text so far already appeared are checked in
-one batch; what is written is what plain decoding writes (greedy), or follows the same distribution (sampled)."""
+one batch; what is written is what plain decoding writes (greedy, token for token, on a build whose batches
+compute what single tokens do), or follows the same distribution (sampled)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from tiny_gguf import build_tiny_gguf
 
 import ancia_jupyter as ancia
 from ancia_jupyter.errors import InvalidValueError
+from ancia_jupyter.notebook.magics import FIX_PROMPT, FIX_SYSTEM
 from ancia_jupyter.runtimes import llama_cpp as llama_cpp_runtime
 from ancia_jupyter.runtimes.base import PromptCache
-from ancia_jupyter.runtimes.prompt_lookup import SamplingRule, find_draft
+from ancia_jupyter.runtimes.prompt_lookup import SamplingRule, exact_batches, find_draft
 
 CODE = "\n".join(f"def scale_{i}(values):\n    return [v * {i} for v in values]" for i in range(8))
 
@@ -38,11 +40,26 @@ def decodes(runtime, monkeypatch) -> list[int]:
     return sizes
 
 
-def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
-    assert find_draft([1, 2, 3, 9, 9, 1, 2, 3], limit=3) == [9, 9, 1]
-    assert find_draft([5, 1, 2, 3, 7, 1, 2, 3, 8, 1, 2, 3], limit=2) == [8, 1]  # the latest occurrence
+def test_a_draft_is_what_followed_the_earlier_occurrences_of_the_last_tokens_as_far_as_they_agree():
+    assert find_draft([1, 2, 3, 9, 9, 1, 2, 3], limit=3) == [9, 9, 1]  # one occurrence: what followed it
+    assert find_draft([1, 2, 3, 7, 7, 0, 1, 2, 3, 7, 7, 5, 1, 2, 3], limit=8) == [7, 7]  # the latest two part at 5/0
+    older = [1, 2, 3, 6, 0]  # only the latest two count
+    assert find_draft([*older, 1, 2, 3, 7, 9, 0, 1, 2, 3, 7, 9, 0, 1, 2, 3], limit=8) == [7, 9, 0, 1, 2, 3]
     assert find_draft([1, 2, 4, 5, 1, 2], limit=4) == [4, 5, 1, 2]  # a shorter tail when three do not match
+    assert find_draft([0, 1, 2, 3, 7, 1, 2, 3, 8, 1, 2, 3], limit=4) == []  # "1 2 3" and "2 3" go on as 7 or 8
     assert find_draft([1, 2, 3, 4], limit=4) == [] and find_draft([1, 1], limit=0) == []
+
+
+def test_batches_are_exact_without_llamafile_kernels_on_weights_the_cpu_does_not_repack():
+    built = "CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | OPENMP = 1 | REPACK = 1 | "
+    assert exact_batches(built, 3) and exact_batches(built, 1)  # Q4_1 (the default model), F16
+    assert not exact_batches(built.replace("OPENMP", "LLAMAFILE = 1 | OPENMP"), 3)  # batches of 2+ switch kernels
+    assert not exact_batches(built, 2) and not exact_batches(built, 15)  # Q4_0, Q4_K_M: repacked, gemm from 4
+    assert not exact_batches(built, None)  # a file that does not say
+
+
+def test_the_installed_llama_cpp_computes_a_batch_as_it_computes_single_tokens(smol):
+    assert smol.exact_batches
 
 
 def test_an_answer_that_copies_its_prompt_is_written_in_fewer_decodes_and_is_the_same(tiny, monkeypatch):
@@ -71,17 +88,26 @@ def test_greedy_decoding_writes_the_same_tokens_with_and_without_lookup(tiny):
     assert results[0] == results[1]
 
 
-def test_the_real_default_model_copies_the_same_code_with_and_without_lookup(smol):
-    """The copied code is the same; past it, where two tokens are nearly tied, a token stored with a batch's
-    rounding may tip the model the other way (docs: prompt_lookup.py)."""
-    messages = user(f"Repeat this code exactly, fixing the typo in scale_3:\n```python\n"
-                    f"{CODE.replace('return [v * 3', 'retrun [v * 3')}\n```")
-    smol.prompt_lookup = False
-    plain, _, _ = ask(smol, messages, PromptCache(), max_tokens=200)
-    smol.prompt_lookup = True
-    drafted, _, _ = ask(smol, messages, PromptCache(), max_tokens=200)
-    block = plain.split("```")[1]
-    assert len(block) > 300 and drafted.split("```")[1] == block
+def test_the_real_default_model_writes_a_whole_fix_the_same_with_and_without_lookup(smol, monkeypatch):
+    """What `%ancia fix` asks of the model, on a cell long enough for the answer to copy much of it: every
+    token the same, in far fewer decodes. Both start from an empty context: where other chats' cells lie in the
+    shared KV buffer changes the rounding of any answer, drafted or not."""
+    cell = "\n".join([f"def step_{i}(values):\n    total = sum(values) * {i}\n    return [v + total for v in values]"
+                      for i in range(12)] + ["data = list(range(10))", "print(step_3(dta))"])
+    messages = [{"role": "system", "content": FIX_SYSTEM},
+                {"role": "user", "content": FIX_PROMPT.format(code=cell, error="NameError: name 'dta' is not defined")}]
+    prompt = smol.prompt_tokens(messages)
+    results = []
+    for lookup in (False, True):
+        smol.prompt_lookup = lookup
+        smol.context.clear()
+        sizes = decodes(smol, monkeypatch)
+        chunks = list(smol.stream(prompt, {**GREEDY, "max_tokens": 300}, cache=PromptCache()))
+        results.append(("".join(c.text for c in chunks), chunks[-1].generation_tokens, len(sizes)))
+        monkeypatch.undo()
+    (plain, written, plain_decodes), (drafted, drafted_written, drafted_decodes) = results
+    assert drafted == plain and drafted_written == written == 300 and plain.count("def step_") > 4
+    assert drafted_decodes < plain_decodes * 0.75
 
 
 def test_a_stop_still_lands_within_a_token_while_drafting(tiny):
@@ -142,7 +168,7 @@ def drafting_asked(monkeypatch) -> list[bool]:
     asked: list[bool] = []
     real = llama_cpp_runtime.draft_and_check
     monkeypatch.setattr(llama_cpp_runtime, "draft_and_check",
-                        lambda *args: (asked.append(args[-1]), real(*args))[1])
+                        lambda *args, **kwargs: (asked.append(kwargs["lookup"]), real(*args, **kwargs))[1])
     return asked
 
 
@@ -172,3 +198,15 @@ def test_the_setting_drafts_for_every_answer_or_for_none(tiny_gguf_picked, monke
         with pytest.raises(InvalidValueError, match="'auto'"):
             ancia.settings.update(prompt_lookup=wrong)
     assert ancia.settings.get()["prompt_lookup"] is False
+
+
+def test_by_default_nothing_is_drafted_where_a_batch_rounds_differently(tiny_gguf_picked, monkeypatch):
+    """A llama.cpp built with llamafile's kernels, or weights the CPU repacks: a checked draft could write other
+    words than plain decoding, so "auto" leaves every answer to plain decoding; True still drafts."""
+    monkeypatch.setattr(llama_cpp_runtime, "exact_batches", lambda system_info, file_type: False)
+    asked = drafting_asked(monkeypatch)
+    with scripted(says("def f():\n    return 1", "def f():\n    return 1")):
+        ancia.chat("Copy def f():\n    return 1", copies=True)
+        ancia.settings.update(prompt_lookup=True)
+        ancia.chat("Copy def f():\n    return 1", copies=True)
+    assert asked == [False, True]

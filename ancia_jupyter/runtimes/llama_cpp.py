@@ -26,7 +26,7 @@ from . import llama_cache_file as cache_file
 from .base import Chunk, PromptCache, Runtime, file_identity
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
 from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
-from .prompt_lookup import SamplingRule, draft_and_check
+from .prompt_lookup import SamplingRule, draft_and_check, exact_batches
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
 _backend_ready = False
@@ -44,6 +44,7 @@ class LlamaCppRuntime(Runtime):
         self._specials: dict[str, str] = {}
         self.tool_syntax: ToolSyntax | None = None
         self.prompt_lookup = False  # draft from the text so far for every answer (the setting ``prompt_lookup``)
+        self.exact_batches = False  # a batch computes what single tokens do: drafts change no bit of an answer
 
     def configure(self, settings: Mapping[str, Any]) -> None:
         self.prompt_lookup = settings.get("prompt_lookup") is True  # "auto": the answers that copy say so
@@ -78,6 +79,9 @@ class LlamaCppRuntime(Runtime):
         self.context = SharedContext(self.model, cores, SEQUENCES * (trained if trained > 0 else 32768))
         vocab = self.model.vocab
         metadata = self.model.metadata()
+        file_type = metadata.get("general.file_type", "")
+        self.exact_batches = exact_batches(llama_cpp.llama_print_system_info().decode(errors="replace"),
+                                           int(file_type) if file_type.isdigit() else None)
         source = metadata.get("tokenizer.chat_template")
         try:
             self._template = compile_template(source or CHATML_TEMPLATE)
@@ -242,8 +246,10 @@ class LlamaCppRuntime(Runtime):
             sampler = self._sampler(params)
             rule = SamplingRule(params) if float(params.get("temperature", 0.0)) > 0 else None
             started = time.perf_counter()
+            # "auto" asks to draft answers that copy their prompt, where drafting changes nothing they say
+            lookup = self.prompt_lookup or bool(params.get("prompt_lookup")) and self.exact_batches
             tokens = draft_and_check(self, context, sequence, sampler, rule, list(prompt), max_tokens,
-                                     self.prompt_lookup or bool(params.get("prompt_lookup")))
+                                     lookup=lookup, exact=self.exact_batches)
             for token in tokens if finish is None else ():
                 generated.append(token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):

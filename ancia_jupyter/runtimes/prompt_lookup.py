@@ -3,17 +3,21 @@ in one batch.
 
 A fix of a cell, code asked for in a given shape, an edited question answered again: these answers copy long
 runs of their prompt. When the last few tokens written also appear earlier (in the prompt or the answer), the
-tokens that followed them there are a good guess for what comes next. The model reads the guess in one batch
-(on a small model a batch of a few tokens costs about what one does) and keeps the longest run it agrees with,
-plus the token it would have written after it, so one step may write several tokens.
+tokens that followed them there are a good guess for what comes next, as far as the latest two occurrences
+agree: where they part (the number in ``def step_4`` after ``def step_3``), the model has a choice to make, and
+the guess stops there. The model reads the guess in one batch (a batch of a few tokens costs far less than
+reading them one by one) and keeps the longest run it agrees with, plus the token it would have written after
+it, so one step may write several tokens.
 
 What is written does not change: at temperature 0 a draft token is kept only if it is the one greedy decoding
-picks (and where the two likeliest tokens are nearly tied, the token is read alone, since a batch may round
-them the other way); above 0 a draft token ``d`` is kept with probability ``p(d)`` and, when refused, the
-token is drawn from ``p`` without ``d`` (the speculative-sampling rule for a draft that is certain), so every
-token still follows the model's own distribution. (A token read in a batch is stored in the KV cache with the
-batch's rounding, so a later near tie can still go the other way than plain decoding: the same model, the
-same distribution, not always the same bits.)
+picks; above 0 a draft token ``d`` is kept with probability ``p(d)`` and, when refused, the token is drawn from
+``p`` without ``d`` (the speculative-sampling rule for a draft that is certain), so every token still follows
+the model's own distribution. Greedy answers are the same token for token where llama.cpp's batches compute
+what single tokens compute: a build without llamafile's matrix kernels (they serve only batches, and round
+differently) and weights that are not repacked for the CPU (repacked ones switch kernels at four tokens; see
+``exact_batches``). Elsewhere a draft is checked only where the two likeliest tokens are not nearly tied, but a
+token stored with a batch's rounding can still tip a later near tie the other way: the same model and
+distribution, not always the same bits, which is why the setting's "auto" drafts only where batches are exact.
 """
 
 from __future__ import annotations
@@ -28,11 +32,22 @@ if TYPE_CHECKING:
 MAX_DRAFT = 16  # the most tokens guessed at once
 REFUSED_PAUSE = 8  # tokens written without drafting after a draft refused at its first token
 NGRAMS = (3, 2)  # the lengths of the tail looked up, longest first
+AGREE = 2  # the latest occurrences of the tail whose continuations must agree
 LOOK_BACK = 4096  # how far back the lookup searches
+# GGUF file types whose weights llama.cpp's CPU backend never repacks (general.file_type): a batch computes
+# each token with the kernels a single token uses. F32, F16, Q4_1, Q5_0, Q5_1, Q3_K, Q5_K, Q6_K and BF16 models.
+UNPACKED_FILE_TYPES = frozenset({0, 1, 3, 8, 9, 11, 12, 13, 16, 17, 18, 32})
+
+
+def exact_batches(system_info: str, file_type: int | None) -> bool:
+    """Whether llama.cpp computes a token in a batch with the bits it computes for the token alone, so that
+    checked drafts write exactly what plain greedy decoding writes."""
+    return "LLAMAFILE = 1" not in system_info and file_type in UNPACKED_FILE_TYPES
 
 
 def find_draft(history: Sequence[int], limit: int = MAX_DRAFT) -> list[int]:
-    """The tokens that followed the latest earlier occurrence of the text's last few tokens, at most ``limit``."""
+    """What followed the latest earlier occurrences of the text's last few tokens, as far as the latest
+    ``AGREE`` of them agree (all of it when there is one), at most ``limit`` tokens."""
     if limit <= 0:
         return []
     start = max(0, len(history) - LOOK_BACK)
@@ -40,11 +55,19 @@ def find_draft(history: Sequence[int], limit: int = MAX_DRAFT) -> list[int]:
         if len(history) <= n:
             continue
         tail = list(history[-n:])
+        follows: list[list[int]] = []
         for at in range(len(history) - n - 1, start - 1, -1):  # the latest match first, not the tail itself
             if history[at] == tail[0] and list(history[at:at + n]) == tail:
                 follow = list(history[at + n:at + n + limit])
                 if follow:
-                    return follow
+                    follows.append(follow)
+                    if len(follows) == AGREE:
+                        break
+        if follows:
+            agreed = next((k for k, token in enumerate(follows[0])
+                           if any(len(f) <= k or f[k] != token for f in follows[1:])), len(follows[0]))
+            if agreed:
+                return follows[0][:agreed]
     return []
 
 
@@ -123,10 +146,11 @@ class Sampling(Protocol):
 
 
 def draft_and_check(runtime: Sampling, context: SharedContext, sequence: KvSequence, sampler: Any,
-                    rule: SamplingRule | None, history: list[int], budget: int,
-                    lookup: bool) -> Generator[int, None, None]:
-    """The tokens decoding writes, one by one; with ``lookup``, a decode may check a draft of several at once.
-    The next token is decoded only when asked for, so a stop lands within a token."""
+                    rule: SamplingRule | None, history: list[int], budget: int, *, lookup: bool,
+                    exact: bool) -> Generator[int, None, None]:
+    """The tokens decoding writes, one by one; with ``lookup``, a decode may check a draft of several at once
+    (``exact``: a batch computes what single tokens do, see ``exact_batches``). The next token is decoded only
+    when asked for, so a stop lands within a token."""
     token = runtime._sample(sampler, context.ctx.ctx)
     written, size, rest = 0, 2, 0  # the draft's length now; tokens to write before drafting again
     while True:
@@ -140,7 +164,7 @@ def draft_and_check(runtime: Sampling, context: SharedContext, sequence: KvSeque
         if not draft:
             token = runtime._sample(sampler, context.ctx.ctx)
             continue
-        kept, after = _check(runtime, sampler, rule, context.ctx.ctx, draft)
+        kept, after = _check(runtime, sampler, rule, context.ctx.ctx, draft, exact)
         size, rest = _next_size(size, len(draft), len(kept))
         context.truncate(sequence, len(sequence.tokens) - (len(draft) - len(kept)))
         if after is None:  # a near tie after the last kept token: read it alone, as plain decoding does
@@ -165,13 +189,14 @@ def _next_size(size: int, drafted: int, kept: int) -> tuple[int, int]:
     return 2, REFUSED_PAUSE
 
 
-def _check(runtime: Sampling, sampler: Any, rule: SamplingRule | None, ctx: Any,
-           draft: list[int]) -> tuple[list[int], int | None]:
+def _check(runtime: Sampling, sampler: Any, rule: SamplingRule | None, ctx: Any, draft: list[int],
+           exact: bool) -> tuple[list[int], int | None]:
     """The run of ``draft`` the model agrees with, and the token it writes after that run; None for that token
-    when greedy decoding meets a near tie there: only a token read alone then decides as plain decoding would."""
+    when greedy decoding on inexact batches meets a near tie there: only a token read alone then decides as
+    plain decoding would."""
     for at, guess in enumerate(draft):
         if rule is None:
-            if near_tie(runtime._logits(ctx, at)):
+            if not exact and near_tie(runtime._logits(ctx, at)):
                 return draft[:at], None
             token = runtime._sample(sampler, ctx, at)
             agreed = token == guess
@@ -182,4 +207,4 @@ def _check(runtime: Sampling, sampler: Any, rule: SamplingRule | None, ctx: Any,
     last = len(draft)
     if rule is not None:
         return draft, rule.draw(runtime._logits(ctx, last))
-    return draft, None if near_tie(runtime._logits(ctx, last)) else runtime._sample(sampler, ctx, last)
+    return draft, None if not exact and near_tie(runtime._logits(ctx, last)) else runtime._sample(sampler, ctx, last)
