@@ -4,8 +4,8 @@
 from the prompt under the default setting ``prompt_lookup="auto"``), decode tokens/s ÷ with prompt lookup off;
 and ordinary chat questions the same way (under "auto" they do not draft: they must not get slower). Runs
 alternate (on, off, off, on, …), greedy, and medians
-are reported, with how much of each answer both ways wrote alike (a token stored with a batch's rounding can
-tip a later near tie the other way: prompt_lookup.py). Every answer starts from a fresh context.
+are reported, with how much of each answer both ways wrote alike (all of it where llama.cpp's batches compute
+what single tokens do: prompt_lookup.py). Every answer starts from a fresh context.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 
 from common import fresh_data_dir, report
 
-RUNS = 5
+RUNS = 7
 CELL = "\n".join(
     [f"def step_{i}(values):\n    total = sum(values) * {i}\n    return [v + total for v in values]" for i in range(12)]
     + ["data = list(range(10))", "result = step_3(data)", "print(resutl)", "print(len(result))"])

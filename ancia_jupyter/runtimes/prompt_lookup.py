@@ -34,9 +34,10 @@ REFUSED_PAUSE = 8  # tokens written without drafting after a draft refused at it
 NGRAMS = (3, 2)  # the lengths of the tail looked up, longest first
 AGREE = 2  # the latest occurrences of the tail whose continuations must agree
 LOOK_BACK = 4096  # how far back the lookup searches
-# GGUF file types whose weights llama.cpp's CPU backend never repacks (general.file_type): a batch computes
-# each token with the kernels a single token uses. F32, F16, Q4_1, Q5_0, Q5_1, Q3_K, Q5_K, Q6_K and BF16 models.
-UNPACKED_FILE_TYPES = frozenset({0, 1, 3, 8, 9, 11, 12, 13, 16, 17, 18, 32})
+# GGUF file types (general.file_type) whose weights llama.cpp's CPU backend does not repack: repacked ones
+# (Q4_0, Q8_0, the K-quants on some CPUs) switch from a one-token kernel to a batch kernel at four tokens.
+# F32, F16, Q4_1, Q5_0, Q5_1 and BF16.
+UNPACKED_FILE_TYPES = frozenset({0, 1, 3, 8, 9, 32})
 
 
 def exact_batches(system_info: str, file_type: int | None) -> bool:
