@@ -34,7 +34,7 @@ def test_default_model_answers_paris(smollm2):
 
 
 def test_two_turn_conversation_uses_the_first_turn(smollm2):
-    first = ancia.chat("Hi, I am Bob.")
+    first = ancia.chat("Hi, my name is Bob.")
     second = ancia.chat("What is my name?", chat=first.chat_id)
     assert "Bob" in second.text
     assert second.usage["cached_tokens"] > 0
