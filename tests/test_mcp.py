@@ -20,7 +20,7 @@ from scripted import says, scripted
 import ancia_jupyter as ancia
 from ancia_jupyter import events as ev
 from ancia_jupyter.app import close_app, get_app
-from ancia_jupyter.errors import InvalidValueError, NotFoundError, ToolError
+from ancia_jupyter.errors import InvalidValueError, NotFoundError, StoreError, ToolError
 
 ADDER = Path(__file__).parent / "mcp_servers" / "adder.py"
 COMMAND = [sys.executable, str(ADDER)]
@@ -243,7 +243,15 @@ def test_a_server_that_never_answers_fails_at_the_start_timeout_and_close_does_n
     assert mcp_children() == []  # stopped: its input closed, then SIGTERM
 
     get_app().mcp.running.start_timeout = 60
-    waiter = threading.Thread(target=lambda: ancia.mcp.list(refresh=True))
+    outcome: list[BaseException | list] = []
+
+    def list_servers() -> None:
+        try:
+            outcome.append(ancia.mcp.list(refresh=True))
+        except StoreError as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=list_servers)
     waiter.start()
     deadline = time.monotonic() + 20
     while not mcp_children() and time.monotonic() < deadline:
@@ -253,6 +261,8 @@ def test_a_server_that_never_answers_fails_at_the_start_timeout_and_close_does_n
     waiter.join(10)
     assert not waiter.is_alive() and time.monotonic() - started < 10
     assert mcp_children() == []
+    if isinstance(outcome[0], StoreError):  # the list read the store after close: it says so, and how to go on
+        assert "ancia was closed" in str(outcome[0]) and "run it again" in str(outcome[0])
 
 
 def test_a_missing_environment_variable_fails_the_server_and_names_it(monkeypatch):

@@ -173,3 +173,18 @@ def test_search_limits_at_the_ends_of_the_range_work(store):
 def test_a_nul_character_in_a_search_is_refused_clearly(store):
     with pytest.raises(InvalidValueError, match="NUL"):
         store.search("a\x00b")
+
+
+def test_a_call_that_reaches_the_store_after_it_was_closed_says_so_and_changes_nothing(tmp_path):
+    """A call still running while the kernel shuts down (or ``ancia.close()``) meets a closed file: the message
+    says what happened, not that the file may be damaged."""
+    store = Store(tmp_path / "data" / "ancia.db")
+    store.create_chat("Kept")
+    store.close()
+    for call in (store.list_chats, lambda: store.create_chat("Lost")):
+        with pytest.raises(StoreError, match=r"ancia was closed .* run it again") as caught:
+            call()
+        assert "damaged" not in str(caught.value) and "move the file aside" not in str(caught.value)
+    reopened = Store(tmp_path / "data" / "ancia.db")
+    assert [c["title"] for c in reopened.list_chats()] == ["Kept"]
+    reopened.close()

@@ -143,14 +143,20 @@ def transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connec
         try:
             yield conn
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         conn.execute("COMMIT")
     except sqlite3.Error as e:
+        _roll_back(conn)
+        raise store_error(path, e, "write to") from e
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise store_error(path, e, "write to") from e
+    except sqlite3.ProgrammingError:  # the connection was closed (ancia closed meanwhile): nothing was written
+        pass
 
 
 def read_only_error(path: Path) -> StoreError:
@@ -167,6 +173,8 @@ def store_error(path: Path, error: sqlite3.Error, doing: str) -> StoreError:
         advice = "The disk is full: free some space and try again"
     elif "locked" in text or "busy" in text:
         advice = f"Another process held the database for {BUSY_TIMEOUT_S} s: try again"
+    elif "closed database" in text:
+        advice = "ancia was closed (`ancia.close()`, or the kernel shutting down) while this ran: run it again"
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
         advice = f"The file is damaged or not ancia's: move it aside or restore a backup, or {ELSEWHERE}"
     else:
