@@ -323,6 +323,45 @@ def test_reading_ahead_leaves_a_follow_up_only_its_own_words(smol, monkeypatch):
     assert len(prompt) - last.cached_tokens == len(smol._tokenize("And one more?<|im_end|>\n<|im_start|>assistant\n"))
 
 
+def test_a_question_read_while_its_prompt_is_fitted_leaves_the_answer_its_last_token(smol):
+    """A chat read ahead ends where a question starts: its question's words and the answer turn's opening are
+    read before the prompt is ready (``read_question``), and the answer, the same as without, reads one token."""
+    turn1 = user("Give me one tip for writing clear Python.")
+    answers = []
+    for early in (False, True):
+        smol.context.clear()  # the same cells each time: where other chats lie changes the rounding
+        cache = PromptCache()
+        answer, _, _ = ask(smol, turn1, cache)
+        history = turn1 + [{"role": "assistant", "content": answer}]
+        assert smol.read_ahead(cache, history, None, GREEDY["context_window"]) > 2
+        if early:
+            assert smol.read_question(cache, "And one more?", GREEDY["context_window"]) > 3
+        text, last, prompt = ask(smol, history + [{"role": "user", "content": "And one more?"}], cache)
+        answers.append(text)
+    assert last.cached_tokens == len(prompt) - 1 and answers[0] == answers[1]
+
+
+def test_a_question_is_not_read_early_where_the_cells_do_not_end_where_a_question_starts(smol):
+    """Right after an answer (not read ahead yet) the end of its turn is not known, and near the window there is
+    no room: nothing is read early. A guess the prompt proves wrong (here, another question) only costs time."""
+    turn1 = user("Name a fruit.")
+    other = "And a tree?"
+    answers = []
+    for guess in (None, "And a vegetable?"):
+        smol.context.clear()
+        cache = PromptCache()
+        answer, _, _ = ask(smol, turn1, cache)
+        assert smol.read_question(cache, "And a vegetable?", GREEDY["context_window"]) == 0
+        history = turn1 + [{"role": "assistant", "content": answer}]
+        smol.read_ahead(cache, history, None, GREEDY["context_window"])
+        assert smol.read_question(cache, "And a vegetable?", len(smol.next_turn_tokens(history)) + 20) == 0
+        if guess:
+            assert smol.read_question(cache, guess, GREEDY["context_window"]) > 3
+        text, last, prompt = ask(smol, history + [{"role": "user", "content": other}], cache)
+        answers.append(text)
+    assert last.cached_tokens < len(prompt) - 1 and answers[0] == answers[1] and answers[0]
+
+
 def test_reading_ahead_is_skipped_for_a_chat_near_its_window(smol):
     cache = PromptCache()
     history = user("Hello there.") + [{"role": "assistant", "content": "Hi!"}]

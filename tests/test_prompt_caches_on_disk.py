@@ -85,9 +85,10 @@ def test_a_read_ahead_not_run_by_the_next_question_is_dropped(smollm2, ancia_hom
     assert later.usage["cached_tokens"] >= cut.usage["prompt_tokens"]  # the stopped turn's cells are still there
 
 
-def test_a_follow_up_after_a_pause_reads_only_its_own_words_even_after_a_restart(smollm2, ancia_home):
+def test_a_follow_up_after_a_pause_finds_its_prompt_read_even_after_a_restart(smollm2, ancia_home):
     """Once a chat has been idle a moment, its cells (and its copy on disk) hold the next user turn's
-    opening: the follow-up reads only its own words and the assistant turn's opening."""
+    opening; the follow-up's own words and the assistant turn's opening are read while its prompt is fitted,
+    so the answer reads one token before its first."""
     from ancia_jupyter.app import get_app
 
     _, first = ask(TELL)
@@ -96,7 +97,7 @@ def test_a_follow_up_after_a_pause_reads_only_its_own_words_even_after_a_restart
     question = "What are my goats called?"
     _, again = ask(question, chat=first.chat_id)
     own = get_app().models.resident.runtime._tokenize(f"{question}<|im_end|>\n<|im_start|>assistant\n")
-    assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == len(own)
+    assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == 1 < len(own)
 
 
 def test_a_chat_whose_cells_are_on_disk_gives_its_sequence_up_without_a_copy_in_memory(smollm2, ancia_home,

@@ -58,7 +58,7 @@ class AnswerRun:
     def __init__(self, host: Host, answer: Answer, model_id: str, params: dict, created_chat: bool, *,
                  system: str | None, tools: Sequence[str] | bool | None,
                  approve: Callable[[ev.ToolCall], bool] | None, reservation: Reservation | None = None,
-                 continuing: str | None = None, copies: bool = False) -> None:
+                 continuing: str | None = None, copies: bool = False, question: str | None = None) -> None:
         self.host = host
         self.reservation = reservation  # counted by the model's owner from the question on
         self.answer = answer
@@ -73,6 +73,7 @@ class AnswerRun:
         self.text = continuing or ""  # what the model wrote in that message so far
         self.continuing = continuing is not None  # the first round carries on that text instead of a new turn
         self.copies = copies  # drafts from the prompt pay off (setting prompt_lookup "auto")
+        self.question = question  # the user message just stored: the model may read it while the prompt is fitted
         self.finish: str | None = None  # why the last generation ended
         self.error: str | None = None
         self.totals = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
@@ -222,7 +223,9 @@ class AnswerRun:
     def _generate(self, runtime: Runtime, tools: list[dict] | None) -> tuple[list[ToolCallRequest], str]:
         host, params, chat_id, message_id = self.host, self.params, self.chat_id, self.message_id
         assert message_id is not None
-        host.models.warm(self.model_id, runtime, chat_id)  # overlaps with building the prompt
+        host.models.warm(self.model_id, runtime, chat_id, self.question,  # overlaps with building the prompt
+                         params["context_window"])
+        self.question = None  # a later round reads tool results, not the question
         prompt = build_prompt(host.store, host.fitter, runtime, chat_id,
                               self.system or host.store.get_chat(chat_id)["system_prompt"]
                               or host.settings()["system_prompt"], tools, params, continuing=self.continuing)

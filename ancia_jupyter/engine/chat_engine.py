@@ -87,12 +87,12 @@ class Engine:
         if chat is None and (request.prompt is None or not request.title):
             raise InvalidValueError("A new chat needs a prompt and a title.")
         created = chat is None
-        chat_id, user_id, message_id = self._store_question(request, chat, model_id, params)
+        chat_id, user_id, message_id, question = self._store_question(request, chat, model_id, params)
         answer = Answer(chat_id, message_id, user_id, model_id)
         answer.put(ev.MessageStarted(chat_id, message_id, user_id, model_id))
         return self._start(AnswerRun(self, answer, model_id, params, created, system=request.system,
                                      tools=request.tools, approve=request.approve, reservation=self.models.reserve(),
-                                     copies=request.copies))
+                                     copies=request.copies, question=question))
 
     def _continue(self, request: ChatRequest, chat: dict | None, model_id: str, params: dict) -> Answer:
         """Carry on an answer cut short (at the max_tokens limit, or stopped): the same message grows. Its
@@ -129,8 +129,9 @@ class Engine:
         return run.answer
 
     def _store_question(self, request: ChatRequest, chat: dict | None, model_id: str,
-                        params: dict) -> tuple[int, int | None, int]:
-        """Store the question and the assistant message its answer fills: (chat, question, answer) ids.
+                        params: dict) -> tuple[int, int | None, int, str | None]:
+        """Store the question and the assistant message its answer fills: (chat, question, answer) ids, and
+        the question's text as the model reads it (None with images, which it reads otherwise).
         When the database refuses part of it, what was stored of it is taken back, so a refused question
         leaves no trace (an empty new chat, a question without an answer)."""
         created: int | None = None
@@ -143,7 +144,7 @@ class Engine:
             elif request.title:
                 self.store.update_chat(chat["id"], title=request.title)
             chat_id = chat["id"]
-            user_id = None
+            user_id, content = None, None
             if request.prompt is not None:
                 content = request.prompt if not request.context else f"{request.prompt}\n\n{request.context}"
                 user_id = self.store.add_message(chat_id, "user", content, attachments=list(request.images))["id"]
@@ -152,7 +153,7 @@ class Engine:
                 self.store.update_chat(chat_id, model_id=model_id)
             message_id = self.store.add_message(chat_id, "assistant", "", status="partial", model_id=model_id,
                                                 params=params)["id"]
-            return chat_id, user_id, message_id
+            return chat_id, user_id, message_id, None if request.images else content
         except StoreError:
             with contextlib.suppress(StoreError, NotFoundError):
                 if created is not None:

@@ -26,18 +26,24 @@ class ChatCaches:
         self.disk = disk
         self.scheduler = scheduler
 
-    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
-        """Start placing the chat's cache on the model worker while the asker builds the prompt: the two
-        overlap instead of adding up."""
+    def warm(self, model_id: str, runtime: Runtime, chat_id: int, question: str | None = None,
+             window: int = 0) -> None:
+        """Start placing the chat's cache on the model worker while the asker builds the prompt, and reading
+        ``question`` after it when the cache ends where a question starts: the two overlap instead of adding
+        up."""
         if not runtime.local:
             return
         cache = self.memory.get(chat_id, _key(model_id, runtime))
-        if cache.disk_read and cache.state is None:  # nothing to read or place: its cells are where they were
+        placed = cache.disk_read and cache.state is None  # nothing to read or place: its cells are where they were
+        if placed and not question:
             return
 
         def place() -> None:
-            self.read_disk(runtime, chat_id, cache)
-            runtime.warm(cache)
+            if not placed:
+                self.read_disk(runtime, chat_id, cache)
+                runtime.warm(cache)
+            if question:
+                runtime.read_question(cache, question, window)
 
         with contextlib.suppress(RuntimeError):  # the worker has stopped: the kernel is closing
             self.scheduler.submit(place)

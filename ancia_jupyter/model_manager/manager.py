@@ -321,9 +321,11 @@ class ModelManager:
             runtime.configure(self._settings())
             yield runtime
 
-    def warm(self, model_id: str, runtime: Runtime, chat_id: int) -> None:
-        """Start placing the chat's prompt cache while its prompt is built (see ``ChatCaches.warm``)."""
-        self.resident.caches.warm(model_id, runtime, chat_id)
+    def warm(self, model_id: str, runtime: Runtime, chat_id: int, question: str | None = None,
+             window: int = 0) -> None:
+        """Start placing the chat's prompt cache, and reading the question, while its prompt is built (see
+        ``ChatCaches.warm``)."""
+        self.resident.caches.warm(model_id, runtime, chat_id, question, window)
 
     def generate(self, model_id: str, runtime: Runtime, chat_id: int, prompt: builtins.list[int],
                  params: dict[str, Any],

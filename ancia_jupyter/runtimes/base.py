@@ -144,6 +144,39 @@ class Runtime(ABC):
             return 0
         return self.prefill(cache, tokens)
 
+    def read_question(self, cache: PromptCache, question: str, window: int) -> int:
+        """Read a question's own words and the answer turn's opening into ``cache`` while its prompt is still
+        being fitted, when the cache's cells end where a question starts (the chat was read ahead): the
+        prompt is then most likely those cells and these tokens, so the answer finds all but its last token
+        read. How many tokens were read; a guess the prompt proves wrong costs only the time it took (the
+        answer keeps the prefix they share)."""
+        if not self.reads_ahead or not question:
+            return 0
+        held = self.held_tokens(cache)
+        tail, opening = self._question_tail(question)
+        if not opening or held[-len(opening):] != opening:
+            return 0
+        tokens = held + tail[:-1]  # the answer reads the last token itself: its logits give the first token
+        if len(tail) < 2 or len(tokens) + 64 >= window:
+            return 0
+        return self.prefill(cache, tokens)
+
+    def _question_tail(self, question: str) -> tuple[list[int], list[int]]:
+        """The tokens a user turn of ``question`` adds after its opening, through the answer turn's opening;
+        and that opening as it ends every earlier turn (the chat template's header of a user turn)."""
+        start = self.next_turn_tokens([])
+        full = self.prompt_tokens([{"role": "user", "content": question}])
+        later = self.next_turn_tokens([{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}])
+        shared = next((n for n in range(min(len(start), len(later))) if start[-1 - n] != later[-1 - n]),
+                      min(len(start), len(later)))
+        if full[:len(start)] != start or not shared:
+            return [], []
+        return full[len(start):], start[len(start) - shared:]
+
+    def held_tokens(self, cache: PromptCache) -> list[int]:
+        """The tokens ``cache``'s KV state holds, wherever the runtime keeps it."""
+        return list(cache.tokens)
+
     def prefill(self, cache: PromptCache, tokens: list[int]) -> int:
         """Read ``tokens`` into ``cache`` (keeping the prefix it already holds); how many were read."""
         return 0

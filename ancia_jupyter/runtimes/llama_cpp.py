@@ -124,6 +124,10 @@ class LlamaCppRuntime(Runtime):
         if self.context is not None:
             self.context.warm(cache)
 
+    def held_tokens(self, cache: PromptCache) -> list[int]:
+        held = self.context.holder(cache) if self.context is not None else None
+        return list(held.tokens) if held is not None else list(cache.tokens)
+
     def prefill(self, cache: PromptCache, tokens: list[int]) -> int:
         if self.context is None:
             return 0

@@ -197,10 +197,14 @@ class SharedContext:
         sequence.tokens = list(donor.tokens[:longest])
         return longest
 
+    def holder(self, cache: PromptCache) -> Sequence | None:
+        """The idle sequence whose cells hold ``cache``'s chat, if one does."""
+        return next((s for s in self.sequences if s.owned_by(cache) and not s.busy and s.tokens), None)
+
     def export(self, cache: PromptCache) -> tuple[list[int], StateBuffer] | None:
         """The tokens and KV bytes of ``cache``'s chat: from the idle sequence that holds them, else from its
         snapshot; None when there is neither."""
-        sequence = next((s for s in self.sequences if s.owned_by(cache) and not s.busy and s.tokens), None)
+        sequence = self.holder(cache)
         if sequence is not None and self.ctx is not None:
             return list(sequence.tokens), self._snapshot(sequence)
         if cache.state is not None and cache.tokens:
