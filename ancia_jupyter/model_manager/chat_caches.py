@@ -3,7 +3,8 @@ next question read only its new tokens.
 
 The caches are values the model worker hands to the runtime; everything done with them runs on the worker,
 in its gaps. As an answer starts, its chat's cache is placed where the model reads it (read from disk first
-after a restart) while the asker builds the prompt. Once the worker has been idle a second after an answer,
+after a restart), and the question read after it when the cells end where a question starts, while the asker
+builds the prompt. Once the worker has been idle a second after an answer,
 the chat's cells read the opening of its next question (the answer's end of turn and the next user turn's
 header, which every follow-up starts with), then the cache is saved to disk. A question asked before that
 reads those tokens itself, and another chat's question never waits behind them.
