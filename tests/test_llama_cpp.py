@@ -342,8 +342,9 @@ def test_a_question_read_while_its_prompt_is_fitted_leaves_the_answer_its_last_t
 
 
 def test_a_question_is_not_read_early_where_the_cells_do_not_end_where_a_question_starts(smol):
-    """Right after an answer (not read ahead yet) the end of its turn is not known, and near the window there is
-    no room: nothing is read early. A guess the prompt proves wrong (here, another question) only costs time."""
+    """Right after an answer (not read ahead yet) the end of its turn is not known, near the window there is no
+    room, and a long question is read by its answer a slice at a time (other chats step between): nothing is
+    read early. A guess the prompt proves wrong (here, another question) only costs time."""
     turn1 = user("Name a fruit.")
     other = "And a tree?"
     answers = []
@@ -355,6 +356,7 @@ def test_a_question_is_not_read_early_where_the_cells_do_not_end_where_a_questio
         history = turn1 + [{"role": "assistant", "content": answer}]
         smol.read_ahead(cache, history, None, GREEDY["context_window"])
         assert smol.read_question(cache, "And a vegetable?", len(smol.next_turn_tokens(history)) + 20) == 0
+        assert smol.read_question(cache, "Now list every vegetable you know. " * 6, GREEDY["context_window"]) == 0
         if guess:
             assert smol.read_question(cache, guess, GREEDY["context_window"]) > 3
         text, last, prompt = ask(smol, history + [{"role": "user", "content": other}], cache)

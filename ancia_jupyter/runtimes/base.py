@@ -53,6 +53,11 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+# The most tokens of a question read early, in one job of the model worker: a longer one is read by its
+# answer, a slice at a time, between other chats' tokens and where a Stop lands.
+EARLY_QUESTION = 32
+
+
 @dataclass
 class PromptCache:
     """The KV state of one conversation and the exact tokens it holds."""
@@ -157,7 +162,7 @@ class Runtime(ABC):
         if not opening or held[-len(opening):] != opening:
             return 0
         tokens = held + tail[:-1]  # the answer reads the last token itself: its logits give the first token
-        if len(tail) < 2 or len(tokens) + 64 >= window:
+        if not 2 <= len(tail) <= EARLY_QUESTION or len(tokens) + 64 >= window:
             return 0
         return self.prefill(cache, tokens)
 
