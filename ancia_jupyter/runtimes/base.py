@@ -53,6 +53,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def _turn_opening(first: list[int], later: list[int]) -> list[int]:
+    """What a user turn's opening is, as it ends every earlier turn: the tokens the opening of a chat's first
+    question and of a later one end with alike (the template's end of a turn and header of a user turn)."""
+    shared = next((n for n in range(min(len(first), len(later))) if first[-1 - n] != later[-1 - n]),
+                  min(len(first), len(later)))
+    return first[len(first) - shared:]
+
+
 # The most tokens of a question read early, in one job of the model worker: a longer one is read by its
 # answer, a slice at a time, between other chats' tokens and where a Stop lands.
 EARLY_QUESTION = 32
@@ -157,26 +165,18 @@ class Runtime(ABC):
         answer keeps the prefix they share)."""
         if not self.reads_ahead or not question:
             return 0
+        start = self.next_turn_tokens([])
+        opening = _turn_opening(start, self.next_turn_tokens([{"role": "user", "content": "A"},
+                                                               {"role": "assistant", "content": "B"}]))
         held = self.held_tokens(cache)
-        tail, opening = self._question_tail(question)
         if not opening or held[-len(opening):] != opening:
             return 0
+        full = self.prompt_tokens([{"role": "user", "content": question}])
+        tail = full[len(start):]  # the question's words, its turn's end and the answer turn's opening
         tokens = held + tail[:-1]  # the answer reads the last token itself: its logits give the first token
-        if not 2 <= len(tail) <= EARLY_QUESTION or len(tokens) + 64 >= window:
+        if full[:len(start)] != start or not 2 <= len(tail) <= EARLY_QUESTION or len(tokens) + 64 >= window:
             return 0
         return self.prefill(cache, tokens)
-
-    def _question_tail(self, question: str) -> tuple[list[int], list[int]]:
-        """The tokens a user turn of ``question`` adds after its opening, through the answer turn's opening;
-        and that opening as it ends every earlier turn (the chat template's header of a user turn)."""
-        start = self.next_turn_tokens([])
-        full = self.prompt_tokens([{"role": "user", "content": question}])
-        later = self.next_turn_tokens([{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}])
-        shared = next((n for n in range(min(len(start), len(later))) if start[-1 - n] != later[-1 - n]),
-                      min(len(start), len(later)))
-        if full[:len(start)] != start or not shared:
-            return [], []
-        return full[len(start):], start[len(start) - shared:]
 
     def held_tokens(self, cache: PromptCache) -> list[int]:
         """The tokens ``cache``'s KV state holds, wherever the runtime keeps it."""
