@@ -148,8 +148,8 @@ class Runtime(ABC):
     def read_ahead(self, cache: PromptCache, messages: list[dict], tools: list[dict] | None, window: int) -> int:
         """Read the opening of the chat's next question (``next_turn_tokens`` of ``messages``, the chat with
         its last answer) into ``cache`` while nobody waits, so that question reads only its own words; how
-        many tokens were read. None for a chat within 64 tokens of its window: it is fitted again at its
-        next question."""
+        many tokens were read. Nothing is read for a chat within 64 tokens of its window: it is fitted
+        again at its next question."""
         if not self.reads_ahead:
             return 0
         tokens = self.next_turn_tokens(messages, tools)
