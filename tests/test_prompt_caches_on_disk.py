@@ -100,6 +100,28 @@ def test_a_follow_up_after_a_pause_finds_its_prompt_read_even_after_a_restart(sm
     assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == 1 < len(own)
 
 
+def test_a_question_that_cannot_be_read_early_is_read_by_its_answer(smollm2, ancia_home, monkeypatch):
+    """The early read is a guess on the model worker: when it fails (here, llama.cpp refusing the batch), the
+    answer reads the question itself and ends as always."""
+    from ancia_jupyter.errors import ModelError
+    from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+
+    _, first = ask(TELL)
+    settle()
+    tried = []
+
+    def refused(self, cache, tokens):
+        tried.append(len(tokens))
+        raise ModelError("llama.cpp could not read the prompt")
+
+    monkeypatch.setattr(LlamaCppRuntime, "prefill", refused)
+    question = "What are my goats called?"
+    text, again = ask(question, chat=first.chat_id)
+    own = get_app().models.resident.runtime._tokenize(f"{question}<|im_end|>\n<|im_start|>assistant\n")
+    assert tried and again.status == "complete" and text
+    assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == len(own)
+
+
 def test_a_chat_whose_cells_are_on_disk_gives_its_sequence_up_without_a_copy_in_memory(smollm2, ancia_home,
                                                                                       monkeypatch):
     """More chats than sequences: a chat whose file on disk holds just what its sequence holds keeps no
