@@ -32,7 +32,7 @@ def ttfts(use_cache: bool, repeats: int = REPEATS) -> list[float]:
     for repeat in range(repeats):
         chat = ancia.chats.create(f"P2 {repeat}")
         for turn in range(TURNS):
-            response = chat.send(f"{OPENINGS[repeat]} one fact about the number {turn + 7} (question {turn + 1}).",
+            response = chat.send(f"{OPENINGS[repeat]} one fact about the number {turn + 10} (question {turn + 10}).",
                                  tools=False)
             per_turn[turn].append(response.timings["time_to_first_token"])
     return [statistics.median(t) for t in per_turn]

@@ -115,6 +115,33 @@ def test_an_error_in_a_stream_reaches_its_asker_and_the_worker_goes_on():
     scheduler.close()
 
 
+def test_housekeeping_asked_for_without_quiet_runs_once_the_worker_is_free_or_is_claimed_by_a_job():
+    """A read-ahead runs as soon as no job and no generation waits (not after a quiet second); one still
+    waiting can be taken back, to run inside the job of the question that needs it, and then runs once."""
+    scheduler = Scheduler(name="test-worker")
+    ran: list[str] = []
+    release = threading.Event()
+    busy = scheduler.submit(release.wait)  # the worker is busy: nothing idle runs yet
+    scheduler.when_idle("ahead", lambda: ran.append("ahead"), quiet=0.0)
+    scheduler.when_idle("save", lambda: ran.append("save"))
+    claimed = scheduler.claim_idle("ahead")
+    assert claimed is not None and scheduler.claim_idle("ahead") is None
+    scheduler.submit(lambda: (claimed(), ran.append("question")))
+    release.set()
+    busy.result(5)
+    assert scheduler.settle(5)
+    assert ran == ["ahead", "question", "save"]
+
+    ran.clear()
+    started = time.monotonic()
+    scheduler.when_idle("ahead", lambda: ran.append(f"{time.monotonic() - started:.3f}"), quiet=0.0)
+    deadline = time.monotonic() + 5
+    while not ran and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ran and float(ran[0]) < 0.5  # not a quiet second later
+    scheduler.close()
+
+
 def test_housekeeping_waits_for_a_quiet_second_and_never_sits_between_two_questions():
     """Saving a prompt cache to disk is housekeeping: it runs once nothing has run for a second, so the next
     question of a conversation going on never waits behind it; an unload runs it at once."""

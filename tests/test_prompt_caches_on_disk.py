@@ -100,6 +100,19 @@ def test_a_follow_up_after_a_pause_finds_its_prompt_read_even_after_a_restart(sm
     assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == 1 < len(own)
 
 
+def test_a_follow_up_asked_at_once_finds_the_end_of_the_last_turn_read(smollm2, ancia_home):
+    """Right after an answer the worker reads the opening of the chat's next question; a follow-up asked at
+    once (a loop of questions in a cell) reads it in the same job if it had not run yet, then its own words
+    while its prompt is fitted, so its answer too reads one token before its first."""
+    _, first = ask(TELL)
+    question = "What are my goats called?"
+    _, again = ask(question, chat=first.chat_id)  # no pause: the read-ahead has at most just begun
+    assert again.usage["prompt_tokens"] - again.usage["cached_tokens"] == 1
+    _, third = ask("And where is the farm?", chat=first.chat_id)
+    assert third.usage["prompt_tokens"] - third.usage["cached_tokens"] == 1
+    close_app()
+
+
 def test_a_question_that_cannot_be_read_early_is_read_by_its_answer(smollm2, ancia_home, monkeypatch):
     """The early read is a guess on the model worker: when it fails (here, llama.cpp refusing the batch), the
     answer reads the question itself and ends as always."""
@@ -241,21 +254,20 @@ def test_none_is_kept_when_the_budget_is_zero(tiny, ancia_home):
 
 
 def test_an_mlx_chat_reads_ahead_its_next_turn_too(tiny, ancia_home):
-    """On MLX as on llama.cpp: after a pause a follow-up reads fewer tokens than one asked at once, and the
-    cache on disk holds the next turn's opening too."""
+    """On MLX as on llama.cpp: a follow-up asked at once finds the last turn's end read, and the cache on
+    disk holds the next turn's opening too, so after a restart as well its answer reads one token."""
     ancia.models.load()
     with scripted(says("First.", "Second.", "First.")):
         _, at_once = ask("Tell me something.")
-        _, follow = ask("And more?", chat=at_once.chat_id)  # at once: the turn's opening is read with it
+        _, follow = ask("And more?", chat=at_once.chat_id)
         _, rested = ask("Tell me something.")
         settle()
         close_app()
     with scripted(says("Second.")):
         _, after = ask("And more?", chat=rested.chat_id)
-    read_at_once = follow.usage["prompt_tokens"] - follow.usage["cached_tokens"]
-    read_after = after.usage["prompt_tokens"] - after.usage["cached_tokens"]
     assert after.usage["prompt_tokens"] == follow.usage["prompt_tokens"]  # the same chat, word for word
-    assert read_after < read_at_once
+    assert follow.usage["prompt_tokens"] - follow.usage["cached_tokens"] == 1
+    assert after.usage["prompt_tokens"] - after.usage["cached_tokens"] == 1
 
 
 @pytest.mark.parametrize("model", ["tiny"])

@@ -2,12 +2,12 @@
 next question read only its new tokens.
 
 The caches are values the model worker hands to the runtime; everything done with them runs on the worker,
-in its gaps. As an answer starts, its chat's cache is placed where the model reads it (read from disk first
-after a restart), and the question read after it when the cells end where a question starts, while the asker
-builds the prompt. Once the worker has been idle a second after an answer,
-the chat's cells read the opening of its next question (the answer's end of turn and the next user turn's
-header, which every follow-up starts with), then the cache is saved to disk. A question asked before that
-reads those tokens itself, and another chat's question never waits behind them.
+in its gaps. Once an answer has ended and the worker is free, the chat's cells read the opening of its next
+question (the answer's end of turn and the next user turn's header, which every follow-up starts with). As a
+question starts, its chat's cache is placed where the model reads it (read from disk first after a
+restart), the opening read if it was not yet, and the question read after it, while the asker builds the
+prompt. A chat idle for a second is saved to disk. Another chat's question waits behind one read-ahead at
+most: a handful of tokens in one batch.
 """
 
 from __future__ import annotations
@@ -36,13 +36,17 @@ class ChatCaches:
             return
         cache = self.memory.get(chat_id, _key(model_id, runtime))
         placed = cache.disk_read and cache.state is None  # nothing to read or place: its cells are where they were
-        if placed and not question:
+        ahead = self.scheduler.claim_idle(("ahead", chat_id))  # read before the question, in the same job
+        if placed and not question and ahead is None:
             return
 
         def place() -> None:
             if not placed:
                 self.read_disk(runtime, chat_id, cache)
                 runtime.warm(cache)
+            if ahead is not None:
+                with contextlib.suppress(Exception):  # housekeeping: the question reads it itself otherwise
+                    ahead()
             if question:
                 runtime.read_question(cache, question, window)
 
@@ -77,8 +81,10 @@ class ChatCaches:
         messages = options.get("messages")
         if finish in ("stop", "length") and messages:  # not after tool calls or a stop: another turn follows
             conversation = [*messages, {"role": "assistant", "content": answer}]
+            # at once, while the asker saves the answer: a follow-up asked right away finds it read (one that
+            # continues an answer cut at its limit drops those cells, which nobody waited for)
             self.scheduler.when_idle(("ahead", chat_id), lambda: runtime.read_ahead(
-                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)))
+                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)), quiet=0.0)
         if self.disk is not None:
             disk = self.disk
             self.scheduler.when_idle(("save", chat_id), lambda: disk.save(runtime, chat_id, cache))

@@ -93,7 +93,7 @@ class Scheduler:
         self._jobs: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._waiting: collections.deque[Generation] = collections.deque()  # not started: over the limit
         self._running: collections.deque[Generation] = collections.deque()
-        self._idle: dict[object, Callable[[], Any]] = {}  # housekeeping for when nothing else waits, by key
+        self._idle: dict[object, tuple[Callable[[], Any], float]] = {}  # housekeeping, its quiet, by key
         self._last_work = time.monotonic()
         self._wake = threading.Condition()
         self._closed = False
@@ -132,26 +132,32 @@ class Scheduler:
             self._wake.notify()
         return generation
 
-    def when_idle(self, key: object, fn: Callable[[], Any]) -> None:
-        """Run ``fn`` on the model's thread once no job and no generation has waited for a second
-        (housekeeping such as saving a prompt cache to disk, kept out of the way of a conversation going on);
-        a later ``fn`` of the same ``key`` replaces one not run yet. Its errors are dropped: housekeeping must
-        never break an answer."""
+    def when_idle(self, key: object, fn: Callable[[], Any], quiet: float = HOUSEKEEPING_AFTER) -> None:
+        """Run ``fn`` on the model's thread once no job and no generation has waited for ``quiet`` seconds
+        (housekeeping such as saving a prompt cache to disk, kept out of the way of a conversation going on;
+        0: as soon as none waits, for work the next question likely needs); a later ``fn`` of the same
+        ``key`` replaces one not run yet. Its errors are dropped: housekeeping must never break an answer."""
         with self._wake:
             if self._closed:
                 return
-            self._idle[key] = fn
+            self._idle[key] = (fn, quiet)
             self._wake.notify()
+
+    def claim_idle(self, key: object) -> Callable[[], Any] | None:
+        """Take back the housekeeping of ``key`` not run yet, to run it now in a job of one's own."""
+        with self._wake:
+            entry = self._idle.pop(key, None)
+        return entry[0] if entry else None
 
     def forget_idle(self, matches: Callable[[object], bool]) -> None:
         """Drop the housekeeping not run yet whose key ``matches``."""
         with self._wake:
-            self._idle = {key: fn for key, fn in self._idle.items() if not matches(key)}
+            self._idle = {key: entry for key, entry in self._idle.items() if not matches(key)}
 
     def run_idle_now(self) -> None:
         """On the model's thread: run the housekeeping asked for so far, now (before an unload)."""
         with self._wake:
-            pending, self._idle = list(self._idle.values()), {}
+            pending, self._idle = [fn for fn, _ in self._idle.values()], {}
         for fn in pending:
             try:
                 fn()
@@ -180,9 +186,10 @@ class Scheduler:
             housekeeping: Callable[[], Any] | None = None
             with self._wake:
                 while not (self._jobs or self._waiting or self._running or self._closed):
-                    if self._idle and self._quiet_for() >= HOUSEKEEPING_AFTER:
+                    wait = self._housekeeping_in()
+                    if wait is not None and wait <= 0:
                         break
-                    self._wake.wait(HOUSEKEEPING_AFTER - self._quiet_for() if self._idle else None)
+                    self._wake.wait(wait)
                 if self._jobs:
                     job = self._jobs.popleft()
                 else:
@@ -190,7 +197,7 @@ class Scheduler:
                         self._running.append(self._waiting.popleft())
                     generation = self._pick()
                     if generation is None and self._idle:
-                        housekeeping = self._idle.pop(next(iter(self._idle)))
+                        housekeeping = self._due_housekeeping()
                     elif generation is None and self._closed:
                         return
             if housekeeping is not None:
@@ -216,6 +223,19 @@ class Scheduler:
             self._running.remove(urgent)
             return urgent
         return self._running.popleft() if self._running else None
+
+    def _housekeeping_in(self) -> float | None:
+        """Seconds until the next housekeeping is due (<= 0: now), None when there is none."""
+        if not self._idle:
+            return None
+        return min(quiet for _, quiet in self._idle.values()) - self._quiet_for()
+
+    def _due_housekeeping(self) -> Callable[[], Any]:
+        """The housekeeping to run now: the first whose quiet has passed (all of them when closing)."""
+        quiet_for = self._quiet_for()
+        key = next((k for k, (_, quiet) in self._idle.items() if quiet <= quiet_for or self._closed),
+                   next(iter(self._idle)))
+        return self._idle.pop(key)[0]
 
     def _quiet_for(self) -> float:
         return time.monotonic() - self._last_work
