@@ -1,11 +1,11 @@
 """P12: prompt-lookup decoding, on the default model.
 
-``%ancia fix`` on a 40-line cell with one error (the prompt and system prompt the magic sends, which drafts
-from the prompt under the default setting ``prompt_lookup="auto"``), decode tokens/s ÷ with prompt lookup off;
-and ordinary chat questions the same way (under "auto" they do not draft: they must not get slower). Runs
-alternate (on, off, off, on, …), greedy, and medians
-are reported, with how much of each answer both ways wrote alike (all of it where llama.cpp's batches compute
-what single tokens do: prompt_lookup.py). Every answer starts from a fresh context.
+``%ancia fix`` on a 40-line cell with one error (the prompt, system prompt and token limit the magic sends,
+which drafts from the prompt under the default setting ``prompt_lookup="auto"``), decode tokens/s ÷ with
+prompt lookup off; and ordinary chat questions the same way (under "auto" they do not draft: they must not
+get slower). Runs alternate (on, off, off, on, …), greedy, and medians are reported, with how much of each
+answer both ways wrote alike (all of it where llama.cpp's batches compute what single tokens do:
+prompt_lookup.py). Every answer starts from a fresh context.
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ CHAT = ["What is a good name for a cat?", "Why is the sky blue?", "Give me a tip
         "What do bees eat?", "How do I boil an egg?", "What is the capital of Italy?"]
 
 
-def decode_tps(prompt: str, system: str | None, lookup: bool, max_tokens: int, copies: bool) -> tuple[float, str]:
+def decode_tps(prompt: str, system: str | None, lookup: bool, max_tokens: int | None,
+               copies: bool) -> tuple[float, str]:
     import ancia_jupyter as ancia
 
     ancia.settings.update(prompt_lookup="auto" if lookup else False)  # the default, against none at all
     ancia.models.unload()  # a fresh context each time: what other chats hold never changes the numbers
     ancia.models.load()
-    response = ancia.chat(prompt, system=system, tools=False, max_tokens=max_tokens, copies=copies)
+    limit = {} if max_tokens is None else {"max_tokens": max_tokens}  # None: the model's own, as the magic asks
+    response = ancia.chat(prompt, system=system, tools=False, copies=copies, **limit)
     return response.timings["generation_tps"], response.text
 
 
-def compare(prompts: list[tuple[str, str | None]], max_tokens: int,
+def compare(prompts: list[tuple[str, str | None]], max_tokens: int | None,
             copies: bool) -> tuple[float, float, float, float]:
     """(ratio of median decode tokens/s, median with, median without, median share of the answer alike)."""
     on, off, alike = [], [], []
@@ -59,7 +61,7 @@ def main() -> None:
     info = ancia.models.load()
     assert len(CELL.splitlines()) == 40
     fix = FIX_PROMPT.format(code=CELL, error=ERROR)
-    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * RUNS, 400, copies=True)  # as %ancia fix asks
+    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * RUNS, None, copies=True)  # as %ancia fix asks
     report("P12 %ancia fix of a 40-line cell, decode tokens/s with prompt lookup ÷ without", ratio, "≥ 1.5",
            f"{on:.1f} vs {off:.1f} tok/s; {alike:.0%} of the answer written alike ({info['runtime']}, {RUNS} runs "
            "each)")
