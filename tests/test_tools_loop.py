@@ -68,7 +68,8 @@ def test_the_model_sees_the_tool_result_in_its_next_prompt(tiny, fahrenheit):
     with scripted(says('<tool_call>{"name": "fahrenheit", "arguments": {"celsius": -40}}</tool_call>', "Same.")):
         response = ancia.chat("And -40?", tools=["fahrenheit"], max_tokens=80)
     assert response.text == "Same." and response.tool_calls[0]["output"] == "-40.0"
-    messages, tools = prompts[-1]
+    # the second round's prompt (after the answer, the chat's next turn is rendered too, to read it ahead)
+    messages, tools = next(p for p in reversed(prompts) if p[0][-1]["role"] == "tool")
     assert [t["function"]["name"] for t in tools] == ["fahrenheit"]
     assert messages[-2]["tool_calls"][0]["function"] == {"name": "fahrenheit", "arguments": {"celsius": -40}}
     assert messages[-1] == {"role": "tool", "content": "-40.0", "tool_call_id": response.tool_calls[0]["id"],
