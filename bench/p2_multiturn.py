@@ -1,7 +1,8 @@
 """P2: time-to-first-token of turn 10 ÷ turn 1 in one chat, with the per-chat prompt cache (and, on MLX,
 without it for comparison).
 
-Each turn adds a question and a fixed-length answer, so turn 10's prompt is ~10× turn 1's. With the cache
+Each turn adds a question of the same length (two-digit numbers throughout) and a fixed-length answer, so
+turn 10's prompt is ~10× turn 1's while both have as many new words to read. With the cache
 only the new tokens are processed and the ratio stays near 1; without it the whole history is re-read. Each
 turn is timed in REPEATS chats and the median taken, since a shared 2-core VM has second-long hiccups.
 llama.cpp keeps its live context across answers by itself, so "without the cache" is only measured on MLX.
