@@ -113,6 +113,31 @@ def test_a_follow_up_asked_at_once_finds_the_end_of_the_last_turn_read(smollm2, 
     close_app()
 
 
+def test_a_first_answer_is_read_ahead_after_a_pause_and_a_followed_up_chat_at_once(smollm2, ancia_home,
+                                                                                    monkeypatch):
+    """A loop of one-off questions (``ancia.chat`` without ``chat=``) never waits behind the read-ahead of the
+    chat before: a chat's first answer is read ahead once the model has rested a second. A chat already
+    followed up is likely to be again: its next turn's opening is read as soon as the model is free."""
+    from ancia_jupyter.model_manager.scheduler import HOUSEKEEPING_AFTER
+    from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+
+    read: list[str] = []  # the first question of each conversation read ahead
+    real = LlamaCppRuntime.read_ahead
+    monkeypatch.setattr(LlamaCppRuntime, "read_ahead", lambda self, cache, messages, tools, window: (
+        read.append(next(m["content"] for m in messages if m["role"] == "user")),
+        real(self, cache, messages, tools, window))[1])
+    ask("Name a colour.", max_tokens=8)
+    _, other = ask("Name a fruit.", max_tokens=8)  # at once, in a new chat: nothing read ahead before it
+    assert read == []
+    ask("And another one?", chat=other.chat_id, max_tokens=8)
+    deadline = time.monotonic() + HOUSEKEEPING_AFTER * 0.8
+    while "Name a fruit." not in read and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "Name a fruit." in read and "Name a colour." not in read  # the followed-up chat, without a pause
+    settle()
+    assert "Name a colour." in read  # the one-off chat too, once the model rested
+
+
 def test_a_question_that_cannot_be_read_early_is_read_by_its_answer(smollm2, ancia_home, monkeypatch):
     """The early read is a guess on the model worker: when it fails (here, llama.cpp refusing the batch), the
     answer reads the question itself and ends as always."""

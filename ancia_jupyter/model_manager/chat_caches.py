@@ -2,12 +2,13 @@
 next question read only its new tokens.
 
 The caches are values the model worker hands to the runtime; everything done with them runs on the worker,
-in its gaps. Once an answer has ended and the worker is free, the chat's cells read the opening of its next
-question (the answer's end of turn and the next user turn's header, which every follow-up starts with). As a
-question starts, its chat's cache is placed where the model reads it (read from disk first after a
-restart), the opening read if it was not yet, and the question read after it, while the asker builds the
-prompt. A chat idle for a second is saved to disk. Another chat's question waits behind one read-ahead at
-most: a handful of tokens in one batch.
+in its gaps. After an answer the chat's cells read the opening of its next question (the answer's end of
+turn and the next user turn's header, which every follow-up starts with): as soon as the worker is free in a
+chat already followed up, after a second's pause after a chat's first answer. As a question starts, its
+chat's cache is placed where the model reads it (read from disk first after a restart), the opening read if
+it was not yet, and the question read after it, while the asker builds the prompt. A chat idle for a second
+is saved to disk. Another chat's question waits behind one read-ahead at most: a handful of tokens in one
+batch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from ..runtimes import PromptCache, Runtime
 from .disk_caches import DiskCaches
 from .prompt_caches import PromptCaches
-from .scheduler import Scheduler
+from .scheduler import HOUSEKEEPING_AFTER, Scheduler
 
 
 class ChatCaches:
@@ -81,10 +82,14 @@ class ChatCaches:
         messages = options.get("messages")
         if finish in ("stop", "length") and messages:  # not after tool calls or a stop: another turn follows
             conversation = [*messages, {"role": "assistant", "content": answer}]
-            # at once, while the asker saves the answer: a follow-up asked right away finds it read (one that
-            # continues an answer cut at its limit drops those cells, which nobody waited for)
+            # A chat already followed up is likely to be again: its next turn's opening is read at once, while
+            # the asker saves the answer (one that continues an answer cut at its limit drops those cells). A
+            # first answer, most often a one-off question (a loop of ancia.chat calls), waits for a pause, so
+            # that the next chat's question never waits behind it.
+            followed_up = sum(m.get("role") == "user" for m in messages) > 1
             self.scheduler.when_idle(("ahead", chat_id), lambda: runtime.read_ahead(
-                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)), quiet=0.0)
+                cache, conversation, options.get("tools"), int(params.get("context_window") or 0)),
+                quiet=0.0 if followed_up else HOUSEKEEPING_AFTER)
         if self.disk is not None:
             disk = self.disk
             self.scheduler.when_idle(("save", chat_id), lambda: disk.save(runtime, chat_id, cache))
