@@ -138,6 +138,24 @@ def test_a_first_answer_is_read_ahead_after_a_pause_and_a_followed_up_chat_at_on
     assert "Name a colour." in read  # the one-off chat too, once the model rested
 
 
+def test_a_read_ahead_that_fails_leaves_the_next_answer_to_read_its_prompt_itself(smollm2, ancia_home,
+                                                                                   monkeypatch):
+    """The read-ahead is a guess on the model worker, run at once or inside the next question's job: when it
+    fails (here, llama.cpp refusing the batch), the follow-ups read their whole new turn and end as always."""
+    from ancia_jupyter.errors import ModelError
+    from ancia_jupyter.runtimes.llama_cpp import LlamaCppRuntime
+
+    def refuse(self, cache, messages, tools, window):
+        raise ModelError("llama.cpp could not read the prompt")
+
+    monkeypatch.setattr(LlamaCppRuntime, "read_ahead", refuse)
+    _, first = ask(TELL, max_tokens=8)
+    for question in ("What are my goats called?", "And where is the farm?"):  # claimed, then at once
+        text, done = ask(question, chat=first.chat_id, max_tokens=8)
+        assert done.status == "complete" and text
+        assert done.usage["prompt_tokens"] - done.usage["cached_tokens"] > 1  # the turn's opening read by it
+
+
 def test_a_question_that_cannot_be_read_early_is_read_by_its_answer(smollm2, ancia_home, monkeypatch):
     """The early read is a guess on the model worker: when it fails (here, llama.cpp refusing the batch), the
     answer reads the question itself and ends as always."""
