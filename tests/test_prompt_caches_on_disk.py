@@ -260,6 +260,40 @@ def test_a_partial_file_left_by_a_kernel_that_died_mid_save_goes_with_its_chat(t
     assert cache_files(ancia_home) == []
 
 
+def test_a_chat_deleted_by_another_kernel_while_this_one_saves_leaves_no_cache(tiny, ancia_home, monkeypatch):
+    from ancia_jupyter.model_manager.disk_caches import DiskCaches
+    from ancia_jupyter.store.database import Store
+
+    ancia.models.load()
+    with scripted(says("ok")):
+        ask("Remember the word MARIGOLD.")
+    other_kernel = Store(get_app().store.path)  # its delete is not heard here
+    real_save = DiskCaches.save
+
+    def save_as_the_other_kernel_deletes(self, runtime, chat_id, cache):
+        other_kernel.delete_chat(chat_id)  # ... and sweeps the folder, before this kernel's file is there
+        return real_save(self, runtime, chat_id, cache)
+
+    monkeypatch.setattr(DiskCaches, "save", save_as_the_other_kernel_deletes)
+    settle()
+    other_kernel.close()
+    assert cache_files(ancia_home) == []
+
+
+def test_caches_of_chats_gone_are_swept_at_the_next_save(tiny, ancia_home):
+    ancia.models.load()
+    with scripted(says("ok")):
+        _, done = ask("Hello there.")
+    settle()
+    [kept] = cache_files(ancia_home)
+    gone = kept.with_name(f"{done.chat_id + 1000}-{kept.name.split('-', 1)[1]}")  # no such chat
+    gone.write_bytes(b"tokens of a chat deleted while its kernel was down")
+    with scripted(says("fine")):
+        ask("And now?", chat=done.chat_id)
+    settle()
+    assert [p.name for p in cache_files(ancia_home)] == [kept.name]
+
+
 def test_a_cache_is_never_used_for_a_model_file_that_changed(smollm2, ancia_home):
     _, first = ask(TELL)
     settle()
@@ -294,6 +328,22 @@ def test_none_is_kept_when_the_budget_is_zero(tiny, ancia_home):
         ask("Hello there.")
     settle()
     assert cache_files(ancia_home) == []
+
+
+def test_a_budget_of_zero_erases_the_caches_on_disk_at_once(tiny, ancia_home):
+    ancia.models.load()
+    with scripted(says("one", "two")):
+        chat = ask("Question number 1.")[1].chat_id
+        ask("Question number 2.")
+    settle()
+    assert len(cache_files(ancia_home)) == 2
+    ancia.settings.update(prompt_cache_disk_mb=0)  # keep none: those on disk go now, not at some later save
+    assert cache_files(ancia_home) == []
+    ancia.settings.update(prompt_cache_disk_mb=64)
+    with scripted(says("three")):
+        ask("Question number 3.", chat=chat)
+    settle()
+    assert [p.name.split("-")[0] for p in cache_files(ancia_home)] == [str(chat)]
 
 
 def test_an_mlx_chat_reads_ahead_its_next_turn_too(tiny, ancia_home):

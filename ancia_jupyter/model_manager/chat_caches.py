@@ -108,6 +108,11 @@ class ChatCaches:
             disk = self.disk
             self.scheduler.call(lambda: disk.delete(chat_id))  # after a save under way, never before it
 
+    def trim_disk(self) -> None:
+        """The budget on disk changed: keep to it now (0 erases every cache), after a save under way."""
+        if self.disk is not None:
+            self.scheduler.call(self.disk.trim)
+
 
 def _key(model_id: str, runtime: Runtime) -> tuple:
     """What a cache is tied to: the model as loaded now (a reload or a model change starts afresh)."""

@@ -4,8 +4,9 @@ A chat whose whole window was read once keeps that KV state in a file of its own
 mlx-lm's prompt-cache file), named by the chat and the model's identity (its runtime and its file as it is
 now: a changed model file is another model, whose caches are never trusted). Files are private (0600 in a
 0700 folder of the data directory), kept within a size budget (the setting ``prompt_cache_disk_mb``, least
-recently used dropped first), and deleted with their chat or when its history is edited: a cache holds the
-chat's tokens, so it goes wherever the chat's words go. Writing happens on the model worker when nothing
+recently used dropped first, all of them at once when it is lowered to 0), and deleted with their chat or
+when its history is edited: a cache holds the chat's tokens, so it goes wherever the chat's words go, even when
+another kernel deletes the chat while this one saves it. Writing happens on the model worker when nothing
 else waits (the runtime owns its state); reading, when the chat is answered next.
 """
 
@@ -28,9 +29,11 @@ MB = 1024 * 1024
 
 
 class DiskCaches:
-    def __init__(self, data_dir: Path, budget_mb: Callable[[], int]) -> None:
+    def __init__(self, data_dir: Path, budget_mb: Callable[[], int],
+                 chat_exists: Callable[[int], bool] = lambda chat_id: True) -> None:
         self.folder = data_dir / FOLDER
         self.budget_mb = budget_mb
+        self.chat_exists = chat_exists
 
     def _path(self, chat_id: int, identity: str, runtime: Runtime) -> Path:
         return self.folder / f"{int(chat_id)}-{identity}{runtime.cache_suffix}"
@@ -78,12 +81,15 @@ class DiskCaches:
                 if stale not in (final, partial) and NAME.match(stale.name)[1] == str(chat_id):  # type: ignore[index]
                     _erase(stale)
             os.replace(partial, final)
-            cache.on_disk = (final, tokens)  # a sequence holding just these tokens can be emptied for free
         except OSError:  # a full disk: the cache only saves time, so do without it
             with contextlib.suppress(OSError):
                 _erase(partial)
             return False
-        self._trim()
+        if not self._exists(chat_id):  # deleted meanwhile (by another kernel, whose sweep ran before the file was
+            _erase(final)              # there): its tokens must not outlive it
+            return False
+        cache.on_disk = (final, tokens)  # a sequence holding just these tokens can be emptied for free
+        self.trim()
         return True
 
     def delete(self, chat_id: int | None = None) -> None:
@@ -92,16 +98,30 @@ class DiskCaches:
             if chat_id is None or NAME.match(path.name)[1] == str(chat_id):  # type: ignore[index]
                 _erase(path)
 
-    def _trim(self) -> None:
-        """Keep the folder within the budget: the least recently used caches go first."""
+    def trim(self) -> None:
+        """Keep the folder within the budget, the least recently used caches first, and drop the caches of
+        chats that are gone (a kernel that died mid-save, a chat deleted while another kernel saved it)."""
         budget = self.budget_mb() * MB
-        files = sorted(self._files(), key=lambda p: p.stat().st_mtime)
-        total = sum(p.stat().st_size for p in files)
-        for path in files:
+        files = []
+        for path in self._files():
+            if not self._exists(int(NAME.match(path.name)[1])):  # type: ignore[index]
+                _erase(path)
+                continue
+            with contextlib.suppress(FileNotFoundError):  # another kernel's trim took it
+                files.append((path.stat().st_mtime, path.stat().st_size, path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
             if total <= budget:
                 break
-            total -= path.stat().st_size
+            total -= size
             _erase(path)
+
+    def _exists(self, chat_id: int) -> bool:
+        """Whether the chat is still there; when the database cannot say (locked, unreadable), it is kept."""
+        try:
+            return bool(self.chat_exists(chat_id))
+        except Exception:
+            return True
 
 
 def _erase(path: Path) -> None:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..changes import Change, ChatDeleted, HistoryChanged, Reset
+from ..changes import Change, ChatDeleted, HistoryChanged, Reset, SettingsChanged
 from ..config import how_to_go_online
 from ..errors import InvalidValueError, MemoryFitError, ModelError, NotFoundError, OfflineError
 from ..paths import data_dir
@@ -57,7 +57,8 @@ class ModelManager:
         self.store = store
         self._settings = settings
         self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state,
-                                      DiskCaches(data_dir(), lambda: settings()["prompt_cache_disk_mb"]))
+                                      DiskCaches(data_dir(), lambda: settings()["prompt_cache_disk_mb"],
+                                                 self._chat_exists))
         self._pull_lock = threading.Lock()
         store.changes.subscribe(self._drop_stale_caches)
 
@@ -68,6 +69,15 @@ class ModelManager:
             self.resident.caches.forget_chat(change.chat_id)
         elif isinstance(change, Reset):
             self.resident.caches.forget_chat(None)
+        elif isinstance(change, SettingsChanged) and "prompt_cache_disk_mb" in change.keys:
+            self.resident.caches.trim_disk()
+
+    def _chat_exists(self, chat_id: int) -> bool:
+        try:
+            self.store.get_chat(chat_id)
+        except NotFoundError:
+            return False
+        return True
 
     @property
     def loaded_id(self) -> str | None:
