@@ -84,7 +84,8 @@ SETTINGS: dict[str, Setting] = {
         "auto", lambda v: _is_bool(v) or v == "auto",
         "'auto' (draft the next tokens from the prompt for answers that copy it: %ancia fix, code for a cell, "
         "an edited question answered again, a continued answer; where llama.cpp's batches compute exactly what "
-        "single tokens do, so drafting changes no word), True (every answer) or False (none)",
+        "single tokens do, so drafting changes no word), True (every answer; on MLX every greedy one) or False "
+        "(none)",
     ),
     "prompt_cache_disk_mb": Setting(
         1024, lambda v: _is_int(v) and 0 <= v <= 1024 * 1024, "megabytes of chats' prompt caches kept on disk "

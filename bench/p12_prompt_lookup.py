@@ -3,19 +3,25 @@
 ``%ancia fix`` on a 40-line cell with one error (the prompt, system prompt and token limit the magic sends,
 which drafts from the prompt under the default setting ``prompt_lookup="auto"``), decode tokens/s ÷ with
 prompt lookup off; and ordinary chat questions the same way (under "auto" they do not draft: they must not
-get slower). Greedy; each prompt is asked on, off, off, on, and the ratio is the median over prompts of its
-ratio (chat questions differ in length, and the VM's speed drifts), with how much of each answer both ways
-wrote alike (all of it where llama.cpp's batches compute what single tokens do: prompt_lookup.py). Every
-answer starts from a fresh context.
+get slower). Greedy; each prompt is asked on, off, off, on, and each side's figure is all its tokens over all
+its decoding time, with how much of each answer both ways wrote alike (all of it where llama.cpp's batches
+compute what single tokens do: prompt_lookup.py). Every answer starts from a fresh context.
+
+``python p12_prompt_lookup.py mlx`` measures the same fix on MLX, where only ``prompt_lookup=True`` drafts
+(its batches round otherwise than single tokens), at a 320-token limit and one round (MLX on a CPU decodes
+~7 tokens/s).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 
 from common import fresh_data_dir, report
 
-ROUNDS = 4  # rounds of the fix (on, off, off, on)
+RUNTIME = sys.argv[1] if len(sys.argv) > 1 else "auto"  # or mlx / llama_cpp
+ROUNDS = 4 if RUNTIME != "mlx" else 1  # rounds of the fix (on, off, off, on)
+ON = "auto" if RUNTIME != "mlx" else True  # the setting drafting is measured with: the default where it drafts
 CELL = "\n".join(
     [f"def step_{i}(values):\n    total = sum(values) * {i}\n    return [v + total for v in values]" for i in range(12)]
     + ["data = list(range(10))", "result = step_3(data)", "print(resutl)", "print(len(result))"])
@@ -24,38 +30,40 @@ CHAT = ["What is a good name for a cat?", "Why is the sky blue?", "Give me a tip
         "What do bees eat?", "How do I boil an egg?", "What is the capital of Italy?"]
 
 
-def decode_tps(prompt: str, system: str | None, lookup: bool, max_tokens: int | None,
-               copies: bool) -> tuple[float, str]:
+def decode(prompt: str, system: str | None, lookup: bool, max_tokens: int | None,
+           copies: bool) -> tuple[int, float, str]:
+    """(tokens written, seconds of decoding, the answer)."""
     import ancia_jupyter as ancia
 
-    ancia.settings.update(prompt_lookup="auto" if lookup else False)  # the default, against none at all
+    ancia.settings.update(prompt_lookup=ON if lookup else False)
     ancia.models.unload()  # a fresh context each time: what other chats hold never changes the numbers
     ancia.models.load()
     limit = {} if max_tokens is None else {"max_tokens": max_tokens}  # None: the model's own, as the magic asks
     response = ancia.chat(prompt, system=system, tools=False, copies=copies, **limit)
-    return response.timings["generation_tps"], response.text
+    tokens = response.usage["completion_tokens"]
+    return tokens, tokens / response.timings["generation_tps"], response.text
 
 
 def compare(prompts: list[tuple[str, str | None]], max_tokens: int | None,
             copies: bool) -> tuple[float, float, float, float]:
-    """(median over the prompts of the ratio of decode tokens/s, median with, median without, median share of
-    the answer alike). Each prompt is asked four times, on, off, off, on: a drift of the VM's speed while it
-    runs weighs on both sides alike, and each side's figure is its tokens over its time (the same answer both
-    times)."""
-    on, off, alike, ratios = [], [], [], []
+    """(ratio of decode tokens/s, tokens/s with, without, median share of an answer written alike). Each
+    prompt is asked four times, on, off, off, on, so that a drift of the VM's speed weighs on both sides alike;
+    each side's tokens/s is all its tokens over all its decoding time (a two-line answer's own rate is mostly
+    noise)."""
+    tokens = {True: 0, False: 0}
+    seconds = {True: 0.0, False: 0.0}
+    alike = []
     for prompt, system in prompts:
-        runs: dict[bool, list[tuple[float, str]]] = {True: [], False: []}
+        texts: dict[bool, str] = {}
         for lookup in (True, False, False, True):
-            runs[lookup].append(decode_tps(prompt, system, lookup, max_tokens, copies))
-        with_it, without = (len(runs[side]) / sum(1 / tps for tps, _ in runs[side]) for side in (True, False))
-        text_on, text_off = runs[True][0][1], runs[False][0][1]
-        same = next((n for n, (a, b) in enumerate(zip(text_on, text_off, strict=False)) if a != b),
-                    min(len(text_on), len(text_off)))
-        alike.append(same / max(1, len(text_off)))
-        on.append(with_it)
-        off.append(without)
-        ratios.append(with_it / without)
-    return statistics.median(ratios), statistics.median(on), statistics.median(off), statistics.median(alike)
+            written, took, texts[lookup] = decode(prompt, system, lookup, max_tokens, copies)
+            tokens[lookup] += written
+            seconds[lookup] += took
+        same = next((n for n, (a, b) in enumerate(zip(texts[True], texts[False], strict=False)) if a != b),
+                    min(len(texts[True]), len(texts[False])))
+        alike.append(same / max(1, len(texts[False])))
+    on, off = (tokens[side] / seconds[side] for side in (True, False))
+    return on / off, on, off, statistics.median(alike)
 
 
 def main() -> None:
@@ -63,14 +71,19 @@ def main() -> None:
     import ancia_jupyter as ancia
     from ancia_jupyter.notebook.magics import FIX_PROMPT, FIX_SYSTEM
 
+    ancia.models.set_runtime(ancia.models.selected(), RUNTIME)
     ancia.models.set_params(temperature=0.0, context_window=2048)
     info = ancia.models.load()
     assert len(CELL.splitlines()) == 40
     fix = FIX_PROMPT.format(code=CELL, error=ERROR)
-    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * ROUNDS, None, copies=True)  # as %ancia fix asks
-    report("P12 %ancia fix of a 40-line cell, decode tokens/s with prompt lookup ÷ without", ratio, "≥ 1.5",
+    limit = None if RUNTIME != "mlx" else 320  # None: the model's own, as %ancia fix asks
+    ratio, on, off, alike = compare([(fix, FIX_SYSTEM)] * ROUNDS, limit, copies=True)  # as %ancia fix asks
+    report(f"P12 %ancia fix of a 40-line cell, decode tokens/s with prompt lookup ({ON!r}) ÷ without", ratio,
+           "≥ 1.5",
            f"{on:.1f} vs {off:.1f} tok/s; {alike:.0%} of the answer written alike ({info['runtime']}, "
            f"{ROUNDS * 2} runs each)")
+    if RUNTIME == "mlx":
+        return
     ratio, on, off, alike = compare([(q, None) for q in CHAT] * 2, 96, copies=False)
     report("P12 ordinary chat, decode tokens/s with prompt lookup ÷ without", ratio, "≥ 0.98",
            f"{on:.1f} vs {off:.1f} tok/s; {alike:.0%} of each answer alike ({len(CHAT)} questions, each four "

@@ -25,7 +25,7 @@ from ..errors import ModelError
 from . import llama_cache_file as cache_file
 from .base import Chunk, PromptCache, Runtime, file_identity
 from .chat_template import CHATML_TEMPLATE, compile_template, merge_system, render
-from .llama_sequences import PROMPT_SLICE, SEQUENCES, SharedContext
+from .llama_sequences import PROMPT_SLICE, SEQUENCES, Sequence, SharedContext
 from .prompt_lookup import SamplingRule, draft_and_check, exact_batches
 from .tool_calls import ToolCallSplitter, ToolSyntax, parse_tool_calls
 
@@ -252,8 +252,8 @@ class LlamaCppRuntime(Runtime):
             started = time.perf_counter()
             # "auto" asks to draft answers that copy their prompt, where drafting changes nothing they say
             lookup = self.prompt_lookup or bool(params.get("prompt_lookup")) and self.exact_batches
-            tokens = draft_and_check(self, context, sequence, sampler, rule, list(prompt), max_tokens,
-                                     lookup=lookup, exact=self.exact_batches)
+            tokens = draft_and_check(SequenceDecoder(self, context, sequence, sampler), rule, list(prompt),
+                                     max_tokens, lookup=lookup, exact=self.exact_batches)
             for token in tokens if finish is None else ():
                 generated.append(token)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -332,3 +332,22 @@ class LlamaCppRuntime(Runtime):
             buf = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
         return buf.raw[:n]
+
+
+class SequenceDecoder:
+    """One answer's sequence in the shared context, with its sampler, as drafting reads and checks it."""
+
+    def __init__(self, runtime: LlamaCppRuntime, context: SharedContext, sequence: Sequence, sampler: Any) -> None:
+        self.runtime, self.context, self.sequence, self.sampler = runtime, context, sequence, sampler
+
+    def read(self, tokens: list[int], every: bool = False) -> None:
+        self.context.decode(self.sequence, tokens, every)
+
+    def drop(self, count: int) -> None:
+        self.context.truncate(self.sequence, len(self.sequence.tokens) - count)
+
+    def sample(self, index: int = -1) -> int:
+        return self.runtime._sample(self.sampler, self.context.ctx.ctx, index)
+
+    def logits(self, index: int) -> Any:
+        return self.runtime._logits(self.context.ctx.ctx, index)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ModelError
 from .base import Chunk, PromptCache, Runtime, common_prefix, file_identity
 from .chat_template import merge_system as _merge_system
+from .mlx_lookup import can_draft, greedy_with_drafts
 from .tool_calls import ToolCallSplitter, parse_tool_calls
 
 PREFILL_STEP = 512  # prompt tokens read per forward pass when reading ahead (mlx-lm's own prefill step)
@@ -23,6 +26,10 @@ class MLXTextRuntime(Runtime):
         self.model: Any = None
         self.tokenizer: Any = None
         self.path: Path | None = None
+        self.prompt_lookup = False  # draft greedy answers from the text so far (the setting, when True)
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        self.prompt_lookup = settings.get("prompt_lookup") is True  # "auto": only where batches are exact
 
     def load(self, path: Path) -> None:
         from mlx_lm import load
@@ -147,9 +154,13 @@ class MLXTextRuntime(Runtime):
         generated: list[int] = []
         last = None
         finish = None
-        for response in stream_generate(self.model, self.tokenizer, prompt[reused:],
-                                        max_tokens=int(params.get("max_tokens", 256)), sampler=sampler,
-                                        prompt_cache=cache.state):
+        max_tokens = int(params.get("max_tokens", 256))
+        if self.prompt_lookup and temperature <= 0 and can_draft(cache.state):
+            responses = self._drafted(prompt, reused, max_tokens, cache.state)
+        else:
+            responses = stream_generate(self.model, self.tokenizer, prompt[reused:], max_tokens=max_tokens,
+                                        sampler=sampler, prompt_cache=cache.state)
+        for response in responses:
             last = response
             generated.append(response.token)
             text = splitter.feed(response.text) if splitter else response.text
@@ -162,6 +173,8 @@ class MLXTextRuntime(Runtime):
             yield Chunk(text=rest)
         tool_texts = splitter.tool_texts if splitter else []
         offset = cache.state[0].offset if cache.state and hasattr(cache.state[0], "offset") else 0
+        if offset > len(prompt) + len(generated):  # a draft kept past the end of the answer
+            trim_prompt_cache(cache.state, offset - len(prompt) - len(generated))
         cache.tokens = (list(prompt) + generated)[:offset]
         cache.nbytes = sum(getattr(c, "nbytes", 0) for c in cache.state)
         calls = [call for text in tool_texts for call in parse_tool_calls(self.tokenizer.tool_parser, text, tools)]
@@ -173,3 +186,32 @@ class MLXTextRuntime(Runtime):
             generation_tokens=len(generated), prompt_tps=last.prompt_tps if last else 0.0,
             generation_tps=last.generation_tps if last else 0.0,
         )
+
+    def _drafted(self, prompt: list[int], reused: int, max_tokens: int, state: list[Any]) -> Iterator[Any]:
+        """What ``stream_generate`` yields, greedy, with drafts from the prompt checked a pass at a time."""
+        eos = self.tokenizer.eos_token_ids
+        detokenizer = self.tokenizer.detokenizer  # a copy of its own
+        started = time.perf_counter()
+        tokens = greedy_with_drafts(self.model, state, list(prompt[reused:]), list(prompt), max_tokens)
+        prompt_tps, begun, n, token = 0.0, started, 0, None
+
+        def response(finish: str | None) -> SimpleNamespace:
+            elapsed = time.perf_counter() - begun
+            return SimpleNamespace(text=detokenizer.last_segment, token=token, finish_reason=finish,
+                                   prompt_tps=prompt_tps, generation_tps=n / elapsed if elapsed > 0 else 0.0)
+
+        try:
+            for n, token in enumerate(tokens, 1):
+                if n == 1:
+                    begun = time.perf_counter()
+                    prompt_tps = (len(prompt) - reused) / max(begun - started, 1e-9)
+                if token in eos:
+                    break
+                detokenizer.add_token(token)
+                if n == max_tokens:
+                    break
+                yield response(None)
+        finally:
+            tokens.close()
+        detokenizer.finalize()
+        yield response("stop" if token in eos else "length")

@@ -23,11 +23,7 @@ distribution, not always the same bits, which is why the setting's "auto" drafts
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from .llama_sequences import Sequence as KvSequence
-    from .llama_sequences import SharedContext
+from typing import Any, Protocol
 
 # On a CPU each token in a batch costs about half of one read alone, and a batch has a cost of its own: short
 # drafts pay little, and past eight tokens the drafts refused part-way cost more than the longer kept ones
@@ -141,21 +137,30 @@ class SamplingRule:
         return int(self.random.choice(tokens, p=p / total))
 
 
-class Sampling(Protocol):
-    """What drafting uses of the llama.cpp runtime: its sampler and the logits of a decoded batch."""
+class Decoder(Protocol):
+    """What drafting needs of a runtime, for the one answer it writes: its context, and the logits of the
+    batch it read last (by the token's index in that batch, -1 the last)."""
 
-    def _sample(self, sampler: Any, ctx: Any, index: int = -1) -> int: ...
+    def read(self, tokens: list[int], every: bool = False) -> None:
+        """Read ``tokens`` into the context; with ``every``, the logits of each are kept, else of the last."""
 
-    def _logits(self, ctx: Any, index: int) -> Any: ...
+    def drop(self, count: int) -> None:
+        """Take the last ``count`` tokens read back out of the context."""
+
+    def sample(self, index: int = -1) -> int:
+        """The token the runtime's sampler picks from the logits at ``index``."""
+
+    def logits(self, index: int) -> Any:
+        """The logits at ``index``, as an array."""
 
 
-def draft_and_check(runtime: Sampling, context: SharedContext, sequence: KvSequence, sampler: Any,
-                    rule: SamplingRule | None, history: list[int], budget: int, *, lookup: bool,
-                    exact: bool) -> Generator[int, None, None]:
-    """The tokens decoding writes, one by one; with ``lookup``, a decode may check a draft of several at once
-    (``exact``: a batch computes what single tokens do, see ``exact_batches``). The next token is decoded only
-    when asked for, so a stop lands within a token."""
-    token = runtime._sample(sampler, context.ctx.ctx)
+def draft_and_check(decoder: Decoder, rule: SamplingRule | None, history: list[int], budget: int, *,
+                    lookup: bool, exact: bool) -> Generator[int, None, None]:
+    """The tokens decoding writes, one by one, from the logits of the prompt's last token (read already);
+    with ``lookup``, a decode may check a draft of several at once (``exact``: a batch computes what single
+    tokens do, see ``exact_batches``). The next token is decoded only when asked for, so a stop lands within a
+    token."""
+    token = decoder.sample()
     written, size, rest = 0, 2, 0  # the draft's length now; tokens to write before drafting again
     while True:
         yield token
@@ -164,17 +169,17 @@ def draft_and_check(runtime: Sampling, context: SharedContext, sequence: KvSeque
         draft = find_draft(history, min(size, budget - written - 1)) if lookup and not rest else []
         rest = max(0, rest - 1)
         batch = [token, *draft]
-        context.decode(sequence, batch, every=bool(draft))
+        decoder.read(batch, every=bool(draft))
         if not draft:
-            token = runtime._sample(sampler, context.ctx.ctx)
+            token = decoder.sample()
             continue
-        kept, after = _check(runtime, sampler, rule, context.ctx.ctx, draft, exact)
+        kept, after = _check(decoder, rule, draft, exact)
         size, rest = _next_size(size, len(draft), len(kept))
-        context.truncate(sequence, len(sequence.tokens) - (len(draft) - len(kept)))
+        decoder.drop(len(draft) - len(kept))
         if after is None:  # a near tie after the last kept token: read it alone, as plain decoding does
-            context.truncate(sequence, len(sequence.tokens) - 1)
-            context.decode(sequence, [batch[len(kept)]])
-            after = runtime._sample(sampler, context.ctx.ctx)
+            decoder.drop(1)
+            decoder.read([batch[len(kept)]])
+            after = decoder.sample()
         token = after
         for agreed in kept:
             yield agreed
@@ -193,22 +198,22 @@ def _next_size(size: int, drafted: int, kept: int) -> tuple[int, int]:
     return 2, REFUSED_PAUSE
 
 
-def _check(runtime: Sampling, sampler: Any, rule: SamplingRule | None, ctx: Any, draft: list[int],
+def _check(decoder: Decoder, rule: SamplingRule | None, draft: list[int],
            exact: bool) -> tuple[list[int], int | None]:
     """The run of ``draft`` the model agrees with, and the token it writes after that run; None for that token
     when greedy decoding on inexact batches meets a near tie there: only a token read alone then decides as
     plain decoding would."""
     for at, guess in enumerate(draft):
         if rule is None:
-            if not exact and near_tie(runtime._logits(ctx, at)):
+            if not exact and near_tie(decoder.logits(at)):
                 return draft[:at], None
-            token = runtime._sample(sampler, ctx, at)
+            token = decoder.sample(at)
             agreed = token == guess
         else:
-            agreed, token = rule.check(runtime._logits(ctx, at), guess)
+            agreed, token = rule.check(decoder.logits(at), guess)
         if not agreed:
             return draft[:at], token
     last = len(draft)
     if rule is not None:
-        return draft, rule.draw(runtime._logits(ctx, last))
-    return draft, None if not exact and near_tie(runtime._logits(ctx, last)) else runtime._sample(sampler, ctx, last)
+        return draft, rule.draw(decoder.logits(last))
+    return draft, None if not exact and near_tie(decoder.logits(last)) else decoder.sample(last)
