@@ -23,7 +23,7 @@ from ..paths import data_dir
 from . import files as store_files
 from .mcp_servers import McpServerTables
 from .messages import MESSAGE_FIELDS, MESSAGE_STATUSES, ROLES, MessageTables
-from .rows import JSON_COLUMNS, decode_row, encode_row, insert_row
+from .rows import JSON_COLUMNS, decode_rows, encode_row, insert_row
 from .state import StateTables
 
 __all__ = ["CHAT_FIELDS", "DB_NAME", "JSON_COLUMNS", "MESSAGE_FIELDS", "MESSAGE_STATUSES", "ROLES", "Store"]
@@ -102,7 +102,7 @@ class Store(MessageTables, StateTables, McpServerTables):
                 rows = cursor.fetchall()
             except sqlite3.Error as e:
                 raise store_files.store_error(self.path, e, "read") from e
-        return [decode_row(dict(zip(names, row, strict=False))) for row in rows]
+        return decode_rows(names, rows)
 
     # -- chats ------------------------------------------------------------------------------------
 

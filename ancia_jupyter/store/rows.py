@@ -14,11 +14,16 @@ def encode_row(row: dict) -> dict:
     return {k: json.dumps(v) if k in JSON_COLUMNS and v is not None else v for k, v in row.items()}
 
 
-def decode_row(row: dict) -> dict:
-    for k in JSON_COLUMNS:
-        if isinstance(row.get(k), str):
-            row[k] = json.loads(row[k])
-    return row
+def decode_rows(names: list[str], rows: list[tuple]) -> list[dict]:
+    """Rows as dicts, their JSON columns decoded. Only the columns the query returned are looked at: a long
+    chat's history is ten thousand rows."""
+    decoded = [dict(zip(names, row, strict=False)) for row in rows]
+    encoded = [k for k in names if k in JSON_COLUMNS]
+    for row in decoded if encoded else ():
+        for k in encoded:
+            if type(value := row[k]) is str:
+                row[k] = json.loads(value)
+    return decoded
 
 
 def insert_row(table: Table, row: dict) -> int:
