@@ -1,14 +1,16 @@
 """Prompt-lookup decoding on mlx-lm: the drafts of ``prompt_lookup.py``, each read with its token in one forward
 pass over the chat's prompt cache, which is trimmed back past the tokens the model refused.
 
-mlx-lm's own loop decodes one token per pass. On Apple silicon a pass over a few tokens costs about what a pass
-over one does, so code copied from the prompt is written several tokens a pass. MLX computes a pass over
-several tokens with other kernels than over one (matrix against matrix, not matrix against vector), so their
-logits differ in the last bits: a draft is checked only where the two likeliest tokens are not nearly tied,
-and a near tie is decided by the token read alone, as plain decoding reads it. Greedy answers only, and only
-where the user asked for drafting everywhere (``prompt_lookup=True``): "auto" keeps to runtimes whose batches
-are exact. A model whose cache cannot always be cut back (a sliding window, a state-space layer) is decoded
-plainly.
+mlx-lm's own loop decodes one token per pass; with drafts, code copied from the prompt is written several tokens
+a pass. That pays where a pass over a few tokens costs little more than a pass over one (a GPU, as Apple
+silicon's); on a CPU MLX's pass over several tokens costs nearly as many single passes, and it gains nothing.
+
+MLX computes a pass over several tokens with other kernels than over one (matrix against matrix, not matrix
+against vector), so their logits differ in the last bits: a draft is checked only where the two likeliest
+tokens are not nearly tied, and a near tie is decided by the token read alone, as plain decoding reads it.
+Greedy answers only, and only where the user asked for drafting everywhere (``prompt_lookup=True``): "auto"
+keeps to runtimes whose batches are exact. A model whose cache cannot always be cut back (a sliding window, a
+state-space layer) is decoded plainly.
 """
 
 from __future__ import annotations
