@@ -330,6 +330,33 @@ def test_none_is_kept_when_the_budget_is_zero(tiny, ancia_home):
     assert cache_files(ancia_home) == []
 
 
+def test_a_database_that_cannot_say_whether_a_chat_is_there_erases_no_cache(tiny, ancia_home, monkeypatch):
+    """Locked or unreadable for a moment: the caches are kept (they only save time, but only a chat that is
+    gone may take its cache with it), and the answer is not touched."""
+    from ancia_jupyter.errors import StoreError
+    from ancia_jupyter.store.database import Store
+
+    ancia.models.load()
+    with scripted(says("ok")):
+        _, done = ask("Hello there.")
+    settle()
+    [kept] = cache_files(ancia_home)
+
+    real_query = Store._query
+
+    def locked_for_lookups(self, sql, params=()):
+        if sql.startswith("SELECT 1 FROM chats"):
+            raise StoreError("database is locked")
+        return real_query(self, sql, params)
+
+    monkeypatch.setattr(Store, "_query", locked_for_lookups)
+    with scripted(says("still here")):
+        text, again = ask("And now?", chat=done.chat_id)
+    settle()
+    assert text == "still here" and again.chat_id == done.chat_id
+    assert [p.name for p in cache_files(ancia_home)] == [kept.name]
+
+
 def test_a_budget_of_zero_erases_the_caches_on_disk_at_once(tiny, ancia_home):
     ancia.models.load()
     with scripted(says("one", "two")):

@@ -201,8 +201,7 @@ class AnswerRun:
 
     def _chat_exists(self) -> bool:
         try:
-            self.host.store.get_chat(self.chat_id)
-            return True
+            return self.host.store.has_chat(self.chat_id)
         except (NotFoundError, StoreError):
             return False
 

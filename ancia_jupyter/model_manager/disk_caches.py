@@ -108,7 +108,8 @@ class DiskCaches:
                 _erase(path)
                 continue
             with contextlib.suppress(FileNotFoundError):  # another kernel's trim took it
-                files.append((path.stat().st_mtime, path.stat().st_size, path))
+                info = path.stat()
+                files.append((info.st_mtime, info.st_size, path))
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= budget:

@@ -58,7 +58,7 @@ class ModelManager:
         self._settings = settings
         self.resident = ResidentModel(lambda: settings()["keep_alive"], on_state,
                                       DiskCaches(data_dir(), lambda: settings()["prompt_cache_disk_mb"],
-                                                 self._chat_exists))
+                                                 store.has_chat))
         self._pull_lock = threading.Lock()
         store.changes.subscribe(self._drop_stale_caches)
 
@@ -71,13 +71,6 @@ class ModelManager:
             self.resident.caches.forget_chat(None)
         elif isinstance(change, SettingsChanged) and "prompt_cache_disk_mb" in change.keys:
             self.resident.caches.trim_disk()
-
-    def _chat_exists(self, chat_id: int) -> bool:
-        try:
-            self.store.get_chat(chat_id)
-        except NotFoundError:
-            return False
-        return True
 
     @property
     def loaded_id(self) -> str | None:

@@ -125,6 +125,10 @@ class Store(MessageTables, StateTables, McpServerTables):
             raise NotFoundError(f"No chat with id {chat_id!r}. `ancia.chats.list()` shows the chats there are.")
         return rows[0]
 
+    def has_chat(self, chat_id: int) -> bool:
+        """Whether the chat is there: one indexed look, without the message count ``get_chat`` adds."""
+        return bool(self._query("SELECT 1 FROM chats WHERE id = ?", [self._chat_id(chat_id)]))
+
     def list_chats(self) -> list[dict]:
         return self._query(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS message_count "
